@@ -1,0 +1,203 @@
+"""The adapter contract: what the core may ask of a ledger, and the errors a ledger may raise.
+
+An adapter maps one ledger's API onto the domain objects in `connector.domain`; the core never sees
+platform JSON. Required operations are abstract; optional ones are declared in `capabilities` and raise
+`NotSupported` when an adapter does not offer them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+
+from connector.domain import Contact, Invoice, InvoiceStatus, Money
+
+__all__ = [
+    "AuthError",
+    "BadRecord",
+    "Capability",
+    "ChangeBatch",
+    "Contact",
+    "Invoice",
+    "InvoiceStatus",
+    "LedgerAdapter",
+    "LedgerError",
+    "Money",
+    "NotFound",
+    "NotSupported",
+    "RateLimited",
+    "RequestRejected",
+    "SyncState",
+    "TransientError",
+]
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+
+class LedgerError(Exception):
+    """Anything that went wrong talking to a ledger."""
+
+
+class AuthError(LedgerError):
+    """Credentials are missing, revoked or lack a permission: a person must act; retrying will not help."""
+
+
+class RateLimited(LedgerError):
+    """The ledger refused because of its rate limit and our retries ran out."""
+
+    def __init__(self, message: str, retry_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class TransientError(LedgerError):
+    """Timeouts, connection failures, 5xx, malformed answers: worth trying again later.
+
+    `outcome_unknown` is set when a non-idempotent request may have been carried out by the ledger
+    (for example a timeout after a note was sent): the caller must re-read the ledger before retrying.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
+class NotFound(LedgerError):
+    """The record does not exist (any more) in the ledger."""
+
+
+class RequestRejected(LedgerError):
+    """The ledger refused a request as invalid (a 4xx other than auth, not found or rate limit)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotSupported(LedgerError):
+    """The adapter does not offer this optional capability."""
+
+
+class BadRecord(LedgerError):
+    """A record from the ledger that cannot be mapped; it is quarantined with its reason, the rest goes on."""
+
+    def __init__(
+        self, entity: str, ledger_id: str, reason: str, payload: Any, version: str | None = None
+    ) -> None:
+        super().__init__(f"{entity} {ledger_id}: {reason}")
+        self.entity = entity
+        self.ledger_id = ledger_id
+        self.reason = reason
+        self.payload = payload
+        self.version = version
+
+
+# --- sync shapes --------------------------------------------------------------------------------------
+
+RecordT = TypeVar("RecordT", Invoice, Contact)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the mirror already holds, so an adapter can ask the ledger for only what changed.
+
+    `cursor` is the adapter's own opaque bookmark (for ledgers that have one); `known_versions` maps the
+    ledger ids the mirror holds (open invoices, or contacts) to their stored versions; `wanted_ids` are
+    ids the mirror refers to but does not hold yet (a contact of a mirrored invoice, say).
+    """
+
+    cursor: str | None = None
+    known_versions: Mapping[str, str | None] = field(default_factory=dict)
+    wanted_ids: frozenset[str] = frozenset()
+
+
+@dataclass
+class ChangeBatch(Generic[RecordT]):
+    """One unit the sync engine stores in a single transaction, together with `cursor` when given."""
+
+    records: list[RecordT] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)  # contacts that came along with invoices
+    deleted: list[str] = field(default_factory=list)  # ledger ids that no longer exist
+    bad: list[BadRecord] = field(default_factory=list)
+    cursor: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.records) + len(self.deleted) + len(self.bad)
+
+
+class Capability(StrEnum):
+    CALL_TASKS = "call_tasks"  # a note that shows up as a to-do for a person
+    PAUSE_LEDGER_REMINDERS = "pause_ledger_reminders"
+    SEND_LEDGER_REMINDER = "send_ledger_reminder"
+    MARK_DUBIOUS = "mark_dubious"
+    MARK_UNCOLLECTIBLE = "mark_uncollectible"
+
+
+# --- the contract -------------------------------------------------------------------------------------
+
+
+class LedgerAdapter(abc.ABC):
+    platform: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    # required
+
+    @abc.abstractmethod
+    def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
+        """Open invoices that are new or changed since `state`, and what became of those that left the
+        open set (paid, uncollectible, deleted) — learned from the ledger, never assumed."""
+
+    @abc.abstractmethod
+    def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
+        """Current state of the given invoices; ids the ledger no longer has are in `deleted`."""
+
+    @abc.abstractmethod
+    def contact_changes(self, state: SyncState) -> Iterator[ChangeBatch[Contact]]:
+        """Contacts the mirror holds that changed since `state`, plus the `wanted_ids`."""
+
+    @abc.abstractmethod
+    def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
+        """Current state of the given contacts."""
+
+    @abc.abstractmethod
+    def add_note(self, invoice: Invoice, text: str, *, todo: bool = False) -> str:
+        """Write a note about the invoice into the ledger; `todo` asks for a task for a person.
+        Returns the ledger's id of the note."""
+
+    def api_calls(self) -> Mapping[str, int]:
+        """Calls made so far, per endpoint label."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and sessions."""
+
+    # optional capabilities
+
+    def pause_ledger_reminders(self, invoice: Invoice) -> None:
+        raise NotSupported(f"{self.platform} cannot pause its own reminders")
+
+    def resume_ledger_reminders(self, invoice: Invoice) -> None:
+        raise NotSupported(f"{self.platform} cannot resume its own reminders")
+
+    def send_ledger_reminder(self, invoices: Sequence[Invoice]) -> None:
+        raise NotSupported(f"{self.platform} cannot send its own reminders")
+
+    def mark_dubious(self, invoice: Invoice, on: date) -> None:
+        raise NotSupported(f"{self.platform} cannot mark invoices as dubious")
+
+    def mark_uncollectible(self, invoice: Invoice, on: date) -> None:
+        raise NotSupported(f"{self.platform} cannot mark invoices as uncollectible")
+
+    def __enter__(self) -> LedgerAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

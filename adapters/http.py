@@ -1,0 +1,379 @@
+"""One HTTP layer for every adapter: timeouts, retries, rate limits, error mapping, redaction, call counts.
+
+- Retries (tenacity, jittered exponential backoff) on connection errors, timeouts, 5xx and malformed
+  answers — but a request that is not idempotent is only retried when it surely never reached the ledger.
+- 429: wait until the platform's reset time (headers parsed as epoch seconds, epoch milliseconds or a
+  delay, whichever the value is), then retry.
+- A client-side sliding-window limiter keeps each credential under the platform's published limit, so
+  429s stay rare. Limiters are shared per (platform, credential): two administrations reached with one
+  token share one budget, because that is how the ledger counts.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from adapters.base import (
+    AuthError,
+    LedgerError,
+    NotFound,
+    RateLimited,
+    RequestRejected,
+    TransientError,
+)
+from connector.log import get_logger, redact_url
+
+USER_AGENT = "ledger-connector/0.1"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per_seconds: float
+
+    def with_headroom(self, fraction: float) -> RateLimit:
+        """Keep `fraction` of the budget free for other tools and for retries."""
+        return RateLimit(max(1, int(self.requests * (1 - fraction))), self.per_seconds)
+
+
+class RateLimiter:
+    """At most `limit.requests` calls in any window of `limit.per_seconds` (a sliding log)."""
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        learns_from_store: bool = True,
+    ) -> None:
+        self.limit = limit
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._calls: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0
+        self.used = False
+        # Until it makes its first call, a limiter may be told what earlier processes spent.
+        self.learns_from_store = learns_from_store
+
+    def _window(self) -> float:
+        # A small guard so that clock jitter between us and the ledger never puts one call too many
+        # into the ledger's window.
+        return self.limit.per_seconds + max(0.05, self.limit.per_seconds * 0.01)
+
+    def acquire(self) -> float:
+        """Block until a call may be made; returns how long it waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._monotonic()
+                window = self._window()
+                while self._calls and self._calls[0] <= now - window:
+                    self._calls.popleft()
+                delay = self._paused_until - now
+                if delay <= 0 and len(self._calls) < self.limit.requests:
+                    self._calls.append(now)
+                    self.used = True
+                    self.waited_seconds += waited
+                    return waited
+                if delay <= 0:
+                    delay = self._calls[0] + window - now
+            delay = max(delay, 0.001)
+            self._sleep(delay)
+            waited += delay
+
+    def pause_for(self, seconds: float) -> None:
+        """The ledger said to stop (a 429): nobody on this credential calls until then."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    def record_past_calls(self, count: int, seconds_ago: float) -> None:
+        """Count calls an earlier process made, so a restart does not overrun the ledger's window."""
+        with self._lock:
+            self.learns_from_store = False
+            at = self._monotonic() - max(0.0, seconds_ago)
+            for _ in range(min(count, self.limit.requests)):
+                self._calls.appendleft(at)
+            self._calls = collections.deque(sorted(self._calls))
+
+
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(platform: str, credential: str, limit: RateLimit) -> RateLimiter:
+    """The limiter for one credential of one platform, shared by every client that uses it."""
+    fingerprint = hashlib.sha256(credential.encode()).hexdigest()[:16]
+    key = f"{platform}:{fingerprint}:{limit.requests}/{limit.per_seconds}"
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = _limiters[key] = RateLimiter(limit)
+        return limiter
+
+
+def reset_delay(value: str | None, now: datetime) -> float | None:
+    """Seconds until a reset given as epoch milliseconds, epoch seconds or a plain delay in seconds."""
+    if not value:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    if number > 1e12:  # epoch milliseconds (Exact Online)
+        return number / 1000 - now.timestamp()
+    if number > 1e9:  # epoch seconds (Moneybird)
+        return number - now.timestamp()
+    return number
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    max_rate_limit_wait: float = 900.0
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How adapters reach the network: the defaults in production; tests and tools may swap parts."""
+
+    retry: RetryPolicy = RetryPolicy()
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    private_limiters: bool = False  # a fresh limiter per client instead of the process-wide shared one
+
+    def limiter_for(self, platform: str, credential: str, limit: RateLimit) -> RateLimiter:
+        if self.private_limiters:
+            return RateLimiter(limit, sleep=self.sleep, learns_from_store=False)
+        return shared_limiter(platform, credential, limit)
+
+
+class _RetryableResponse(Exception):
+    def __init__(self, message: str, *, wait: float | None = None, status: int = 0) -> None:
+        super().__init__(message)
+        self.wait = wait
+        self.status = status
+
+
+class _Throttled(_RetryableResponse):
+    pass
+
+
+class _ServerError(_RetryableResponse):
+    pass
+
+
+class _Malformed(_RetryableResponse):
+    pass
+
+
+def default_error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "message", "title", "detail"):
+            if key in body:
+                return str(body[key])
+    return str(body)[:200]
+
+
+class ApiClient:
+    """An httpx client for one administration, with the shared policies applied."""
+
+    def __init__(
+        self,
+        *,
+        platform: str,
+        administration: str,
+        base_url: str,
+        rate_limiter: RateLimiter,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        error_message: Callable[[httpx.Response], str] = default_error_message,
+        reset_headers: tuple[str, ...] = ("Retry-After",),
+    ) -> None:
+        self.platform = platform
+        self.administration = administration
+        self.limiter = rate_limiter
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._error_message = error_message
+        self._reset_headers = reset_headers
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._counts_lock = threading.Lock()
+        self.log = get_logger("http", platform=platform, administration=administration)
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            auth=auth,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # --- public ---------------------------------------------------------------------------------------
+
+    def get_json(self, path: str, *, endpoint: str, params: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, endpoint=endpoint, params=params, expect_json=True)
+
+    def post_json(self, path: str, *, endpoint: str, body: Any, idempotent: bool = False) -> Any:
+        return self.request(
+            "POST", path, endpoint=endpoint, json=body, idempotent=idempotent, expect_json=True
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        expect_json: bool = False,
+    ) -> Any:
+        """Send one logical request (maybe several attempts) and return the parsed JSON or the response.
+
+        Raises the contract's errors: AuthError, NotFound, RequestRejected, RateLimited, TransientError.
+        """
+        method = method.upper()
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: self._retryable(e, safe_to_repeat)),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, method, path, endpoint, params, json, expect_json)
+        except _Throttled as exc:
+            retry_at = datetime.now(UTC) + timedelta(seconds=exc.wait or 0)
+            raise RateLimited(f"{endpoint}: rate limited by {self.platform}", retry_at) from exc
+        except _RetryableResponse as exc:
+            raise TransientError(f"{endpoint}: {exc}", outcome_unknown=not safe_to_repeat) from exc
+        except httpx.TransportError as exc:
+            unknown = not safe_to_repeat and not _never_sent(exc)
+            raise TransientError(f"{endpoint}: {type(exc).__name__}: {exc}", outcome_unknown=unknown) from exc
+
+    def api_calls(self) -> dict[str, int]:
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- one attempt ------------------------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        expect_json: bool,
+    ) -> Any:
+        self.limiter.acquire()
+        with self._counts_lock:
+            self._counts[endpoint] += 1
+        started = time.perf_counter()
+        try:
+            response = self._client.request(method, path.lstrip("/"), params=params, json=json)
+        except httpx.TransportError as exc:
+            self.log.debug("http.error", method=method, endpoint=endpoint, error=type(exc).__name__)
+            raise
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        self.log.debug(
+            "http.response",
+            method=method,
+            endpoint=endpoint,
+            url=redact_url(str(response.request.url)),
+            status=response.status_code,
+            ms=elapsed_ms,
+        )
+        status = response.status_code
+        if status == 429:
+            wait = self._throttle_wait(response)
+            self.limiter.pause_for(wait)
+            raise _Throttled("429 Too Many Requests", wait=wait, status=status)
+        if status >= 500:
+            raise _ServerError(f"{status} {response.reason_phrase}", status=status)
+        if status >= 400:
+            raise self._client_error(endpoint, response)
+        if not expect_json:
+            return response
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise _Malformed(f"malformed JSON in a {status} answer", status=status) from exc
+
+    def _client_error(self, endpoint: str, response: httpx.Response) -> LedgerError:
+        status = response.status_code
+        message = f"{endpoint}: {status} {self._error_message(response)}"
+        if status in (401, 403):
+            return AuthError(message)
+        if status == 404:
+            return NotFound(message)
+        return RequestRejected(message, status)
+
+    def _throttle_wait(self, response: httpx.Response) -> float:
+        now = datetime.now(UTC)
+        for header in self._reset_headers:
+            delay = reset_delay(response.headers.get(header), now)
+            if delay is not None:
+                return min(max(delay, 0.5), self.retry.max_rate_limit_wait)
+        return self.retry.initial_wait * 4
+
+    # --- retry policy ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _retryable(exc: BaseException, safe_to_repeat: bool) -> bool:
+        if isinstance(exc, _Throttled):
+            return True  # the ledger refused it, so it was not carried out
+        if isinstance(exc, httpx.TransportError):
+            return safe_to_repeat or _never_sent(exc)
+        if isinstance(exc, _RetryableResponse):
+            return safe_to_repeat
+        return False
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Throttled) and exc.wait is not None:
+            return exc.wait
+        backoff = wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait)
+        return float(backoff(state))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        self.log.info("http.retry", attempt=state.attempt_number, reason=str(exc), wait_s=round(wait, 2))
+
+
+def _never_sent(exc: httpx.TransportError) -> bool:
+    """True when the request cannot have reached the ledger, so even a POST may be repeated."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

@@ -1,0 +1,248 @@
+"""The Moneybird adapter: mirrors through the synchronization endpoints, writes back notes and status.
+
+Mirroring costs 1 call for the ids+versions of every open invoice, plus 1 call per 100 invoices that are
+new, changed or have left the open set (those are fetched to learn why: paid, uncollectible, deleted).
+Contacts come embedded in the invoices; a second ids+versions call finds the ones that changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from adapters.base import (
+    BadRecord,
+    Capability,
+    ChangeBatch,
+    Contact,
+    Invoice,
+    LedgerAdapter,
+    NotFound,
+    RequestRejected,
+    SyncState,
+    TransientError,
+)
+from adapters.http import ApiClient, HttpOptions, RateLimit
+from adapters.moneybird.client import moneybird_client
+from adapters.moneybird.mapping import OPEN_STATES, contact_from_moneybird, invoice_from_moneybird
+from connector.clock import Clock, business_date
+from connector.config import MoneybirdAdministration
+
+FETCH_LIMIT = 100  # "Returns a maximum of 100 invoices, even if more ids are provided."
+HISTORY_YEARS = 10  # how far back the explicit `period` of the open-invoice filter reaches
+
+
+class MoneybirdAdapter(LedgerAdapter):
+    platform = "moneybird"
+    capabilities = frozenset(
+        {
+            Capability.CALL_TASKS,
+            Capability.PAUSE_LEDGER_REMINDERS,
+            Capability.SEND_LEDGER_REMINDER,
+            Capability.MARK_DUBIOUS,
+            Capability.MARK_UNCOLLECTIBLE,
+        }
+    )
+
+    def __init__(self, client: ApiClient, administration_id: str, clock: Clock) -> None:
+        self.client = client
+        self.administration_id = administration_id
+        self.clock = clock
+
+    @classmethod
+    def from_config(
+        cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions
+    ) -> MoneybirdAdapter:
+        override = config.rate_limit
+        client = moneybird_client(
+            administration=config.name,
+            token=config.token.get_secret_value(),
+            base_url=config.base_url,
+            options=options,
+            timeout=config.timeout_seconds,
+            rate_limit=RateLimit(override.requests, override.per_seconds) if override else None,
+        )
+        return cls(client, config.administration_id, clock)
+
+    # --- mirroring ------------------------------------------------------------------------------------
+
+    def open_invoice_filter(self) -> str:
+        """Every open state, and always an explicit period: without one Moneybird applies `this_year`."""
+        today = business_date(self.clock)
+        start = date(today.year - HISTORY_YEARS, 1, 1)
+        end = date(today.year + 1, 12, 31)
+        return f"state:{'|'.join(OPEN_STATES)},period:{start:%Y%m%d}..{end:%Y%m%d}"
+
+    def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
+        listed = self._versions("sales_invoices", {"filter": self.open_invoice_filter()})
+        changed = sorted(
+            i for i, version in listed.items() if state.known_versions.get(i, _ABSENT) != version
+        )
+        left_open_set = sorted(i for i in state.known_versions if i not in listed)
+        for chunk in _chunks(changed + left_open_set, FETCH_LIMIT):
+            yield self.invoices_by_id(chunk)
+
+    def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
+        batch: ChangeBatch[Invoice] = ChangeBatch()
+        for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
+            found = self._fetch("sales_invoices", chunk)
+            for ledger_id in chunk:
+                payload = found.get(ledger_id)
+                if payload is None:
+                    batch.deleted.append(ledger_id)
+                    continue
+                try:
+                    batch.records.append(invoice_from_moneybird(payload))
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+                embedded = payload.get("contact")
+                if isinstance(embedded, dict):
+                    try:
+                        batch.contacts.append(contact_from_moneybird(embedded))
+                    except BadRecord as bad:
+                        batch.bad.append(bad)
+        return batch
+
+    def contact_changes(self, state: SyncState) -> Iterator[ChangeBatch[Contact]]:
+        if not state.known_versions and not state.wanted_ids:
+            return
+        listed = self._versions("contacts", None)
+        stale = {i for i, version in state.known_versions.items() if i in listed and listed[i] != version}
+        for chunk in _chunks(sorted(stale | set(state.wanted_ids)), FETCH_LIMIT):
+            yield self.contacts_by_id(chunk)
+
+    def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
+        batch: ChangeBatch[Contact] = ChangeBatch()
+        for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
+            found = self._fetch("contacts", chunk)
+            for ledger_id in chunk:
+                payload = found.get(ledger_id)
+                if payload is None:
+                    batch.deleted.append(ledger_id)
+                    continue
+                try:
+                    batch.records.append(contact_from_moneybird(payload))
+                except BadRecord as bad:
+                    batch.bad.append(bad)
+        return batch
+
+    def _versions(self, resource: str, params: Mapping[str, str] | None) -> dict[str, str]:
+        body = self.client.get_json(
+            self._path(f"{resource}/synchronization.json"),
+            endpoint=f"{resource}.synchronization.list",
+            params=params,
+        )
+        if not isinstance(body, list):
+            raise TransientError(f"{resource} synchronization list: expected a JSON array")
+        return {
+            str(item["id"]): str(item.get("version"))
+            for item in body
+            if isinstance(item, dict) and "id" in item
+        }
+
+    def _fetch(self, resource: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        body = self.client.post_json(
+            self._path(f"{resource}/synchronization.json"),
+            endpoint=f"{resource}.synchronization.fetch",
+            body={"ids": list(ids)},  # strings: 18-digit ids lose precision as JSON numbers
+            idempotent=True,  # a read, despite the POST
+        )
+        if not isinstance(body, list):
+            raise TransientError(f"{resource} synchronization fetch: expected a JSON array")
+        return {str(item["id"]): item for item in body if isinstance(item, dict) and "id" in item}
+
+    # --- write-back -----------------------------------------------------------------------------------
+
+    def add_note(self, invoice: Invoice, text: str, *, todo: bool = False) -> str:
+        body = self.client.post_json(
+            self._invoice_path(invoice, "notes.json"),
+            endpoint="sales_invoices.notes.create",
+            body={"note": {"note": text, "todo": todo}},
+        )
+        return str(body["id"]) if isinstance(body, dict) and "id" in body else ""
+
+    def pause_ledger_reminders(self, invoice: Invoice) -> None:
+        self._toggle_pause(invoice, "pause", already="already paused")
+
+    def resume_ledger_reminders(self, invoice: Invoice) -> None:
+        self._toggle_pause(invoice, "resume", already="isn't paused")
+
+    def _toggle_pause(self, invoice: Invoice, action: str, *, already: str) -> None:
+        try:
+            self.client.post_json(
+                self._invoice_path(invoice, f"{action}.json"),
+                endpoint=f"sales_invoices.{action}",
+                body={},
+                idempotent=True,  # repeating it only meets "already ..." below
+            )
+        except RequestRejected as exc:
+            if already not in str(exc):
+                raise
+
+    def send_ledger_reminder(self, invoices: Sequence[Invoice]) -> None:
+        """Moneybird groups reminders by contact, workflow, document style and identity."""
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for invoice in invoices:
+            key = tuple(
+                str(invoice.raw.get(field) or "")
+                for field in ("workflow_id", "document_style_id", "identity_id")
+            )
+            groups.setdefault((invoice.contact_id, *key), []).append(invoice.ledger_id)
+        reminders = [
+            {
+                "contact_id": contact_id,
+                "workflow_id": workflow_id,
+                "document_style_id": style_id,
+                "identity_id": identity_id,
+                "sales_invoice_ids": ids,
+            }
+            for (contact_id, workflow_id, style_id, identity_id), ids in groups.items()
+        ]
+        self.client.post_json(
+            self._path("sales_invoices/send_reminders.json"),
+            endpoint="sales_invoices.send_reminders",
+            body={"sales_invoice_reminders": reminders},
+        )
+
+    def mark_dubious(self, invoice: Invoice, on: date) -> None:
+        self.client.request(
+            "PATCH",
+            self._invoice_path(invoice, "mark_as_dubious.json"),
+            endpoint="sales_invoices.mark_as_dubious",
+            json={"dubious_date": on.isoformat()},
+            idempotent=True,
+        )
+
+    def mark_uncollectible(self, invoice: Invoice, on: date) -> None:
+        self.client.request(
+            "PATCH",
+            self._invoice_path(invoice, "mark_as_uncollectible.json"),
+            endpoint="sales_invoices.mark_as_uncollectible",
+            json={"uncollectible_date": on.isoformat()},
+            idempotent=True,
+        )
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    def api_calls(self) -> Mapping[str, int]:
+        return self.client.api_calls()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _path(self, resource: str) -> str:
+        return f"{self.administration_id}/{resource}"
+
+    def _invoice_path(self, invoice: Invoice, action: str) -> str:
+        if not invoice.ledger_id.isdigit():
+            raise NotFound(f"not a Moneybird id: {invoice.ledger_id!r}")
+        return self._path(f"sales_invoices/{invoice.ledger_id}/{action}")
+
+
+_ABSENT = object()
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])

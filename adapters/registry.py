@@ -1,0 +1,34 @@
+"""Which adapter serves which platform. A new ledger is one folder under adapters/ and one line here."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from adapters.base import LedgerAdapter
+from adapters.http import HttpOptions
+from connector.clock import Clock
+
+ADAPTERS: dict[str, str] = {
+    "moneybird": "adapters.moneybird.adapter:MoneybirdAdapter",
+}
+
+
+class PlatformNotAvailable(Exception):
+    pass
+
+
+def adapter_class(platform: str) -> type[LedgerAdapter]:
+    target = ADAPTERS.get(platform)
+    if target is None:
+        raise PlatformNotAvailable(f"no adapter for platform {platform!r} in this version")
+    module_name, _, class_name = target.partition(":")
+    cls: type[LedgerAdapter] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def create_adapter(config: Any, clock: Clock, options: HttpOptions | None = None) -> LedgerAdapter:
+    """Build the adapter for one configured administration."""
+    cls = adapter_class(config.platform)
+    adapter: LedgerAdapter = cls.from_config(config, clock, options or HttpOptions())  # type: ignore[attr-defined]
+    return adapter

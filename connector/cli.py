@@ -1,0 +1,244 @@
+"""The `connector` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from adapters.registry import PlatformNotAvailable, create_adapter
+from connector.clock import SystemClock, business_date
+from connector.config import ConfigError, Settings, load_settings
+from connector.domain import format_amount
+from connector.log import configure_logging
+from connector.store import Store
+from connector.sync import SyncReport, sync_administration
+
+app = typer.Typer(
+    help="Credit-management connector for Dutch bookkeeping ledgers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The local store.", no_args_is_help=True)
+simulate_app = typer.Typer(
+    help="Run a ledger simulator on 127.0.0.1 (for tests, benchmarks and trying things)."
+)
+app.add_typer(db_app, name="db")
+app.add_typer(simulate_app, name="simulate")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Configuration file (default: $CONNECTOR_CONFIG or config.toml)."),
+]
+AdminOption = Annotated[str | None, typer.Option("--admin", help="Only this administration (its name).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+EXIT_CONFIG = 2
+
+
+def main() -> None:
+    app()
+
+
+def _settings(path: Path | None) -> Settings:
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        typer.echo(f"{len(exc.problems)} problem(s) in the configuration.", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    configure_logging(settings.connector.log_level, settings.connector.log_format)
+    return settings
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Store]:
+    store = Store.open(settings.connector.database_url, SystemClock())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _selected(settings: Settings, admin: str | None) -> list[Any]:
+    if admin is None:
+        return list(settings.enabled_administrations)
+    try:
+        return [settings.administration(admin)]
+    except KeyError as exc:
+        typer.echo(str(exc.args[0]), err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+@app.command("check-config")
+def check_config(config: ConfigOption = None) -> None:
+    """Validate the configuration; print every problem with its key, or a summary per administration."""
+    settings = _settings(config)
+    typer.echo(f"{settings.source}: OK, database {_redacted_url(settings.connector.database_url)}")
+    for admin in settings.administrations:
+        typer.echo(admin.summary())
+    if not settings.administrations:
+        typer.echo("no administrations configured")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Create or upgrade the store's schema to the latest version."""
+    settings = _settings(config)
+    with _store(settings):
+        typer.echo(f"store is up to date: {_redacted_url(settings.connector.database_url)}")
+
+
+@app.command()
+def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOption = False) -> None:
+    """Run one mirror pass for every enabled administration (or the one named)."""
+    settings = _settings(config)
+    clock = SystemClock()
+    reports: list[SyncReport] = []
+    with _store(settings) as store:
+        for administration in _selected(settings, admin):
+            try:
+                adapter = create_adapter(administration, clock)
+            except PlatformNotAvailable as exc:
+                report = SyncReport(administration=administration.name, outcome="failed", error=str(exc))
+            else:
+                with adapter:
+                    report = sync_administration(
+                        store,
+                        adapter,
+                        name=administration.name,
+                        ledger_reference=administration.ledger_reference,
+                        clock=clock,
+                    )
+            reports.append(report)
+    if as_json:
+        typer.echo(json.dumps([report.to_json() for report in reports], indent=2))
+    else:
+        for report in reports:
+            typer.echo(_describe_report(report))
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)
+
+
+def _describe_report(report: SyncReport) -> str:
+    line = (
+        f"{report.administration}: {report.outcome} in {report.seconds:.1f}s — "
+        f"{report.invoices_upserted} invoices stored, {report.invoices_closed} closed, "
+        f"{report.contacts_upserted} contacts, {report.quarantined} quarantined, {report.api_calls} API calls"
+    )
+    return f"{line}\n  error: {report.error}" if report.error else line
+
+
+@app.command()
+def invoices(
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+    state: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
+    as_json: JsonOption = False,
+) -> None:
+    """List the mirrored invoices."""
+    if state not in ("open", "closed", "all"):
+        typer.echo(f"--state: expected open, closed or all, got {state!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    settings = _settings(config)
+    if admin is not None:
+        _selected(settings, admin)
+    with _store(settings) as store:
+        rows = store.invoices(admin, state)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps([row.to_json() for row in rows], indent=2))
+        return
+    today = business_date(SystemClock(), settings.connector.zone)
+    typer.echo(_invoice_table(rows, today))
+
+
+def _invoice_table(rows: list[Any], today: Any) -> str:
+    header = ("administration", "number", "customer", "due", "overdue", "open", "total", "state")
+    lines = [header]
+    for row in rows:
+        overdue = (today - row.due_date).days
+        lines.append(
+            (
+                row.administration,
+                row.number or row.ledger_id,
+                (row.contact_name or row.contact_id)[:32],
+                row.due_date.isoformat(),
+                f"{overdue}d" if overdue > 0 and row.state == "open" else "",
+                f"{row.currency} {format_amount(row.open_amount)}",
+                f"{row.currency} {format_amount(row.total)}",
+                row.state if row.state == row.ledger_state else f"{row.state} ({row.ledger_state})",
+            )
+        )
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    right = {4, 5, 6}
+    out = [
+        "  ".join(
+            str(cell).rjust(w) if i in right else str(cell).ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    out.append(f"{len(rows)} invoice(s)")
+    return "\n".join(out)
+
+
+@simulate_app.command("moneybird")
+def simulate_moneybird(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    seed_file: Annotated[
+        Path | None, typer.Option("--seed-file", help='Seed JSON: {"administrations": [...]}.')
+    ] = None,
+    generate: Annotated[int | None, typer.Option(help="Generate this many open invoices.")] = None,
+    contacts: Annotated[int | None, typer.Option(help="...over this many contacts.")] = None,
+    faults: Annotated[
+        str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.01'.")
+    ] = None,
+    fault_seed: Annotated[int, typer.Option(help="Seed for the fault dice.")] = 0,
+    rate_limit: Annotated[int, typer.Option(help="Requests per window per token.")] = 150,
+    rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 300.0,
+    timeout_seconds: Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")] = 5.0,
+) -> None:
+    """A stateful Moneybird API on 127.0.0.1; prints `listening on http://127.0.0.1:PORT/api/v2` first."""
+    from adapters.moneybird.simulator import run_from_cli
+
+    if seed_file is not None and generate is not None:
+        typer.echo("--seed-file and --generate exclude each other", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        contacts=contacts,
+        faults=faults,
+        fault_seed=fault_seed,
+        rate_limit=rate_limit,
+        rate_window_seconds=rate_window,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store.")] = Path(
+        "demo-data"
+    ),
+    invoices_count: Annotated[int, typer.Option("--invoices", help="Open invoices to generate.")] = 400,
+    contacts_count: Annotated[int, typer.Option("--contacts", help="Customers to generate.")] = 120,
+) -> None:
+    """Mirror a generated Moneybird administration from the built-in simulator into SQLite, and show it."""
+    from connector.demo import run_demo
+
+    run_demo(directory, invoices=invoices_count, contacts=contacts_count, out=sys.stdout)
+
+
+def _redacted_url(url: str) -> str:
+    from connector.log import redact_url
+
+    return redact_url(url)

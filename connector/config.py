@@ -1,0 +1,386 @@
+"""Configuration: a TOML file, the environment and `.env`, validated in one go.
+
+Any string may reference an environment variable as `${NAME}`. Secrets (tokens, client secrets, database
+passwords) must be given that way: a literal secret in the file is an error, so config files can be
+shared and committed. Every problem is reported with its key path, never just the first one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from connector.log import register_secret
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+PLATFORMS = ("moneybird", "exact_online", "eboekhouden")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ONLY_REFERENCE = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class ConfigError(Exception):
+    """The configuration has problems; `problems` lists each as 'key.path: message'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- the model ----------------------------------------------------------------------------------------
+
+
+class ConnectorSection(BaseSettings):
+    """The `[connector]` table. Environment variables `CONNECTOR_<KEY>` (or in `.env`) override the file."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_", extra="forbid", env_file=None)
+
+    database_url: str = "sqlite:///data/connector.db"
+    timezone: str = "Europe/Amsterdam"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file: that is how a deployment overrides one value.
+        return env_settings, init_settings
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL: {value!r}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r} (use sqlite or postgresql)")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class RateLimitOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(gt=0)
+
+
+class AdministrationBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    name: str = Field(pattern=NAME_PATTERN)
+    enabled: bool = True
+    base_url: str | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    rate_limit: RateLimitOverride | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/") if value else value
+
+    def summary(self) -> str:
+        state = "enabled" if self.enabled else "disabled"
+        return f"{self.name}: {self.platform} {self.ledger_reference}, {state}"  # type: ignore[attr-defined]
+
+
+class MoneybirdAdministration(AdministrationBase):
+    platform: Literal["moneybird"]
+    secret_fields: ClassVar[tuple[str, ...]] = ("token",)
+    administration_id: str = Field(pattern=r"^\d{1,20}$")
+    token: SecretStr
+
+    @property
+    def ledger_reference(self) -> str:
+        return f"administration {self.administration_id}"
+
+
+class ExactOnlineAdministration(AdministrationBase):
+    platform: Literal["exact_online"]
+    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
+    division: int = Field(gt=0)
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    country: Literal["nl", "be", "de", "uk", "us", "es", "fr"] = "nl"
+
+    @property
+    def ledger_reference(self) -> str:
+        return f"division {self.division} ({self.country})"
+
+
+class EboekhoudenAdministration(AdministrationBase):
+    platform: Literal["eboekhouden"]
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_token",)
+    api_token: SecretStr
+
+    @property
+    def ledger_reference(self) -> str:
+        return "api token"
+
+
+AdministrationConfig = Annotated[
+    MoneybirdAdministration | ExactOnlineAdministration | EboekhoudenAdministration,
+    Field(discriminator="platform"),
+]
+_ADMIN_MODELS: dict[str, type[AdministrationBase]] = {
+    "moneybird": MoneybirdAdministration,
+    "exact_online": ExactOnlineAdministration,
+    "eboekhouden": EboekhoudenAdministration,
+}
+
+
+class _Administrations(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    administrations: list[AdministrationConfig] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Settings:
+    connector: ConnectorSection
+    administrations: tuple[AdministrationConfig, ...]
+    source: Path | None = None
+
+    def administration(self, name: str) -> AdministrationConfig:
+        for admin in self.administrations:
+            if admin.name == name:
+                return admin
+        known = ", ".join(a.name for a in self.administrations) or "none configured"
+        raise KeyError(f"no administration named {name!r} (known: {known})")
+
+    @property
+    def enabled_administrations(self) -> tuple[AdministrationConfig, ...]:
+        return tuple(a for a in self.administrations if a.enabled)
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
+    """Read, interpolate and validate the configuration; raise ConfigError listing every problem."""
+    path = path or Path(os.environ.get("CONNECTOR_CONFIG", DEFAULT_CONFIG_PATH))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: file not found (pass --config PATH or copy config.example.toml)"]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    settings = settings_from_dict(raw, environ=environment(environ, env_file))
+    return Settings(settings.connector, settings.administrations, source=path)
+
+
+def environment(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> dict[str, str]:
+    """The process environment over the `.env` file: a real variable always wins."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Settings:
+    problems: list[str] = []
+    unknown = sorted(set(raw) - {"connector", "administrations", "policies"})
+    problems += [f"{key}: unknown section or key" for key in unknown]
+
+    raw_connector = raw.get("connector", {})
+    raw_admins = raw.get("administrations", [])
+    if not isinstance(raw_connector, dict):
+        problems.append("connector: must be a table ([connector])")
+        raw_connector = {}
+    if not isinstance(raw_admins, list):
+        problems.append("administrations: must be an array of tables ([[administrations]])")
+        raw_admins = []
+
+    problems += _literal_secrets(raw_connector, raw_admins)
+    connector_values = _interpolate(raw_connector, "connector", environ, problems)
+    admin_values = _interpolate(raw_admins, "administrations", environ, problems)
+
+    connector = _validate_connector(connector_values, environ, problems)
+    administrations = _validate_administrations(admin_values, raw_admins, problems)
+
+    if problems:
+        raise ConfigError(sorted(problems, key=_file_order))
+    assert connector is not None
+    for admin in administrations:
+        for field_name in admin.secret_fields:
+            register_secret(getattr(admin, field_name).get_secret_value())
+    password = make_url(connector.database_url).password
+    register_secret(str(password) if password else None)
+    return Settings(connector, tuple(administrations))
+
+
+def _file_order(problem: str) -> tuple[int, int]:
+    """Problems in the order their keys appear in the file: [connector] first, then each administration."""
+    match = re.match(r"administrations\[(\d+)\]", problem)
+    if match:
+        return (2, int(match.group(1)))
+    return (1, 0) if problem.startswith("connector") else (0, 0)
+
+
+def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) -> list[str]:
+    problems = []
+    for index, admin in enumerate(raw_admins):
+        if not isinstance(admin, dict):
+            continue
+        model = _ADMIN_MODELS.get(str(admin.get("platform")))
+        for key in model.secret_fields if model else ():
+            value = admin.get(key)
+            if isinstance(value, str) and value and not _ONLY_REFERENCE.match(value):
+                problems.append(
+                    f"administrations[{index}].{key}: a secret must not be written in the file; "
+                    f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
+                )
+    url = raw_connector.get("database_url")
+    if isinstance(url, str):
+        try:
+            password = make_url(url).password
+        except ArgumentError:
+            password = None
+        if password and not _REFERENCE.fullmatch(str(password)):
+            problems.append(
+                "connector.database_url: contains a literal password; "
+                "reference it as ${NAME}, e.g. postgresql+psycopg://user:${DB_PASSWORD}@host/db"
+            )
+    return problems
+
+
+def _env_name(admin: Mapping[str, Any], key: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9]+", "_", str(admin.get("name", "admin"))).upper().strip("_") or "ADMIN"
+    return f"{name}_{key.upper()}"
+
+
+def _interpolate(value: Any, path: str, environ: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return environ[name]
+
+        return _REFERENCE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}", environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", environ, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _validate_connector(
+    values: Mapping[str, Any], environ: Mapping[str, str], problems: list[str]
+) -> ConnectorSection | None:
+    overrides = {
+        name: environ[f"CONNECTOR_{name.upper()}"]
+        for name in ConnectorSection.model_fields
+        if f"CONNECTOR_{name.upper()}" in environ
+    }
+    try:
+        # Validate file values merged with overrides explicitly, so errors name the key path.
+        return ConnectorSection.model_validate({**values, **overrides})
+    except ValidationError as exc:
+        problems += [_describe(error, "connector") for error in exc.errors()]
+        return None
+
+
+def _validate_administrations(
+    values: list[Any], raw: list[Any], problems: list[str]
+) -> list[AdministrationConfig]:
+    found: list[AdministrationConfig] = []
+    for index, value in enumerate(values):
+        path = f"administrations[{index}]"
+        if not isinstance(value, dict):
+            problems.append(f"{path}: must be a table")
+            continue
+        platform = value.get("platform")
+        if platform is None:
+            problems.append(f"{path}.platform: missing (one of {', '.join(PLATFORMS)})")
+            continue
+        model = _ADMIN_MODELS.get(str(platform))
+        if model is None:
+            problems.append(f"{path}.platform: unknown platform {platform!r} (one of {', '.join(PLATFORMS)})")
+            continue
+        try:
+            found.append(model.model_validate(value))  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems += [_describe(error, path) for error in exc.errors()]
+    seen: dict[str, int] = {}
+    for index, value in enumerate(raw):
+        name = value.get("name") if isinstance(value, dict) else None
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(
+                    f"administrations[{index}].name: duplicate name {name!r} "
+                    f"(also administrations[{seen[name]}])"
+                )
+            seen.setdefault(name, index)
+    return found
+
+
+def _describe(error: Mapping[str, Any], prefix: str) -> str:
+    path = prefix
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    kind = error["type"]
+    if kind == "missing":
+        message = "missing (required)"
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "string_pattern_mismatch" and path.endswith(".name"):
+        message = f"invalid name {error.get('input')!r}: letters, digits, '.', '_' and '-' only"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], dict | list):
+            message += f" (got {error['input']!r})"
+    return f"{path}: {message}"

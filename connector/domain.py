@@ -1,0 +1,97 @@
+"""Plain typed objects the core works with. The core never sees platform JSON: adapters map into these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money.amount must be Decimal, not {type(self.amount).__name__}")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"currency must be an ISO 4217 code, got {self.currency!r}")
+
+    def __str__(self) -> str:
+        return f"{self.currency} {format_amount(self.amount)}"
+
+
+def format_amount(amount: Decimal) -> str:
+    """A decimal string with at least two decimals and no exponent ('363.0' -> '363.00')."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -2:
+        amount = amount.quantize(CENT)
+    return f"{amount:f}"
+
+
+class InvoiceStatus(StrEnum):
+    """The mirror's normalised view of an invoice; the ledger's own word is kept as `ledger_state`."""
+
+    OPEN = "open"
+    PAID = "paid"
+    UNCOLLECTIBLE = "uncollectible"
+    DRAFT = "draft"  # turned back into a draft or not sent yet: nobody owes anything
+    CANCELLED = "cancelled"  # credited or voided
+    DELETED = "deleted"
+
+    @property
+    def is_open(self) -> bool:
+        return self is InvoiceStatus.OPEN
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    ledger_id: str
+    name: str
+    company_name: str | None = None
+    person_name: str | None = None
+    email: str | None = None  # where reminders go, already resolved by the adapter
+    phone: str | None = None
+    address: str | None = None
+    zipcode: str | None = None
+    city: str | None = None
+    country: str | None = None
+    kvk_number: str | None = None
+    vat_number: str | None = None
+    customer_number: str | None = None
+    version: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_business(self) -> bool:
+        """Derived B2B/B2C guess: a company name, KvK or VAT number means a business.
+
+        The workflow lets a person override this per contact; the derivation is only the default.
+        """
+        return bool(self.company_name or self.kvk_number or self.vat_number)
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    ledger_id: str
+    number: str | None
+    contact_id: str
+    invoice_date: date | None
+    due_date: date
+    total: Money
+    open_amount: Money
+    status: InvoiceStatus
+    ledger_state: str
+    version: str | None = None
+    ledger_reminders_paused: bool | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.total.currency != self.open_amount.currency:
+            raise ValueError("total and open amount must share a currency")

@@ -1,0 +1,131 @@
+"""The local store's tables. Ledger ids are strings; money is Decimal; instants are UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from connector.store.types import Amount, JSONDocument, UTCDateTime
+
+# Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Administration(SQLModel, table=True):
+    __tablename__ = "administrations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    platform: str = Field(max_length=32)
+    ledger_reference: str = Field(default="", max_length=128)
+    created_at: datetime = _utc()
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (sa.UniqueConstraint("administration_id", "ledger_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    ledger_id: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    company_name: str | None = Field(default=None, max_length=255)
+    person_name: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    address: str | None = Field(default=None, max_length=255)
+    zipcode: str | None = Field(default=None, max_length=32)
+    city: str | None = Field(default=None, max_length=128)
+    country: str | None = Field(default=None, max_length=2)
+    kvk_number: str | None = Field(default=None, max_length=32)
+    vat_number: str | None = Field(default=None, max_length=32)
+    customer_number: str | None = Field(default=None, max_length=64)
+    is_business: bool = False
+    ledger_version: str | None = Field(default=None, max_length=64)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+
+
+class Invoice(SQLModel, table=True):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        sa.UniqueConstraint("administration_id", "ledger_id"),
+        sa.Index("ix_invoices_admin_status_due", "administration_id", "status", "due_date"),
+        sa.Index("ix_invoices_admin_contact", "administration_id", "contact_ledger_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    ledger_id: str = Field(max_length=64)
+    number: str | None = Field(default=None, max_length=64)
+    contact_ledger_id: str = Field(max_length=64)
+    invoice_date: date | None = None
+    due_date: date
+    currency: str = Field(max_length=3)
+    total: Decimal = Field(sa_type=Amount)
+    open_amount: Decimal = Field(sa_type=Amount)
+    status: str = Field(max_length=16)
+    ledger_state: str = Field(max_length=32)
+    ledger_version: str | None = Field(default=None, max_length=64)
+    ledger_reminders_paused: bool | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    closed_at: datetime | None = _utc(default=None)
+
+
+class SyncCursor(SQLModel, table=True):
+    __tablename__ = "sync_cursors"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    entity: str = Field(primary_key=True, max_length=32)
+    cursor: str = Field(max_length=255)
+    updated_at: datetime = _utc()
+
+
+class SyncRun(SQLModel, table=True):
+    __tablename__ = "sync_runs"
+    __table_args__ = (sa.Index("ix_sync_runs_admin_started", "administration_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    started_at: datetime = _utc()
+    finished_at: datetime | None = _utc(default=None)
+    outcome: str = Field(default="running", max_length=16)  # running | success | failed | auth_failed
+    invoices_upserted: int = 0
+    invoices_closed: int = 0
+    contacts_upserted: int = 0
+    quarantined: int = 0
+    api_calls: int = 0
+    api_calls_by_endpoint: dict[str, int] = Field(default_factory=dict, sa_type=JSONDocument)
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class QuarantinedRecord(SQLModel, table=True):
+    __tablename__ = "quarantined_records"
+    __table_args__ = (sa.UniqueConstraint("administration_id", "entity", "ledger_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    entity: str = Field(max_length=32)
+    ledger_id: str = Field(max_length=64)
+    ledger_version: str | None = Field(default=None, max_length=64)
+    reason: str = Field(sa_type=sa.Text)
+    payload: Any = Field(default=None, sa_type=JSONDocument, nullable=True)
+    first_seen_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    resolved_at: datetime | None = _utc(default=None)
