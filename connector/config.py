@@ -213,17 +213,20 @@ def load_settings(
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    settings = settings_from_dict(raw, environ=environment(environ, env_file))
+    env_files = [path.parent / ".env", *([env_file] if env_file is not None else [])]
+    settings = settings_from_dict(raw, environ=environment(environ, env_files))
     return Settings(settings.connector, settings.administrations, source=path)
 
 
 def environment(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None
 ) -> dict[str, str]:
-    """The process environment over the `.env` file: a real variable always wins."""
+    """The process environment over `.env` files (beside the config file, then the working directory):
+    a real environment variable always wins."""
     values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    for env_file in env_files or []:
+        if env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
     return values
 

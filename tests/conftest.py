@@ -1,0 +1,91 @@
+"""Shared fixtures: a store on SQLite always, and on PostgreSQL too when TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from connector.clock import ManualClock
+from connector.log import configure_logging
+from connector.store import Store
+
+PG_SKIP_REASON = (
+    "PostgreSQL half of the suite: set TEST_DATABASE_URL, e.g. "
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run does)"
+)
+TABLES = ("quarantined_records", "sync_runs", "sync_cursors", "invoices", "contacts", "administrations")
+
+configure_logging("warning", "console")
+
+
+def shared_path() -> Path:
+    """The shared reference material (specs, payloads) lives beside the project, not in it."""
+    return Path(os.environ.get("CONNECTOR_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = shared_path()
+    if not (path / "payloads").is_dir():
+        pytest.skip(f"shared reference material not found at {path} (set CONNECTOR_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A private schema in the test database for this test process, dropped at the end."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield None
+        return
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if postgres_url is None:
+        pytest.skip(PG_SKIP_REASON)
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        exists = connection.exec_driver_sql("SELECT to_regclass('administrations')").scalar()
+        if exists:
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    engine.dispose()
+    return postgres_url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def store(database_url: str, clock: ManualClock) -> Iterator[Store]:
+    store = Store.open(database_url, clock)
+    yield store
+    store.close()
+
+
+def pytest_report_header() -> str:
+    if os.environ.get("TEST_DATABASE_URL"):
+        return "store tests: SQLite and PostgreSQL (TEST_DATABASE_URL is set)"
+    return f"store tests: SQLite only; PostgreSQL ones are skipped. {PG_SKIP_REASON}"
