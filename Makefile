@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check connector adapters tests benchmarks
+	$(BIN)/ruff format --check --quiet connector adapters tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
 

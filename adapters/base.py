@@ -86,9 +86,7 @@ class NotSupported(LedgerError):
 class BadRecord(LedgerError):
     """A record from the ledger that cannot be mapped; it is quarantined with its reason, the rest goes on."""
 
-    def __init__(
-        self, entity: str, ledger_id: str, reason: str, payload: Any, version: str | None = None
-    ) -> None:
+    def __init__(self, entity: str, ledger_id: str, reason: str, payload: Any, version: str | None = None) -> None:
         super().__init__(f"{entity} {ledger_id}: {reason}")
         self.entity = entity
         self.ledger_id = ledger_id

@@ -238,9 +238,7 @@ class ApiClient:
         return self.request("GET", path, endpoint=endpoint, params=params, expect_json=True)
 
     def post_json(self, path: str, *, endpoint: str, body: Any, idempotent: bool = False) -> Any:
-        return self.request(
-            "POST", path, endpoint=endpoint, json=body, idempotent=idempotent, expect_json=True
-        )
+        return self.request("POST", path, endpoint=endpoint, json=body, idempotent=idempotent, expect_json=True)
 
     def request(
         self,

@@ -26,9 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="The local store.", no_args_is_help=True)
-simulate_app = typer.Typer(
-    help="Run a ledger simulator on 127.0.0.1 (for tests, benchmarks and trying things)."
-)
+simulate_app = typer.Typer(help="Run a ledger simulator on 127.0.0.1 (for tests, benchmarks and trying things).")
 app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
 
@@ -197,9 +195,7 @@ def simulate_moneybird(
     ] = None,
     generate: Annotated[int | None, typer.Option(help="Generate this many open invoices.")] = None,
     contacts: Annotated[int | None, typer.Option(help="...over this many contacts.")] = None,
-    faults: Annotated[
-        str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.01'.")
-    ] = None,
+    faults: Annotated[str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.01'.")] = None,
     fault_seed: Annotated[int, typer.Option(help="Seed for the fault dice.")] = 0,
     rate_limit: Annotated[int, typer.Option(help="Requests per window per token.")] = 150,
     rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 300.0,
@@ -226,9 +222,7 @@ def simulate_moneybird(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store.")] = Path(
-        "demo-data"
-    ),
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store.")] = Path("demo-data"),
     invoices_count: Annotated[int, typer.Option("--invoices", help="Open invoices to generate.")] = 400,
     contacts_count: Annotated[int, typer.Option("--contacts", help="Customers to generate.")] = 120,
 ) -> None:

@@ -206,9 +206,7 @@ def load_settings(
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(
-            [f"{path}: file not found (pass --config PATH or copy config.example.toml)"]
-        ) from None
+        raise ConfigError([f"{path}: file not found (pass --config PATH or copy config.example.toml)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except OSError as exc:
@@ -218,9 +216,7 @@ def load_settings(
     return Settings(settings.connector, settings.administrations, source=path)
 
 
-def environment(
-    environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None
-) -> dict[str, str]:
+def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None) -> dict[str, str]:
     """The process environment over `.env` files (beside the config file, then the working directory):
     a real environment variable always wins."""
     values: dict[str, str] = {}
@@ -337,9 +333,7 @@ def _validate_connector(
         return None
 
 
-def _validate_administrations(
-    values: list[Any], raw: list[Any], problems: list[str]
-) -> list[AdministrationConfig]:
+def _validate_administrations(values: list[Any], raw: list[Any], problems: list[str]) -> list[AdministrationConfig]:
     found: list[AdministrationConfig] = []
     for index, value in enumerate(values):
         path = f"administrations[{index}]"
@@ -364,8 +358,7 @@ def _validate_administrations(
         if isinstance(name, str):
             if name in seen:
                 problems.append(
-                    f"administrations[{index}].name: duplicate name {name!r} "
-                    f"(also administrations[{seen[name]}])"
+                    f"administrations[{index}].name: duplicate name {name!r} (also administrations[{seen[name]}])"
                 )
             seen.setdefault(name, index)
     return found

@@ -106,4 +106,5 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto", stream: Any 
 
 
 def get_logger(name: str, **context: Any) -> Any:
-    return structlog.get_logger(name).bind(**context)
+    """A lazy logger: it picks up the configuration in force when it first logs, not at import."""
+    return structlog.get_logger(name, logger_name=name, **context)

@@ -140,8 +140,6 @@ def _count_earlier_calls(store: Store, adapter: LedgerAdapter, administration_id
     if limiter.used or not limiter.learns_from_store:
         return
     now = clock.now()
-    for finished_at, calls in store.recent_api_calls(
-        administration_id, timedelta(seconds=limiter.limit.per_seconds)
-    ):
+    for finished_at, calls in store.recent_api_calls(administration_id, timedelta(seconds=limiter.limit.per_seconds)):
         limiter.record_past_calls(calls, (now - finished_at).total_seconds())
     limiter.learns_from_store = False

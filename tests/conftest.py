@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from adapters.http import HttpOptions, RetryPolicy
+from adapters.moneybird.adapter import MoneybirdAdapter
 from connector.clock import ManualClock
+from connector.config import MoneybirdAdministration
 from connector.log import configure_logging
 from connector.store import Store
 
@@ -89,3 +94,36 @@ def pytest_report_header() -> str:
     if os.environ.get("TEST_DATABASE_URL"):
         return "store tests: SQLite and PostgreSQL (TEST_DATABASE_URL is set)"
     return f"store tests: SQLite only; PostgreSQL ones are skipped. {PG_SKIP_REASON}"
+
+
+SIM_TODAY = date(2026, 11, 24)
+FAST_RETRIES = HttpOptions(retry=RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05), private_limiters=True)
+
+
+def moneybird_config(
+    simulator: Any, *, name: str = "acme", token: str = "test-token", **extra: Any
+) -> MoneybirdAdministration:
+    return MoneybirdAdministration(
+        name=name,
+        platform="moneybird",
+        base_url=simulator.base_url,
+        administration_id=simulator.administration_ids[0],
+        token=SecretStr(token),
+        **extra,
+    )
+
+
+def moneybird_adapter(
+    simulator: Any, clock: ManualClock, *, options: HttpOptions = FAST_RETRIES, **extra: Any
+) -> MoneybirdAdapter:
+    return MoneybirdAdapter.from_config(moneybird_config(simulator, **extra), clock, options)
+
+
+def calls_by_endpoint(requests: list[dict[str, Any]]) -> dict[str, int]:
+    """Count the simulator's request log as (method, last path part) -> count."""
+    counts: dict[str, int] = {}
+    for request in requests:
+        parts = request["path"].rstrip("/").split("/")
+        key = f"{request['method']} {'/'.join(parts[-2:]) if parts[-1].startswith('synchronization') else parts[-1]}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -51,9 +51,7 @@ class MoneybirdAdapter(LedgerAdapter):
         self.clock = clock
 
     @classmethod
-    def from_config(
-        cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions
-    ) -> MoneybirdAdapter:
+    def from_config(cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions) -> MoneybirdAdapter:
         override = config.rate_limit
         client = moneybird_client(
             administration=config.name,
@@ -76,9 +74,7 @@ class MoneybirdAdapter(LedgerAdapter):
 
     def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
         listed = self._versions("sales_invoices", {"filter": self.open_invoice_filter()})
-        changed = sorted(
-            i for i, version in listed.items() if state.known_versions.get(i, _ABSENT) != version
-        )
+        changed = sorted(i for i, version in listed.items() if state.known_versions.get(i, _ABSENT) != version)
         left_open_set = sorted(i for i in state.known_versions if i not in listed)
         for chunk in _chunks(changed + left_open_set, FETCH_LIMIT):
             yield self.invoices_by_id(chunk)
@@ -135,11 +131,7 @@ class MoneybirdAdapter(LedgerAdapter):
         )
         if not isinstance(body, list):
             raise TransientError(f"{resource} synchronization list: expected a JSON array")
-        return {
-            str(item["id"]): str(item.get("version"))
-            for item in body
-            if isinstance(item, dict) and "id" in item
-        }
+        return {str(item["id"]): str(item.get("version")) for item in body if isinstance(item, dict) and "id" in item}
 
     def _fetch(self, resource: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         body = self.client.post_json(
@@ -185,8 +177,7 @@ class MoneybirdAdapter(LedgerAdapter):
         groups: dict[tuple[str, ...], list[str]] = {}
         for invoice in invoices:
             key = tuple(
-                str(invoice.raw.get(field) or "")
-                for field in ("workflow_id", "document_style_id", "identity_id")
+                str(invoice.raw.get(field) or "") for field in ("workflow_id", "document_style_id", "identity_id")
             )
             groups.setdefault((invoice.contact_id, *key), []).append(invoice.ledger_id)
         reminders = [

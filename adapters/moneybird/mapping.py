@@ -49,9 +49,7 @@ class _Problems:
                 raise InvalidOperation
             return amount
         except InvalidOperation:
-            self.found.append(
-                f"{key}: not a decimal amount ({value!r})" if value is not None else f"{key}: missing"
-            )
+            self.found.append(f"{key}: not a decimal amount ({value!r})" if value is not None else f"{key}: missing")
             return Decimal(0)
 
     def day(self, key: str, *, required: bool = True) -> date | None:
@@ -123,11 +121,7 @@ def contact_from_moneybird(data: Mapping[str, Any]) -> Contact:
 
     def field(key: str) -> str | None:
         value = data.get(key)
-        return (
-            str(value).strip() or None
-            if isinstance(value, str | int) and not isinstance(value, bool)
-            else None
-        )
+        return str(value).strip() or None if isinstance(value, str | int) and not isinstance(value, bool) else None
 
     company = field("company_name")
     person = " ".join(part for part in (field("firstname"), field("lastname")) if part) or None

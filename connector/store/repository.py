@@ -124,9 +124,7 @@ class Store:
             return {ledger_id: version for ledger_id, version in session.exec(query)}
 
     def contact_versions(self, administration_id: int) -> dict[str, str | None]:
-        query = select(Contact.ledger_id, Contact.ledger_version).where(
-            Contact.administration_id == administration_id
-        )
+        query = select(Contact.ledger_id, Contact.ledger_version).where(Contact.administration_id == administration_id)
         with self.session() as session:
             return {ledger_id: version for ledger_id, version in session.exec(query)}
 
@@ -143,9 +141,7 @@ class Store:
         """Contacts that open invoices refer to but the mirror does not hold."""
         query = (
             select(Invoice.contact_ledger_id)
-            .where(
-                Invoice.administration_id == administration_id, Invoice.status == domain.InvoiceStatus.OPEN
-            )
+            .where(Invoice.administration_id == administration_id, Invoice.status == domain.InvoiceStatus.OPEN)
             .where(
                 ~sa.exists().where(
                     col(Contact.administration_id) == col(Invoice.administration_id),
@@ -211,18 +207,14 @@ class Store:
             self._resolve_quarantine(session, administration_id, "invoice", ids, now)
             if batch.cursor is not None:
                 self._set_cursor(session, administration_id, cursor_entity, batch.cursor, now)
-        return BatchResult(
-            upserted=len(batch.records), closed=closed, contacts=contacts, quarantined=quarantined
-        )
+        return BatchResult(upserted=len(batch.records), closed=closed, contacts=contacts, quarantined=quarantined)
 
     def apply_contact_batch(
         self, administration_id: int, batch: ChangeBatch[domain.Contact], cursor_entity: str = "contacts"
     ) -> BatchResult:
         now = self.clock.now()
         with self.session() as session, session.begin():
-            contacts = self._upsert_contacts(
-                session, administration_id, [*batch.contacts, *batch.records], now
-            )
+            contacts = self._upsert_contacts(session, administration_id, [*batch.contacts, *batch.records], now)
             quarantined = self._quarantine(session, administration_id, batch.bad, now)
             if batch.cursor is not None:
                 self._set_cursor(session, administration_id, cursor_entity, batch.cursor, now)
@@ -242,8 +234,12 @@ class Store:
                 )
             )
         }
+        written = 0
         for contact in latest.values():
             row = existing.get(contact.ledger_id)
+            if row is not None and contact.version is not None and row.ledger_version == contact.version:
+                continue  # the same contact embedded in another invoice: nothing new
+            written += 1
             if row is None:
                 row = Contact(
                     administration_id=administration_id,
@@ -256,11 +252,9 @@ class Store:
                     setattr(row, key, value)
             session.add(row)
         self._resolve_quarantine(session, administration_id, "contact", list(latest), now)
-        return len(latest)
+        return written
 
-    def _quarantine(
-        self, session: Session, administration_id: int, records: Iterable[BadRecord], now: datetime
-    ) -> int:
+    def _quarantine(self, session: Session, administration_id: int, records: Iterable[BadRecord], now: datetime) -> int:
         count = 0
         for record in records:
             row = session.exec(
@@ -306,14 +300,10 @@ class Store:
         )
 
     @staticmethod
-    def _set_cursor(
-        session: Session, administration_id: int, entity: str, cursor: str, now: datetime
-    ) -> None:
+    def _set_cursor(session: Session, administration_id: int, entity: str, cursor: str, now: datetime) -> None:
         row = session.get(SyncCursor, (administration_id, entity))
         if row is None:
-            row = SyncCursor(
-                administration_id=administration_id, entity=entity, cursor=cursor, updated_at=now
-            )
+            row = SyncCursor(administration_id=administration_id, entity=entity, cursor=cursor, updated_at=now)
         row.cursor, row.updated_at = cursor, now
         session.add(row)
 
@@ -356,9 +346,7 @@ class Store:
         with self.session() as session:
             return list(session.exec(query))
 
-    def quarantined(
-        self, administration_id: int, *, include_resolved: bool = False
-    ) -> list[QuarantinedRecord]:
+    def quarantined(self, administration_id: int, *, include_resolved: bool = False) -> list[QuarantinedRecord]:
         query = select(QuarantinedRecord).where(QuarantinedRecord.administration_id == administration_id)
         if not include_resolved:
             query = query.where(col(QuarantinedRecord.resolved_at).is_(None))
@@ -410,9 +398,7 @@ class Store:
             ]
 
     def contact(self, administration_id: int, ledger_id: str) -> Contact | None:
-        query = select(Contact).where(
-            Contact.administration_id == administration_id, Contact.ledger_id == ledger_id
-        )
+        query = select(Contact).where(Contact.administration_id == administration_id, Contact.ledger_id == ledger_id)
         with self.session() as session:
             return session.exec(query).first()
 

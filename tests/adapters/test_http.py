@@ -31,9 +31,7 @@ def client_for(
     handler: Callable[[httpx.Request], httpx.Response], time: FakeTime | None = None, **kw: object
 ) -> ApiClient:
     time = time or FakeTime()
-    limiter = RateLimiter(
-        RateLimit(1000, 60), monotonic=time.monotonic, sleep=time.sleep, learns_from_store=False
-    )
+    limiter = RateLimiter(RateLimit(1000, 60), monotonic=time.monotonic, sleep=time.sleep, learns_from_store=False)
     return ApiClient(
         platform="test",
         administration="acme",
@@ -131,9 +129,7 @@ def test_429_waits_for_the_epoch_reset_then_retries() -> None:
     time = FakeTime()
     reset = int(datetime.now(UTC).timestamp()) + 20
     handler, seen = sequence(
-        httpx.Response(
-            429, text="Retry later", headers={"Retry-After": str(reset), "RateLimit-Reset": str(reset)}
-        ),
+        httpx.Response(429, text="Retry later", headers={"Retry-After": str(reset), "RateLimit-Reset": str(reset)}),
         httpx.Response(200, json=[]),
     )
     client = client_for(handler, time)

@@ -35,9 +35,7 @@ def problems_of(tmp_path: Path, text: str, environ: dict[str, str] | None = None
 
 
 def test_valid_config_resolves_secret_from_environment(tmp_path: Path) -> None:
-    settings = load_settings(
-        write(tmp_path, VALID), environ={"ACME_MONEYBIRD_TOKEN": "tok-123456"}, env_file=None
-    )
+    settings = load_settings(write(tmp_path, VALID), environ={"ACME_MONEYBIRD_TOKEN": "tok-123456"}, env_file=None)
     admin = settings.administration("acme")
     assert admin.platform == "moneybird"
     assert admin.token.get_secret_value() == "tok-123456"
@@ -131,9 +129,7 @@ def test_environment_overrides_the_file_and_dotenv_fills_references(tmp_path: Pa
 
 def test_real_environment_wins_over_dotenv(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("ACME_MONEYBIRD_TOKEN=from-dotenv-file\n")
-    settings = load_settings(
-        write(tmp_path, VALID), environ={"ACME_MONEYBIRD_TOKEN": "from-env"}, env_file=None
-    )
+    settings = load_settings(write(tmp_path, VALID), environ={"ACME_MONEYBIRD_TOKEN": "from-env"}, env_file=None)
     assert settings.administration("acme").token.get_secret_value() == "from-env"
 
 

@@ -61,9 +61,7 @@ def test_standalone_contact(shared_dir: Path) -> None:
 
 
 def test_uncollectible_and_paused_states(shared_dir: Path) -> None:
-    uncollectible = invoice_from_moneybird(
-        payload(shared_dir, "sales_invoice_mark_as_uncollectible.200.response.json")
-    )
+    uncollectible = invoice_from_moneybird(payload(shared_dir, "sales_invoice_mark_as_uncollectible.200.response.json"))
     assert uncollectible.status is InvoiceStatus.UNCOLLECTIBLE
     paused = invoice_from_moneybird(payload(shared_dir, "sales_invoice_pause.201.response.json"))
     assert paused.ledger_reminders_paused is True
@@ -136,9 +134,7 @@ def test_reminder_address_prefers_the_invoice_address() -> None:
     )
 
 
-hostile = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8) | st.just([])
-)
+hostile = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8) | st.just([])
 
 
 @st.composite

@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from adapters.base import BadRecord, ChangeBatch
 from connector.clock import ManualClock
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
-from connector.store import Store
-from connector.store import migrate
+from connector.store import Store, migrate
 
 
 def invoice(
@@ -39,9 +38,7 @@ def invoice(
 
 
 def contact(ledger_id: str = "c1", version: str = "1", name: str = "Bakkerij De Vries B.V.") -> Contact:
-    return Contact(
-        ledger_id=ledger_id, name=name, company_name=name, email="info@example.nl", version=version
-    )
+    return Contact(ledger_id=ledger_id, name=name, company_name=name, email="info@example.nl", version=version)
 
 
 def test_store_is_at_the_latest_schema(store: Store) -> None:
@@ -51,9 +48,7 @@ def test_store_is_at_the_latest_schema(store: Store) -> None:
 def test_money_survives_exactly(store: Store) -> None:
     admin = store.ensure_administration("acme", "moneybird")
     tricky = "12345678901234.123456"
-    store.apply_invoice_batch(
-        admin, ChangeBatch(records=[invoice("1", open_amount=tricky)], contacts=[contact()])
-    )
+    store.apply_invoice_batch(admin, ChangeBatch(records=[invoice("1", open_amount=tricky)], contacts=[contact()]))
     (view,) = store.invoices("acme")
     assert view.open_amount == Decimal(tricky)
     assert view.to_json()["open_amount"] == tricky
@@ -150,16 +145,12 @@ def test_contacts_and_missing_contacts(store: Store) -> None:
     admin = store.ensure_administration("acme", "moneybird")
     store.apply_invoice_batch(
         admin,
-        ChangeBatch(
-            records=[invoice("1", contact="c1"), invoice("2", contact="c2")], contacts=[contact("c1")]
-        ),
+        ChangeBatch(records=[invoice("1", contact="c1"), invoice("2", contact="c2")], contacts=[contact("c1")]),
     )
     assert store.missing_contact_ids(admin) == {"c2"}
     store.apply_contact_batch(
         admin,
-        ChangeBatch(
-            records=[contact("c2", name="Jansen"), contact("c1", version="2", name="De Vries Holding")]
-        ),
+        ChangeBatch(records=[contact("c2", name="Jansen"), contact("c1", version="2", name="De Vries Holding")]),
     )
     assert store.missing_contact_ids(admin) == set()
     assert store.contact_versions(admin) == {"c1": "2", "c2": "1"}

@@ -60,9 +60,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
-        sa.UniqueConstraint(
-            "administration_id", "ledger_id", name=op.f("uq_contacts_administration_id_ledger_id")
-        ),
+        sa.UniqueConstraint("administration_id", "ledger_id", name=op.f("uq_contacts_administration_id_ledger_id")),
     )
     op.create_table(
         "invoices",
@@ -91,17 +89,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
-        sa.UniqueConstraint(
-            "administration_id", "ledger_id", name=op.f("uq_invoices_administration_id_ledger_id")
-        ),
+        sa.UniqueConstraint("administration_id", "ledger_id", name=op.f("uq_invoices_administration_id_ledger_id")),
     )
     with op.batch_alter_table("invoices", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_invoices_admin_contact", ["administration_id", "contact_ledger_id"], unique=False
-        )
-        batch_op.create_index(
-            "ix_invoices_admin_status_due", ["administration_id", "status", "due_date"], unique=False
-        )
+        batch_op.create_index("ix_invoices_admin_contact", ["administration_id", "contact_ledger_id"], unique=False)
+        batch_op.create_index("ix_invoices_admin_status_due", ["administration_id", "status", "due_date"], unique=False)
 
     op.create_table(
         "quarantined_records",
@@ -155,9 +147,7 @@ def upgrade() -> None:
         sa.Column("contacts_upserted", sa.Integer(), nullable=False),
         sa.Column("quarantined", sa.Integer(), nullable=False),
         sa.Column("api_calls", sa.Integer(), nullable=False),
-        sa.Column(
-            "api_calls_by_endpoint", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("api_calls_by_endpoint", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["administration_id"],

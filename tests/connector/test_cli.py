@@ -1,0 +1,217 @@
+"""The `connector` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.moneybird.simulator import MoneybirdSimulator
+from tests.conftest import SIM_TODAY
+
+
+def connector(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "connector", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+FIVE_MISTAKES = """
+[connector]
+timezone = "Mars/Olympus_Mons"
+
+[[administrations]]
+name = "acme"
+platform = "moneybird"
+administration_id = "123456789012345678"
+token = "plain-text-token"
+
+[[administrations]]
+name = "beta"
+platform = "moneybrid"
+token = "${BETA_TOKEN}"
+
+[[administrations]]
+name = "gamma"
+platform = "moneybird"
+administration_id = "not-a-number"
+token = "${GAMMA_TOKEN}"
+tokn = "typo"
+"""
+
+
+def test_check_config_reports_all_five_mistakes_and_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(FIVE_MISTAKES)
+    result = connector(
+        "check-config", "--config", "config.toml", cwd=tmp_path, env={"BETA_TOKEN": "b" * 20, "GAMMA_TOKEN": "g" * 20}
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "5 problem(s) in the configuration."
+    keys = [line.split(":", 1)[0] for line in lines[:-1]]
+    assert keys == [
+        "connector.timezone",
+        "administrations[0].token",
+        "administrations[1].platform",
+        "administrations[2].administration_id",
+        "administrations[2].tokn",
+    ]
+    assert "administrations[1].platform: unknown platform 'moneybrid'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "plain-text-token" not in result.stderr
+
+
+def test_check_config_summarises_a_valid_config(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "config.example.toml"
+    (tmp_path / "config.toml").write_text(example.read_text())
+    (tmp_path / ".env").write_text("ACME_MONEYBIRD_TOKEN=abc123abc123\n")
+    env = {"GLOBEX_EXACT_CLIENT_SECRET": "s" * 12, "INITECH_EBOEKHOUDEN_TOKEN": "t" * 12}
+    result = connector("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[1:] == [
+        "acme: moneybird administration 123456789012345678, enabled",
+        "globex: exact_online division 1234567 (nl), disabled",
+        "initech: eboekhouden api token, disabled",
+    ]
+
+
+def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
+    result = connector("sync", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "config.toml: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Iterator[tuple[Path, MoneybirdSimulator]]:
+    seed = {
+        "administrations": [
+            {
+                "id": "313373133731337313",
+                "name": "CLI",
+                "contacts": [
+                    {"id": "1", "company_name": "Jansen Installatietechniek B.V."},
+                    {"id": "2", "firstname": "Eva", "lastname": "Bakker"},
+                ],
+                "sales_invoices": [
+                    {
+                        "id": "901",
+                        "invoice_id": "2026-0901",
+                        "contact_id": "1",
+                        "invoice_date": "2026-10-01",
+                        "due_date": "2026-10-15",
+                        "total_price_incl_tax": "1210.0",
+                        "total_unpaid": "1210.0",
+                        "state": "late",
+                    },
+                    {
+                        "id": "902",
+                        "invoice_id": "2026-0902",
+                        "contact_id": "2",
+                        "invoice_date": "2026-11-10",
+                        "due_date": "2026-12-10",
+                        "total_price_incl_tax": "60.5",
+                        "total_unpaid": "60.5",
+                        "state": "open",
+                    },
+                    {
+                        "id": "903",
+                        "invoice_id": "2026-0903",
+                        "contact_id": "2",
+                        "invoice_date": "2026-11-01",
+                        "due_date": None,  # a bad record: left out, the simulator would fill in a default
+                        "total_price_incl_tax": "10.0",
+                        "total_unpaid": "10.0",
+                        "state": "open",
+                    },
+                ],
+            }
+        ]
+    }
+    with MoneybirdSimulator(seed=seed, today=SIM_TODAY) as simulator:
+        (tmp_path / "config.toml").write_text(
+            f"""
+[connector]
+database_url = "sqlite:///data/connector.db"
+
+[[administrations]]
+name = "cli"
+platform = "moneybird"
+base_url = "{simulator.base_url}"
+administration_id = "313373133731337313"
+token = "${{CLI_TOKEN}}"
+"""
+        )
+        (tmp_path / ".env").write_text("CLI_TOKEN=cli-test-token\n")
+        yield tmp_path, simulator
+
+
+def test_sync_then_list_as_json(configured: tuple[Path, MoneybirdSimulator]) -> None:
+    folder, simulator = configured
+    result = connector("sync", "--json", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)
+    assert report["administration"] == "cli" and report["outcome"] == "success"
+    assert report["invoices_upserted"] == 2 and report["quarantined"] == 1
+    assert "cli-test-token" not in result.stdout + result.stderr
+
+    listed = connector("invoices", "--json", cwd=folder)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["ledger_id"], r["number"], r["open_amount"], r["state"], r["due_date"]) for r in rows] == [
+        ("901", "2026-0901", "1210.00", "open", "2026-10-15"),
+        ("902", "2026-0902", "60.50", "open", "2026-12-10"),
+    ]
+    assert rows[0]["administration"] == "cli" and rows[0]["contact_id"] == "1" and rows[0]["currency"] == "EUR"
+    assert rows[0]["total"] == "1210.00"
+
+    simulator.add_payment("313373133731337313", "901", "1210.0")
+    assert connector("sync", cwd=folder).returncode == 0
+    closed = json.loads(connector("invoices", "--state", "closed", "--json", cwd=folder).stdout)
+    assert [(r["ledger_id"], r["state"], r["open_amount"]) for r in closed] == [("901", "paid", "0.00")]
+
+    table = connector("invoices", "--state", "all", cwd=folder)
+    assert "Jansen Installatietechniek B.V." in table.stdout and "Eva Bakker" in table.stdout
+    assert table.stdout.strip().endswith("2 invoice(s)")
+
+
+def test_unknown_admin_is_a_clear_error(configured: tuple[Path, MoneybirdSimulator]) -> None:
+    folder, _ = configured
+    result = connector("sync", "--admin", "nope", cwd=folder)
+    assert result.returncode == 2
+    assert "no administration named 'nope' (known: cli)" in result.stderr
+
+
+def test_simulator_command_prints_where_it_listens(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "simulate",
+            "moneybird",
+            "--port",
+            "0",
+            "--generate",
+            "20",
+            "--contacts",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().strip()
+        assert first.startswith("listening on http://127.0.0.1:") and first.endswith("/api/v2")
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
