@@ -128,7 +128,7 @@ class Simulator:
         self.command = [
             sys.executable,
             "-m",
-            "connector.cli",
+            "connector",
             "simulate",
             "moneybird",
             "--generate",
@@ -141,8 +141,11 @@ class Simulator:
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         first = self.process.stdout.readline().strip()
+        if not first.startswith("listening on "):
+            raise SystemExit(f"the simulator did not start: {first!r}")
         self.base_url = first.removeprefix("listening on ")
         self.root = self.base_url.removesuffix("/api/v2")
+        self.payers = 0
         # A person's own token, so registering payments does not count against the connector's budget.
         self.http = httpx.Client(headers={"Authorization": "Bearer someone-else"}, timeout=30)
         self.administration_id = str(self.http.get(f"{self.base_url}/administrations.json").json()[0]["id"])
@@ -164,12 +167,21 @@ class Simulator:
         return sorted(str(item["id"]) for item in self.http.get(url).json())
 
     def pay(self, ids: list[str], *, full: bool) -> None:
+        """Register payments as a bookkeeper would: with a token of their own (Moneybird counts per token)."""
+        self.payers += 1
+        headers = {"Authorization": f"Bearer bookkeeper-{self.payers}"}
+        root = f"{self.base_url}/{self.administration_id}/sales_invoices"
+        unpaid: dict[str, Any] = {}
+        for start in range(0, len(ids), 100):
+            fetched = self.http.post(
+                f"{root}/synchronization.json", json={"ids": ids[start : start + 100]}, headers=headers
+            )
+            unpaid.update({str(item["id"]): item["total_unpaid"] for item in fetched.raise_for_status().json()})
         for ledger_id in ids:
-            base = f"{self.base_url}/{self.administration_id}/sales_invoices/{ledger_id}"
-            unpaid: Any = self.http.get(f"{base}.json").json()["total_unpaid"]
-            price = unpaid if full else "1.00"
-            payment = {"payment": {"payment_date": date.today().isoformat(), "price": price}}
-            self.http.post(f"{base}/payments.json", json=payment).raise_for_status()
+            payment = {
+                "payment": {"payment_date": date.today().isoformat(), "price": unpaid[ledger_id] if full else "1.00"}
+            }
+            self.http.post(f"{root}/{ledger_id}/payments.json", json=payment, headers=headers).raise_for_status()
 
 
 if __name__ == "__main__":

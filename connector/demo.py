@@ -104,8 +104,8 @@ def run_demo(directory: Path, *, invoices: int, contacts: int, out: TextIO) -> N
             store.close()
     say()
     say("Look around (the store stays; the simulator has stopped):")
-    say(f"  connector invoices --config {_shown(config_path)}")
-    say(f"  connector invoices --config {_shown(config_path)} --state closed --json")
+    say(f"  .venv/bin/connector invoices --config {_shown(config_path)}")
+    say(f"  .venv/bin/connector invoices --config {_shown(config_path)} --state closed --json")
     say("Point a config of your own at Moneybird: cp config.example.toml config.toml && connector check-config")
 
 

@@ -291,3 +291,31 @@ def test_a_refused_token_is_an_auth_failure(store: Store, clock: ManualClock) ->
     admin_id = store.administration_id("acme")
     assert admin_id is not None
     assert store.sync_runs(admin_id)[0].outcome == "auth_failed"
+
+
+def test_ten_thousand_invoices_at_the_fewest_calls(tmp_path: Any, clock: ManualClock) -> None:
+    """The acceptance figures at full size: first sync 1 list + 100 fetches (+ at most 1 + 20 for contacts);
+    after 100 payments through the payments endpoint, 1 list + 1 fetch, and those 100 closed as paid."""
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}", clock)
+    with MoneybirdSimulator.generate(invoices=10_000, contacts=2_000, seed=42, today=SIM_TODAY) as simulator:
+        report, calls = sync(store, simulator, clock)
+        assert report.ok, report.error
+        assert calls[LIST] == 1 and calls[FETCH] == 100
+        assert calls.get(CONTACT_LIST, 0) <= 1 and calls.get(CONTACT_FETCH, 0) <= 20
+        assert len(store.invoices("acme")) == 10_000 and report.contacts_upserted == 2_000
+
+        admin = simulator.administration_ids[0]
+        paid = simulator.invoice_ids(admin)[::100]
+        with httpx.Client(base_url=simulator.base_url, headers={"Authorization": "Bearer bookkeeper"}) as http:
+            for ledger_id in paid:
+                price = simulator.get_invoice(admin, ledger_id)["total_unpaid"]
+                body = {"payment": {"payment_date": "2026-11-24", "price": price}}
+                http.post(f"/{admin}/sales_invoices/{ledger_id}/payments.json", json=body).raise_for_status()
+
+        report, calls = sync(store, simulator, clock)
+    assert len(paid) == 100
+    assert calls[LIST] == 1 and calls[FETCH] == 1
+    assert report.invoices_closed == 100
+    closed = {v.ledger_id: v.state for v in store.invoices("acme", "closed")}
+    assert closed == dict.fromkeys(paid, "paid")
+    store.close()
