@@ -7,9 +7,9 @@ Contacts come embedded in the invoices; a second ids+versions call finds the one
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.base import (
     BadRecord,
@@ -19,6 +19,7 @@ from adapters.base import (
     Invoice,
     LedgerAdapter,
     NotFound,
+    RecordT,
     RequestRejected,
     SyncState,
     TransientError,
@@ -80,25 +81,13 @@ class MoneybirdAdapter(LedgerAdapter):
             yield self.invoices_by_id(chunk)
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
-        batch: ChangeBatch[Invoice] = ChangeBatch()
-        for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
-            found = self._fetch("sales_invoices", chunk)
-            for ledger_id in chunk:
-                payload = found.get(ledger_id)
-                if payload is None:
-                    batch.deleted.append(ledger_id)
-                    continue
-                try:
-                    batch.records.append(invoice_from_moneybird(payload))
-                except BadRecord as bad:
-                    batch.bad.append(bad)
-                embedded = payload.get("contact")
-                if isinstance(embedded, dict):
-                    try:
-                        batch.contacts.append(contact_from_moneybird(embedded))
-                    except BadRecord as bad:
-                        batch.bad.append(bad)
-        return batch
+        def add(batch: ChangeBatch[Invoice], payload: dict[str, Any]) -> None:
+            _collect(batch.records, batch.bad, invoice_from_moneybird, payload)
+            embedded = payload.get("contact")
+            if isinstance(embedded, dict):
+                _collect(batch.contacts, batch.bad, contact_from_moneybird, embedded)
+
+        return self._fetch_batch("sales_invoices", ledger_ids, add)
 
     def contact_changes(self, state: SyncState) -> Iterator[ChangeBatch[Contact]]:
         if not state.known_versions and not state.wanted_ids:
@@ -109,18 +98,24 @@ class MoneybirdAdapter(LedgerAdapter):
             yield self.contacts_by_id(chunk)
 
     def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
-        batch: ChangeBatch[Contact] = ChangeBatch()
+        def add(batch: ChangeBatch[Contact], payload: dict[str, Any]) -> None:
+            _collect(batch.records, batch.bad, contact_from_moneybird, payload)
+
+        return self._fetch_batch("contacts", ledger_ids, add)
+
+    def _fetch_batch(
+        self, resource: str, ledger_ids: Sequence[str], add: Callable[[ChangeBatch[RecordT], dict[str, Any]], None]
+    ) -> ChangeBatch[RecordT]:
+        """Fetch by id (100 a call); what the ledger no longer returns is reported as deleted."""
+        batch: ChangeBatch[RecordT] = ChangeBatch()
         for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
-            found = self._fetch("contacts", chunk)
+            found = self._fetch(resource, chunk)
             for ledger_id in chunk:
                 payload = found.get(ledger_id)
                 if payload is None:
                     batch.deleted.append(ledger_id)
-                    continue
-                try:
-                    batch.records.append(contact_from_moneybird(payload))
-                except BadRecord as bad:
-                    batch.bad.append(bad)
+                else:
+                    add(batch, payload)
         return batch
 
     def _versions(self, resource: str, params: Mapping[str, str] | None) -> dict[str, str]:
@@ -232,6 +227,17 @@ class MoneybirdAdapter(LedgerAdapter):
 
 
 _ABSENT = object()
+T = TypeVar("T")
+
+
+def _collect(
+    into: list[T], bad: list[BadRecord], mapper: Callable[[dict[str, Any]], T], payload: dict[str, Any]
+) -> None:
+    """Map one payload into `into`, or quarantine it with its reason."""
+    try:
+        into.append(mapper(payload))
+    except BadRecord as problem:
+        bad.append(problem)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:

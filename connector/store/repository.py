@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -177,18 +177,11 @@ class Store:
             }
             closed = 0
             for invoice in batch.records:
-                row = existing.get(invoice.ledger_id)
-                was_open = row is not None and row.status == domain.InvoiceStatus.OPEN
-                if row is None:
-                    row = Invoice(
-                        administration_id=administration_id,
-                        ledger_id=invoice.ledger_id,
-                        first_seen_at=now,
-                        **_invoice_fields(invoice, now),
-                    )
-                else:
-                    for key, value in _invoice_fields(invoice, now).items():
-                        setattr(row, key, value)
+                previous = existing.get(invoice.ledger_id)
+                was_open = previous is not None and previous.status == domain.InvoiceStatus.OPEN
+                row = _merge(
+                    previous, Invoice, administration_id, invoice.ledger_id, _invoice_fields(invoice, now), now
+                )
                 if invoice.status.is_open:
                     row.closed_at = None
                 elif row.closed_at is None:
@@ -196,13 +189,13 @@ class Store:
                     closed += was_open
                 session.add(row)
             for ledger_id in batch.deleted:
-                row = existing.get(ledger_id)
-                if row is not None and row.status != domain.InvoiceStatus.DELETED:
-                    closed += row.status == domain.InvoiceStatus.OPEN
-                    row.status = domain.InvoiceStatus.DELETED
-                    row.closed_at = row.closed_at or now
-                    row.last_seen_at = now
-                    session.add(row)
+                gone = existing.get(ledger_id)
+                if gone is not None and gone.status != domain.InvoiceStatus.DELETED:
+                    closed += gone.status == domain.InvoiceStatus.OPEN
+                    gone.status = domain.InvoiceStatus.DELETED
+                    gone.closed_at = gone.closed_at or now
+                    gone.last_seen_at = now
+                    session.add(gone)
             quarantined = self._quarantine(session, administration_id, batch.bad, now)
             self._resolve_quarantine(session, administration_id, "invoice", ids, now)
             if batch.cursor is not None:
@@ -240,17 +233,7 @@ class Store:
             if row is not None and contact.version is not None and row.ledger_version == contact.version:
                 continue  # the same contact embedded in another invoice: nothing new
             written += 1
-            if row is None:
-                row = Contact(
-                    administration_id=administration_id,
-                    ledger_id=contact.ledger_id,
-                    first_seen_at=now,
-                    **_contact_fields(contact, now),
-                )
-            else:
-                for key, value in _contact_fields(contact, now).items():
-                    setattr(row, key, value)
-            session.add(row)
+            session.add(_merge(row, Contact, administration_id, contact.ledger_id, _contact_fields(contact, now), now))
         self._resolve_quarantine(session, administration_id, "contact", list(latest), now)
         return written
 
@@ -406,6 +389,25 @@ class Store:
         with self.session() as session:
             row = session.exec(select(Administration).where(Administration.name == name)).first()
             return row.id if row else None
+
+
+MirrorRow = TypeVar("MirrorRow", Invoice, Contact)
+
+
+def _merge(
+    row: MirrorRow | None,
+    model: type[MirrorRow],
+    administration_id: int,
+    ledger_id: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> MirrorRow:
+    """Update a mirrored row in place, or create it (first seen now)."""
+    if row is None:
+        return model(administration_id=administration_id, ledger_id=ledger_id, first_seen_at=now, **fields)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    return row
 
 
 def _invoice_fields(invoice: domain.Invoice, now: datetime) -> dict[str, Any]:
