@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -28,6 +29,10 @@ PG_SKIP_REASON = (
 TABLES = ("quarantined_records", "sync_runs", "sync_cursors", "invoices", "contacts", "administrations")
 
 configure_logging("warning", "console")
+
+# Tests assert behaviour, not speed: on a busy 2-core machine the first draws of a strategy can be slow.
+settings.register_profile("connector", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("connector")
 
 
 def shared_path() -> Path:
