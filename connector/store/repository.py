@@ -197,7 +197,8 @@ class Store:
                     gone.last_seen_at = now
                     session.add(gone)
             quarantined = self._quarantine(session, administration_id, batch.bad, now)
-            self._resolve_quarantine(session, administration_id, "invoice", ids, now)
+            if quarantined or self._has_quarantine(session, administration_id):
+                self._resolve_quarantine(session, administration_id, "invoice", ids, now)
             if batch.cursor is not None:
                 self._set_cursor(session, administration_id, cursor_entity, batch.cursor, now)
         return BatchResult(upserted=len(batch.records), closed=closed, contacts=contacts, quarantined=quarantined)
@@ -234,7 +235,8 @@ class Store:
                 continue  # the same contact embedded in another invoice: nothing new
             written += 1
             session.add(_merge(row, Contact, administration_id, contact.ledger_id, _contact_fields(contact, now), now))
-        self._resolve_quarantine(session, administration_id, "contact", list(latest), now)
+        if self._has_quarantine(session, administration_id):
+            self._resolve_quarantine(session, administration_id, "contact", list(latest), now)
         return written
 
     def _quarantine(self, session: Session, administration_id: int, records: Iterable[BadRecord], now: datetime) -> int:
@@ -264,6 +266,15 @@ class Store:
             session.add(row)
             count += 1
         return count
+
+    @staticmethod
+    def _has_quarantine(session: Session, administration_id: int) -> bool:
+        """One cheap look before resolving, since almost every batch has nothing in quarantine."""
+        query = select(QuarantinedRecord.id).where(
+            QuarantinedRecord.administration_id == administration_id, col(QuarantinedRecord.resolved_at).is_(None)
+        )
+        with session.no_autoflush:
+            return session.exec(query.limit(1)).first() is not None
 
     @staticmethod
     def _resolve_quarantine(

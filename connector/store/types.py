@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -57,4 +56,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Raw ledger payloads are an archive, never queried inside: plain JSON (validated, stored verbatim) is
+# several times cheaper to write than JSONB.
+JSONDocument = sa.JSON()

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import connector.store.types
 
@@ -50,7 +49,7 @@ def upgrade() -> None:
         sa.Column("customer_number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("is_business", sa.Boolean(), nullable=False),
         sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("raw", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("raw", sa.JSON(), nullable=False),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -78,7 +77,7 @@ def upgrade() -> None:
         sa.Column("ledger_state", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("ledger_reminders_paused", sa.Boolean(), nullable=True),
-        sa.Column("raw", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("raw", sa.JSON(), nullable=False),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("closed_at", connector.store.types.UTCDateTime(timezone=True), nullable=True),
@@ -103,7 +102,7 @@ def upgrade() -> None:
         sa.Column("ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("payload", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", connector.store.types.UTCDateTime(timezone=True), nullable=True),
@@ -147,7 +146,7 @@ def upgrade() -> None:
         sa.Column("contacts_upserted", sa.Integer(), nullable=False),
         sa.Column("quarantined", sa.Integer(), nullable=False),
         sa.Column("api_calls", sa.Integer(), nullable=False),
-        sa.Column("api_calls_by_endpoint", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.Column("api_calls_by_endpoint", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["administration_id"],
