@@ -187,6 +187,34 @@ def _invoice_table(rows: list[Any], today: Any) -> str:
     return "\n".join(out)
 
 
+@app.command()
+def quarantine(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOption = False) -> None:
+    """Records from the ledger that could not be mirrored, with the reason; fix them in the ledger."""
+    settings = _settings(config)
+    names = [a.name for a in _selected(settings, admin)] if admin else [a.name for a in settings.administrations]
+    rows: list[dict[str, Any]] = []
+    with _store(settings) as store:
+        for name in names:
+            administration_id = store.administration_id(name)
+            for record in store.quarantined(administration_id) if administration_id is not None else []:
+                rows.append(
+                    {
+                        "administration": name,
+                        "entity": record.entity,
+                        "ledger_id": record.ledger_id,
+                        "reason": record.reason,
+                        "first_seen_at": record.first_seen_at.isoformat(),
+                        "last_seen_at": record.last_seen_at.isoformat(),
+                    }
+                )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['administration']} {row['entity']} {row['ledger_id']}: {row['reason']}")
+    typer.echo(f"{len(rows)} record(s) in quarantine")
+
+
 @simulate_app.command("moneybird")
 def simulate_moneybird(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,

@@ -163,6 +163,12 @@ def test_sync_then_list_as_json(configured: tuple[Path, MoneybirdSimulator]) -> 
     assert report["invoices_upserted"] == 2 and report["quarantined"] == 1
     assert "cli-test-token" not in result.stdout + result.stderr
 
+    held = connector("quarantine", "--json", cwd=folder)
+    assert held.returncode == 0, held.stderr
+    assert [(r["entity"], r["ledger_id"], r["reason"]) for r in json.loads(held.stdout)] == [
+        ("invoice", "903", "due_date: missing")
+    ]
+
     listed = connector("invoices", "--json", cwd=folder)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
