@@ -86,13 +86,24 @@ class NotSupported(LedgerError):
 class BadRecord(LedgerError):
     """A record from the ledger that cannot be mapped; it is quarantined with its reason, the rest goes on."""
 
-    def __init__(self, entity: str, ledger_id: str, reason: str, payload: Any, version: str | None = None) -> None:
+    def __init__(
+        self,
+        entity: str,
+        ledger_id: str,
+        reason: str,
+        payload: Any,
+        version: str | None = None,
+        status: InvoiceStatus | None = None,
+    ) -> None:
         super().__init__(f"{entity} {ledger_id}: {reason}")
         self.entity = entity
-        self.ledger_id = ledger_id
+        self.ledger_id = ledger_id[:64]
         self.reason = reason
         self.payload = payload
         self.version = version
+        # What the ledger says became of it, when that much could be read: a paid invoice with a broken
+        # field must still leave the open set in the mirror.
+        self.status = status
 
 
 # --- sync shapes --------------------------------------------------------------------------------------
@@ -105,12 +116,14 @@ class SyncState:
     """What the mirror already holds, so an adapter can ask the ledger for only what changed.
 
     `cursor` is the adapter's own opaque bookmark (for ledgers that have one); `known_versions` maps the
-    ledger ids the mirror holds (open invoices, or contacts) to their stored versions; `wanted_ids` are
-    ids the mirror refers to but does not hold yet (a contact of a mirrored invoice, say).
+    ledger ids the mirror holds (open invoices, or contacts) to their stored versions;
+    `quarantined_versions` are records held in quarantine (fetch them again only when their version
+    changes); `wanted_ids` are ids the mirror refers to but does not hold yet (the contact of an invoice).
     """
 
     cursor: str | None = None
     known_versions: Mapping[str, str | None] = field(default_factory=dict)
+    quarantined_versions: Mapping[str, str | None] = field(default_factory=dict)
     wanted_ids: frozenset[str] = frozenset()
 
 

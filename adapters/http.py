@@ -57,8 +57,10 @@ class RateLimiter:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         learns_from_store: bool = True,
+        key: str = "",
     ) -> None:
         self.limit = limit
+        self.key = key  # names the budget in the store (platform and credential fingerprint, no secret)
         self._monotonic = monotonic
         self._sleep = sleep
         self._calls: collections.deque[float] = collections.deque()
@@ -114,14 +116,24 @@ _limiters: dict[str, RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
+def rate_key(platform: str, credential: str) -> str:
+    """A budget's name: the platform and a fingerprint of the credential (not reversible to it)."""
+    return f"{platform}:{hashlib.sha256(credential.encode()).hexdigest()[:16]}"
+
+
 def shared_limiter(platform: str, credential: str, limit: RateLimit) -> RateLimiter:
-    """The limiter for one credential of one platform, shared by every client that uses it."""
-    fingerprint = hashlib.sha256(credential.encode()).hexdigest()[:16]
-    key = f"{platform}:{fingerprint}:{limit.requests}/{limit.per_seconds}"
+    """The limiter for one credential of one platform, shared by every client that uses it.
+
+    The ledger counts per credential, so administrations reached with one token share one budget; when
+    they ask for different limits, the strictest holds.
+    """
+    key = rate_key(platform, credential)
     with _limiters_lock:
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = RateLimiter(limit)
+            limiter = _limiters[key] = RateLimiter(limit, key=key)
+        elif limit.requests / limit.per_seconds < limiter.limit.requests / limiter.limit.per_seconds:
+            limiter.limit = limit
         return limiter
 
 
@@ -159,7 +171,7 @@ class HttpOptions:
 
     def limiter_for(self, platform: str, credential: str, limit: RateLimit) -> RateLimiter:
         if self.private_limiters:
-            return RateLimiter(limit, sleep=self.sleep, learns_from_store=False)
+            return RateLimiter(limit, sleep=self.sleep, learns_from_store=False, key=rate_key(platform, credential))
         return shared_limiter(platform, credential, limit)
 
 
@@ -272,13 +284,16 @@ class ApiClient:
             raise RateLimited(f"{endpoint}: rate limited by {self.platform}", retry_at) from exc
         except _RetryableResponse as exc:
             raise TransientError(f"{endpoint}: {exc}", outcome_unknown=not safe_to_repeat) from exc
+        except httpx.LocalProtocolError as exc:
+            # We could not even form the request (an illegal header value, say): a configuration problem.
+            raise RequestRejected(f"{endpoint}: the request could not be sent ({type(exc).__name__})", 0) from exc
         except httpx.TransportError as exc:
             unknown = not safe_to_repeat and not _never_sent(exc)
             raise TransientError(f"{endpoint}: {type(exc).__name__}: {exc}", outcome_unknown=unknown) from exc
 
     def api_calls(self) -> dict[str, int]:
         with self._counts_lock:
-            return dict(self._counts)
+            return {endpoint: count for endpoint, count in self._counts.items() if count}
 
     def close(self) -> None:
         self._client.close()
@@ -300,6 +315,10 @@ class ApiClient:
         started = time.perf_counter()
         try:
             response = self._client.request(method, path.lstrip("/"), params=params, json=json)
+        except httpx.LocalProtocolError:
+            with self._counts_lock:
+                self._counts[endpoint] -= 1  # it never left this process
+            raise
         except httpx.TransportError as exc:
             self.log.debug("http.error", method=method, endpoint=endpoint, error=type(exc).__name__)
             raise
@@ -353,6 +372,8 @@ class ApiClient:
     def _retryable(exc: BaseException, safe_to_repeat: bool) -> bool:
         if isinstance(exc, _Throttled):
             return True  # the ledger refused it, so it was not carried out
+        if isinstance(exc, httpx.LocalProtocolError):
+            return False
         if isinstance(exc, httpx.TransportError):
             return safe_to_repeat or _never_sent(exc)
         if isinstance(exc, _RetryableResponse):

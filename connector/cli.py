@@ -13,7 +13,7 @@ import typer
 
 from adapters.registry import PlatformNotAvailable, create_adapter
 from connector.clock import SystemClock, business_date
-from connector.config import ConfigError, Settings, load_settings
+from connector.config import ConfigError, Settings, display_database_url, load_settings
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
@@ -79,11 +79,12 @@ def _selected(settings: Settings, admin: str | None) -> list[Any]:
 def check_config(config: ConfigOption = None) -> None:
     """Validate the configuration; print every problem with its key, or a summary per administration."""
     settings = _settings(config)
-    typer.echo(f"{settings.source}: OK, database {_redacted_url(settings.connector.database_url)}")
+    # stdout: exactly one line per administration, for scripts; the rest is for the person, on stderr.
+    typer.echo(f"{settings.source}: OK, database {display_database_url(settings.connector.database_url)}", err=True)
     for admin in settings.administrations:
         typer.echo(admin.summary())
     if not settings.administrations:
-        typer.echo("no administrations configured")
+        typer.echo("no administrations configured", err=True)
 
 
 @db_app.command("upgrade")
@@ -91,7 +92,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """Create or upgrade the store's schema to the latest version."""
     settings = _settings(config)
     with _store(settings):
-        typer.echo(f"store is up to date: {_redacted_url(settings.connector.database_url)}")
+        typer.echo(f"store is up to date: {display_database_url(settings.connector.database_url)}")
 
 
 @app.command()
@@ -258,9 +259,3 @@ def demo(
     from connector.demo import run_demo
 
     run_demo(directory, invoices=invoices_count, contacts=contacts_count, out=sys.stdout)
-
-
-def _redacted_url(url: str) -> str:
-    from connector.log import redact_url
-
-    return redact_url(url)

@@ -46,6 +46,27 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def normalise_database_url(value: str) -> str:
+    """SQLite, or PostgreSQL through psycopg 3 (the driver this connector ships); never echoes the URL,
+    which may hold a password."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError("not a database URL (expected sqlite:///PATH or postgresql+psycopg://...)") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("", "psycopg"):
+            raise ValueError(f"driver {driver!r} is not installed; use postgresql+psycopg://")
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend != "sqlite":
+        raise ValueError(f"unsupported database {backend!r} (use sqlite or postgresql)")
+    return value
+
+
+def display_database_url(value: str) -> str:
+    return make_url(value).render_as_string(hide_password=True)
+
+
 # --- the model ----------------------------------------------------------------------------------------
 
 
@@ -83,13 +104,7 @@ class ConnectorSection(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError(f"not a database URL: {value!r}") from None
-        if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {url.get_backend_name()!r} (use sqlite or postgresql)")
-        return value
+        return normalise_database_url(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -209,6 +224,8 @@ def load_settings(
         raise ConfigError([f"{path}: file not found (pass --config PATH or copy config.example.toml)"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     env_files = [path.parent / ".env", *([env_file] if env_file is not None else [])]
@@ -243,7 +260,13 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
 
     problems += _literal_secrets(raw_connector, raw_admins)
     connector_values = _interpolate(raw_connector, "connector", environ, problems)
-    admin_values = _interpolate(raw_admins, "administrations", environ, problems)
+    admin_values = []
+    for index, raw_admin in enumerate(raw_admins):
+        # A disabled administration may leave its variables unset: it is configured, not used.
+        disabled = isinstance(raw_admin, dict) and raw_admin.get("enabled") is False
+        sink: list[str] = [] if disabled else problems
+        admin_values.append(_interpolate(raw_admin, f"administrations[{index}]", environ, sink))
+    problems += _malformed_secrets(admin_values)
 
     connector = _validate_connector(connector_values, environ, problems)
     administrations = _validate_administrations(admin_values, raw_admins, problems)
@@ -275,7 +298,7 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
         model = _ADMIN_MODELS.get(str(admin.get("platform")))
         for key in model.secret_fields if model else ():
             value = admin.get(key)
-            if isinstance(value, str) and value and not _ONLY_REFERENCE.match(value):
+            if value not in (None, "") and not (isinstance(value, str) and _ONLY_REFERENCE.match(value)):
                 problems.append(
                     f"administrations[{index}].{key}: a secret must not be written in the file; "
                     f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
@@ -291,6 +314,23 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
                 "connector.database_url: contains a literal password; "
                 "reference it as ${NAME}, e.g. postgresql+psycopg://user:${DB_PASSWORD}@host/db"
             )
+    return problems
+
+
+def _malformed_secrets(admins: list[Any]) -> list[str]:
+    """Secrets arrive from files and orchestrators with a trailing newline; strip that, refuse the rest."""
+    problems = []
+    for index, admin in enumerate(admins):
+        if not isinstance(admin, dict):
+            continue
+        model = _ADMIN_MODELS.get(str(admin.get("platform")))
+        for key in model.secret_fields if model else ():
+            value = admin.get(key)
+            if not isinstance(value, str):
+                continue
+            admin[key] = value = value.strip()
+            if any(ch.isspace() or not ch.isprintable() for ch in value):
+                problems.append(f"administrations[{index}].{key}: contains spaces or control characters")
     return problems
 
 
@@ -364,6 +404,9 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
     return found
 
 
+_NEVER_ECHOED = {"database_url", *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields)}
+
+
 def _describe(error: Mapping[str, Any], prefix: str) -> str:
     path = prefix
     for part in error["loc"]:
@@ -377,6 +420,7 @@ def _describe(error: Mapping[str, Any], prefix: str) -> str:
         message = f"invalid name {error.get('input')!r}: letters, digits, '.', '_' and '-' only"
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], dict | list):
+        secret = path.rsplit(".", 1)[-1] in _NEVER_ECHOED
+        if "input" in error and kind != "value_error" and not secret and not isinstance(error["input"], dict | list):
             message += f" (got {error['input']!r})"
     return f"{path}: {message}"

@@ -32,6 +32,9 @@ def register_secret(value: str | None) -> None:
         return
     with _secret_lock:
         _secret_values.add(value)
+        escaped = value.encode("unicode_escape").decode("ascii")
+        if escaped != value:
+            _secret_values.add(escaped)  # as it appears inside a repr() in an error message
         ordered = sorted(_secret_values, key=len, reverse=True)
         _secret_pattern = re.compile("|".join(re.escape(v) for v in ordered))
 

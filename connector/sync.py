@@ -2,28 +2,44 @@
 
 Every batch the adapter yields is stored in one transaction together with the cursor that covers it, so a
 crash mid-sync loses nothing and repeats nothing: the next pass asks the ledger for exactly what the store
-does not yet hold. A record that cannot be mapped is quarantined with its reason and the rest goes on.
+does not yet hold. A record that cannot be mapped — or that the store refuses — is quarantined with its
+reason and the rest goes on.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from adapters.base import AuthError, LedgerAdapter, LedgerError, RateLimited, SyncState
+import sqlalchemy as sa
+
+from adapters.base import AuthError, BadRecord, ChangeBatch, LedgerAdapter, LedgerError, RateLimited, SyncState
 from adapters.http import ApiClient
 from connector.clock import Clock
-from connector.log import get_logger
+from connector.domain import Contact, Invoice
+from connector.log import get_logger, redact_text
 from connector.store import BatchResult, Store
 
 log = get_logger("sync")
+# How the store refuses one record's data (a value out of range, one JSON cannot carry); the drivers
+# differ in whether they wrap it.
+REFUSALS = (sa.exc.StatementError, TypeError, ValueError)
+
+
+def _database_trouble(exc: BaseException) -> bool:
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.InternalError)
+
+
+RecordT = TypeVar("RecordT", Invoice, Contact)
 
 
 @dataclass
 class SyncReport:
     administration: str
-    outcome: str = "running"  # success | failed | auth_failed | rate_limited
+    outcome: str = "running"  # success | failed | auth_failed | rate_limited | interrupted
     invoices_upserted: int = 0
     invoices_closed: int = 0
     contacts_upserted: int = 0
@@ -58,32 +74,81 @@ class SyncReport:
         return data
 
 
+class _Pass:
+    """The bookkeeping of one pass: stores batches and keeps the run's spending up to date."""
+
+    def __init__(self, store: Store, adapter: LedgerAdapter, administration_id: int, run_id: int) -> None:
+        self.store, self.adapter = store, adapter
+        self.administration_id, self.run_id = administration_id, run_id
+        self.report: SyncReport
+
+    def store_batch(
+        self, batch: ChangeBatch[RecordT], apply: Callable[[int, ChangeBatch[RecordT]], BatchResult]
+    ) -> None:
+        try:
+            result = apply(self.administration_id, batch)
+        except REFUSALS as exc:
+            if _database_trouble(exc):
+                raise  # the database itself is in trouble: that is not the record's fault
+            result = self._one_by_one(batch, apply)
+        self.report.add(result)
+        self.store.record_progress(self.run_id, sum(self.adapter.api_calls().values()))
+
+    def _one_by_one(
+        self, batch: ChangeBatch[RecordT], apply: Callable[[int, ChangeBatch[RecordT]], BatchResult]
+    ) -> BatchResult:
+        """The store refused the batch: find the records it refuses, quarantine those, keep the rest."""
+        totals = BatchResult()
+        refused: list[BadRecord] = []
+        singles: list[ChangeBatch[Any]] = [ChangeBatch(contacts=[c]) for c in batch.contacts]
+        singles += [ChangeBatch(records=[r]) for r in batch.records]
+        for single in singles:
+            record = (single.records or single.contacts)[0]
+            try:
+                totals = _sum(totals, apply(self.administration_id, single))
+            except REFUSALS as exc:
+                if _database_trouble(exc):
+                    raise
+                cause = getattr(exc, "orig", None) or exc
+                reason = f"the store refused it: {type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
+                entity = "contact" if isinstance(record, Contact) else "invoice"
+                refused.append(BadRecord(entity, record.ledger_id, reason, _jsonable(record.raw), record.version))
+        # Deletions, quarantine and the cursor go last, so a crash before this point repeats, never skips.
+        rest: ChangeBatch[RecordT] = replace(batch, records=[], contacts=[], bad=[*batch.bad, *refused])
+        return _sum(totals, apply(self.administration_id, rest))
+
+
 def sync_administration(
     store: Store, adapter: LedgerAdapter, *, name: str, ledger_reference: str, clock: Clock
 ) -> SyncReport:
     """One mirror pass for one administration; never raises for ledger trouble, reports it instead."""
     administration_id = store.ensure_administration(name, adapter.platform, ledger_reference)
-    _count_earlier_calls(store, adapter, administration_id, clock)
-    run_id = store.start_sync_run(administration_id)
-    report = SyncReport(administration=name, started_at=clock.now())
+    client = getattr(adapter, "client", None)
+    rate_key = client.limiter.key if isinstance(client, ApiClient) else None
+    _count_earlier_calls(store, client, clock)
+    run_id = store.start_sync_run(administration_id, rate_key)
+    work = _Pass(store, adapter, administration_id, run_id)
+    report = work.report = SyncReport(administration=name, started_at=clock.now())
     bound = log.bind(administration=name, platform=adapter.platform)
     try:
-        _sync_invoices(store, adapter, administration_id, report)
-        _sync_contacts(store, adapter, administration_id, report)
+        _sync_invoices(work)
+        _sync_contacts(work)
         report.outcome = "success"
     except AuthError as exc:
-        report.outcome, report.error = "auth_failed", str(exc)
-        bound.error("sync.auth_failed", error=str(exc))
+        report.outcome, report.error = "auth_failed", redact_text(str(exc))
+        bound.error("sync.auth_failed", error=report.error)
     except RateLimited as exc:
-        report.outcome, report.error = "rate_limited", str(exc)
-        bound.warning("sync.rate_limited", error=str(exc))
+        report.outcome, report.error = "rate_limited", redact_text(str(exc))
+        bound.warning("sync.rate_limited", error=report.error)
     except LedgerError as exc:
-        report.outcome, report.error = "failed", f"{type(exc).__name__}: {exc}"
+        report.outcome, report.error = "failed", redact_text(f"{type(exc).__name__}: {exc}")
         bound.warning("sync.failed", error=report.error)
     except Exception as exc:  # a defect must not take the other administrations down
-        report.outcome, report.error = "failed", f"{type(exc).__name__}: {exc}"
+        report.outcome, report.error = "failed", redact_text(f"{type(exc).__name__}: {exc}")
         bound.exception("sync.crashed")
     finally:
+        if report.outcome == "running":  # a BaseException (Ctrl-C, shutdown) is on its way out
+            report.outcome = "interrupted"
         calls = dict(adapter.api_calls())
         report.api_calls_by_endpoint = calls
         report.api_calls = sum(calls.values())
@@ -112,34 +177,55 @@ def sync_administration(
     return report
 
 
-def _sync_invoices(store: Store, adapter: LedgerAdapter, administration_id: int, report: SyncReport) -> None:
-    known = store.open_invoice_versions(administration_id)
-    # A quarantined record is not fetched again until the ledger changes it.
-    known.update(store.quarantined_versions(administration_id, "invoice"))
-    state = SyncState(cursor=store.cursor(administration_id, "invoices"), known_versions=known)
-    for batch in adapter.invoice_changes(state):
-        report.add(store.apply_invoice_batch(administration_id, batch))
+def _sync_invoices(work: _Pass) -> None:
+    store, administration_id = work.store, work.administration_id
+    state = SyncState(
+        cursor=store.cursor(administration_id, "invoices"),
+        known_versions=store.open_invoice_versions(administration_id),
+        # Not fetched again until the ledger changes them.
+        quarantined_versions=store.quarantined_versions(administration_id, "invoice"),
+    )
+    for batch in work.adapter.invoice_changes(state):
+        work.store_batch(batch, store.apply_invoice_batch)
 
 
-def _sync_contacts(store: Store, adapter: LedgerAdapter, administration_id: int, report: SyncReport) -> None:
+def _sync_contacts(work: _Pass) -> None:
+    store, administration_id = work.store, work.administration_id
     state = SyncState(
         cursor=store.cursor(administration_id, "contacts"),
         known_versions=store.contact_versions(administration_id),
+        quarantined_versions=store.quarantined_versions(administration_id, "contact"),
         wanted_ids=frozenset(store.missing_contact_ids(administration_id)),
     )
-    for batch in adapter.contact_changes(state):
-        report.add(store.apply_contact_batch(administration_id, batch))
+    for batch in work.adapter.contact_changes(state):
+        work.store_batch(batch, store.apply_contact_batch)
 
 
-def _count_earlier_calls(store: Store, adapter: LedgerAdapter, administration_id: int, clock: Clock) -> None:
-    """A fresh process does not know what the last one spent of the ledger's window: tell the limiter."""
-    client = getattr(adapter, "client", None)
+def _count_earlier_calls(store: Store, client: Any, clock: Clock) -> None:
+    """A fresh process does not know what earlier ones spent of the ledger's window: tell the limiter.
+
+    Runs are looked up by rate budget, not administration, since administrations sharing a token share one.
+    """
     if not isinstance(client, ApiClient):
         return
     limiter = client.limiter
-    if limiter.used or not limiter.learns_from_store:
+    if limiter.used or not limiter.learns_from_store or not limiter.key:
         return
     now = clock.now()
-    for finished_at, calls in store.recent_api_calls(administration_id, timedelta(seconds=limiter.limit.per_seconds)):
-        limiter.record_past_calls(calls, (now - finished_at).total_seconds())
+    for at, calls in store.recent_api_calls(limiter.key, timedelta(seconds=limiter.limit.per_seconds)):
+        limiter.record_past_calls(calls, (now - at).total_seconds())
     limiter.learns_from_store = False
+
+
+def _sum(a: BatchResult, b: BatchResult) -> BatchResult:
+    return BatchResult(
+        upserted=a.upserted + b.upserted,
+        closed=a.closed + b.closed,
+        contacts=a.contacts + b.contacts,
+        quarantined=a.quarantined + b.quarantined,
+    )
+
+
+def _jsonable(raw: Any) -> Any:
+    """A payload the store refused may hold values JSON cannot carry; keep what can be kept."""
+    return json.loads(json.dumps(raw, default=repr))

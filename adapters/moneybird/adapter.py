@@ -25,7 +25,7 @@ from adapters.base import (
     TransientError,
 )
 from adapters.http import ApiClient, HttpOptions, RateLimit
-from adapters.moneybird.client import moneybird_client
+from adapters.moneybird.client import DEFAULT_BASE_URL, PUBLISHED_LIMIT, moneybird_client
 from adapters.moneybird.mapping import OPEN_STATES, contact_from_moneybird, invoice_from_moneybird
 from connector.clock import Clock, business_date
 from connector.config import MoneybirdAdministration
@@ -54,13 +54,22 @@ class MoneybirdAdapter(LedgerAdapter):
     @classmethod
     def from_config(cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions) -> MoneybirdAdapter:
         override = config.rate_limit
+        limit = None
+        if override is not None:
+            # Against Moneybird itself a budget may be smaller than the published limit, never larger (it
+            # cannot be raised); a simulator or proxy elsewhere is the operator's call.
+            limit = RateLimit(override.requests, override.per_seconds)
+            official = (config.base_url or DEFAULT_BASE_URL).startswith(DEFAULT_BASE_URL)
+            too_fast = limit.requests / limit.per_seconds > PUBLISHED_LIMIT.requests / PUBLISHED_LIMIT.per_seconds
+            if official and too_fast:
+                limit = PUBLISHED_LIMIT
         client = moneybird_client(
             administration=config.name,
             token=config.token.get_secret_value(),
             base_url=config.base_url,
             options=options,
             timeout=config.timeout_seconds,
-            rate_limit=RateLimit(override.requests, override.per_seconds) if override else None,
+            rate_limit=limit,
         )
         return cls(client, config.administration_id, clock)
 
@@ -75,7 +84,12 @@ class MoneybirdAdapter(LedgerAdapter):
 
     def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
         listed = self._versions("sales_invoices", {"filter": self.open_invoice_filter()})
-        changed = sorted(i for i, version in listed.items() if state.known_versions.get(i, _ABSENT) != version)
+        changed = sorted(
+            i
+            for i, version in listed.items()
+            if state.known_versions.get(i, _ABSENT) != version and state.quarantined_versions.get(i, _ABSENT) != version
+        )
+        # Only what the mirror holds as open needs explaining; a quarantined record that left is no one's debt.
         left_open_set = sorted(i for i in state.known_versions if i not in listed)
         for chunk in _chunks(changed + left_open_set, FETCH_LIMIT):
             yield self.invoices_by_id(chunk)
@@ -93,7 +107,11 @@ class MoneybirdAdapter(LedgerAdapter):
         if not state.known_versions and not state.wanted_ids:
             return
         listed = self._versions("contacts", None)
-        stale = {i for i, version in state.known_versions.items() if i in listed and listed[i] != version}
+        stale = {
+            i
+            for i, version in state.known_versions.items()
+            if i in listed and listed[i] != version and state.quarantined_versions.get(i, _ABSENT) != listed[i]
+        }
         for chunk in _chunks(sorted(stale | set(state.wanted_ids)), FETCH_LIMIT):
             yield self.contacts_by_id(chunk)
 
@@ -111,12 +129,21 @@ class MoneybirdAdapter(LedgerAdapter):
         for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
             found = self._fetch(resource, chunk)
             for ledger_id in chunk:
-                payload = found.get(ledger_id)
+                payload = found.get(ledger_id) or self._confirm_gone(resource, ledger_id)
                 if payload is None:
                     batch.deleted.append(ledger_id)
                 else:
                     add(batch, payload)
         return batch
+
+    def _confirm_gone(self, resource: str, ledger_id: str) -> dict[str, Any] | None:
+        """Absent from a fetch is not proof: ask for the record itself, and only a 404 means deleted.
+        Costs one call per deletion, which is rare."""
+        try:
+            body = self.client.get_json(self._path(f"{resource}/{ledger_id}.json"), endpoint=f"{resource}.get")
+        except NotFound:
+            return None
+        return body if isinstance(body, dict) else None
 
     def _versions(self, resource: str, params: Mapping[str, str] | None) -> dict[str, str]:
         body = self.client.get_json(
@@ -206,7 +233,7 @@ class MoneybirdAdapter(LedgerAdapter):
             self._invoice_path(invoice, "mark_as_uncollectible.json"),
             endpoint="sales_invoices.mark_as_uncollectible",
             json={"uncollectible_date": on.isoformat()},
-            idempotent=True,
+            idempotent=False,  # it books the loss: after a timeout, re-read the invoice instead of repeating
         )
 
     # --- plumbing -------------------------------------------------------------------------------------
@@ -238,6 +265,9 @@ def _collect(
         into.append(mapper(payload))
     except BadRecord as problem:
         bad.append(problem)
+    except Exception as defect:  # a mapping defect must cost one record, never the pass
+        entity = "contact" if mapper is contact_from_moneybird else "invoice"
+        bad.append(BadRecord(entity, str(payload.get("id", "?")), f"cannot be mapped: {defect!r}", payload))
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,12 @@ STATUS_BY_STATE = {
 }
 
 
+MAX_AMOUNT = Decimal(1_000_000_000)  # the spec's range for money: ±1,000,000,000
+MAX_DECIMALS = 6
+MAX_ID_LENGTH = 64
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
 class _Problems:
     """Collects every problem of one record, so its quarantine reason names them all."""
 
@@ -28,7 +35,7 @@ class _Problems:
         self.data = data
         self.found: list[str] = []
 
-    def text(self, key: str, *, required: bool = True) -> str | None:
+    def text(self, key: str, *, required: bool = True, max_length: int = MAX_ID_LENGTH) -> str | None:
         value = self.data.get(key)
         if value is None or value == "":
             if required:
@@ -37,7 +44,11 @@ class _Problems:
         if isinstance(value, bool) or not isinstance(value, str | int):
             self.found.append(f"{key}: expected a string, got {type(value).__name__}")
             return None
-        return str(value)
+        text = str(value)
+        if len(text) > max_length:
+            self.found.append(f"{key}: longer than {max_length} characters")
+            return None
+        return text
 
     def amount(self, key: str) -> Decimal:
         value = self.data.get(key)
@@ -47,10 +58,14 @@ class _Problems:
             amount = Decimal(str(value).strip())
             if not amount.is_finite():
                 raise InvalidOperation
-            return amount
         except InvalidOperation:
             self.found.append(f"{key}: not a decimal amount ({value!r})" if value is not None else f"{key}: missing")
             return Decimal(0)
+        if abs(amount) > MAX_AMOUNT:
+            self.found.append(f"{key}: outside Moneybird's range of ±{MAX_AMOUNT:,} ({value!r})")
+        elif -amount.as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
+            self.found.append(f"{key}: more than {MAX_DECIMALS} decimals ({value!r})")
+        return amount
 
     def day(self, key: str, *, required: bool = True) -> date | None:
         value = self.data.get(key)
@@ -85,23 +100,24 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
     total = check.amount("total_price_incl_tax")
     unpaid = check.amount("total_unpaid")
     currency = check.text("currency") or ""
-    if currency and (len(currency) != 3 or not currency.isalpha()):
+    if currency and not _CURRENCY.match(currency):
         check.found.append(f"currency: not an ISO 4217 code ({currency!r})")
     state = check.text("state") or ""
     if state and state not in STATUS_BY_STATE:
         check.found.append(f"state: unknown state {state!r}")
     if check.found:
-        raise BadRecord("invoice", _ledger_id(data), "; ".join(check.found), dict(data), _version(data))
+        status = STATUS_BY_STATE.get(state)
+        raise BadRecord("invoice", _ledger_id(data), "; ".join(check.found), dict(data), _version(data), status)
     assert ledger_id and contact_id and due_date
     paused = data.get("paused")
     return Invoice(
         ledger_id=ledger_id,
-        number=check.text("invoice_id", required=False),
+        number=check.text("invoice_id", required=False, max_length=255),
         contact_id=contact_id,
         invoice_date=invoice_date,
         due_date=due_date,
-        total=Money(total, currency.upper()),
-        open_amount=Money(unpaid, currency.upper()),
+        total=Money(total, currency),
+        open_amount=Money(unpaid, currency),
         status=STATUS_BY_STATE[state],
         ledger_state=state,
         version=_version(data),

@@ -35,32 +35,37 @@ class Administration(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
+    """A customer as the ledger last sent it. `last_seen_at`: when the ledger last sent its data."""
+
     __tablename__ = "contacts"
     __table_args__ = (sa.UniqueConstraint("administration_id", "ledger_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
     ledger_id: str = Field(max_length=64)
-    name: str = Field(max_length=255)
-    company_name: str | None = Field(default=None, max_length=255)
-    person_name: str | None = Field(default=None, max_length=255)
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=64)
-    address: str | None = Field(default=None, max_length=255)
-    zipcode: str | None = Field(default=None, max_length=32)
-    city: str | None = Field(default=None, max_length=128)
+    name: str = Field(sa_type=sa.Text)
+    company_name: str | None = Field(default=None, sa_type=sa.Text)
+    person_name: str | None = Field(default=None, sa_type=sa.Text)
+    email: str | None = Field(default=None, sa_type=sa.Text)
+    phone: str | None = Field(default=None, sa_type=sa.Text)
+    address: str | None = Field(default=None, sa_type=sa.Text)
+    zipcode: str | None = Field(default=None, sa_type=sa.Text)
+    city: str | None = Field(default=None, sa_type=sa.Text)
     country: str | None = Field(default=None, max_length=2)
-    kvk_number: str | None = Field(default=None, max_length=32)
-    vat_number: str | None = Field(default=None, max_length=32)
-    customer_number: str | None = Field(default=None, max_length=64)
+    kvk_number: str | None = Field(default=None, sa_type=sa.Text)
+    vat_number: str | None = Field(default=None, sa_type=sa.Text)
+    customer_number: str | None = Field(default=None, sa_type=sa.Text)
     is_business: bool = False
-    ledger_version: str | None = Field(default=None, max_length=64)
+    ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
     first_seen_at: datetime = _utc()
     last_seen_at: datetime = _utc()
 
 
 class Invoice(SQLModel, table=True):
+    """A sales invoice as the ledger last sent it. `last_seen_at` is when the ledger last sent its data;
+    an open invoice is confirmed present by every successful sync run (see sync_runs)."""
+
     __tablename__ = "invoices"
     __table_args__ = (
         sa.UniqueConstraint("administration_id", "ledger_id"),
@@ -71,7 +76,7 @@ class Invoice(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
     ledger_id: str = Field(max_length=64)
-    number: str | None = Field(default=None, max_length=64)
+    number: str | None = Field(default=None, sa_type=sa.Text)
     contact_ledger_id: str = Field(max_length=64)
     invoice_date: date | None = None
     due_date: date
@@ -80,7 +85,7 @@ class Invoice(SQLModel, table=True):
     open_amount: Decimal = Field(sa_type=Amount)
     status: str = Field(max_length=16)
     ledger_state: str = Field(max_length=32)
-    ledger_version: str | None = Field(default=None, max_length=64)
+    ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     ledger_reminders_paused: bool | None = None
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
     first_seen_at: datetime = _utc()
@@ -93,19 +98,28 @@ class SyncCursor(SQLModel, table=True):
 
     administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
     entity: str = Field(primary_key=True, max_length=32)
-    cursor: str = Field(max_length=255)
+    cursor: str = Field(sa_type=sa.Text)
     updated_at: datetime = _utc()
 
 
 class SyncRun(SQLModel, table=True):
     __tablename__ = "sync_runs"
-    __table_args__ = (sa.Index("ix_sync_runs_admin_started", "administration_id", "started_at"),)
+    __table_args__ = (
+        sa.Index("ix_sync_runs_admin_started", "administration_id", "started_at"),
+        sa.Index("ix_sync_runs_rate_key_progress", "rate_key", "progress_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
     started_at: datetime = _utc()
+    # Updated after every stored batch, so a run killed midway still tells what it spent and when.
+    progress_at: datetime | None = _utc(default=None)
     finished_at: datetime | None = _utc(default=None)
-    outcome: str = Field(default="running", max_length=16)  # running | success | failed | auth_failed
+    # running | success | failed | auth_failed | rate_limited | interrupted | abandoned
+    outcome: str = Field(default="running", max_length=16)
+    # Which rate budget the calls came out of (platform + credential fingerprint): administrations that
+    # share a token share a budget.
+    rate_key: str | None = Field(default=None, max_length=64)
     invoices_upserted: int = 0
     invoices_closed: int = 0
     contacts_upserted: int = 0
@@ -123,7 +137,7 @@ class QuarantinedRecord(SQLModel, table=True):
     administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
     entity: str = Field(max_length=32)
     ledger_id: str = Field(max_length=64)
-    ledger_version: str | None = Field(default=None, max_length=64)
+    ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     reason: str = Field(sa_type=sa.Text)
     payload: Any = Field(default=None, sa_type=JSONDocument, nullable=True)
     first_seen_at: datetime = _utc()

@@ -196,6 +196,7 @@ class Store:
                     gone.closed_at = gone.closed_at or now
                     gone.last_seen_at = now
                     session.add(gone)
+            closed += self._close_from_bad_records(session, administration_id, batch.bad, now)
             quarantined = self._quarantine(session, administration_id, batch.bad, now)
             if quarantined or self._has_quarantine(session, administration_id):
                 self._resolve_quarantine(session, administration_id, "invoice", ids, now)
@@ -268,6 +269,32 @@ class Store:
         return count
 
     @staticmethod
+    def _close_from_bad_records(
+        session: Session, administration_id: int, records: Sequence[BadRecord], now: datetime
+    ) -> int:
+        """A record too broken to mirror may still say it was paid: then its open row must close."""
+        closing = {
+            r.ledger_id: r.status for r in records if r.entity == "invoice" and r.status and not r.status.is_open
+        }
+        if not closing:
+            return 0
+        rows = session.exec(
+            select(Invoice).where(
+                Invoice.administration_id == administration_id,
+                col(Invoice.ledger_id).in_(list(closing)),
+                Invoice.status == domain.InvoiceStatus.OPEN,
+            )
+        )
+        count = 0
+        for row in rows:
+            status = closing[row.ledger_id]
+            assert status is not None
+            row.status, row.closed_at, row.last_seen_at = status.value, now, now
+            session.add(row)
+            count += 1
+        return count
+
+    @staticmethod
     def _has_quarantine(session: Session, administration_id: int) -> bool:
         """One cheap look before resolving, since almost every batch has nothing in quarantine."""
         query = select(QuarantinedRecord.id).where(
@@ -303,13 +330,34 @@ class Store:
 
     # --- sync runs ------------------------------------------------------------------------------------
 
-    def start_sync_run(self, administration_id: int) -> int:
+    def start_sync_run(self, administration_id: int, rate_key: str | None = None) -> int:
+        """Open a run; runs of this administration that never finished (a killed process) are closed as
+        abandoned first."""
+        now = self.clock.now()
         with self.session() as session, session.begin():
-            run = SyncRun(administration_id=administration_id, started_at=self.clock.now())
+            stale = session.exec(
+                select(SyncRun).where(
+                    SyncRun.administration_id == administration_id, col(SyncRun.finished_at).is_(None)
+                )
+            )
+            for run in stale:
+                run.outcome = "abandoned"
+                run.finished_at = run.progress_at or run.started_at
+                session.add(run)
+            run = SyncRun(administration_id=administration_id, started_at=now, progress_at=now, rate_key=rate_key)
             session.add(run)
             session.flush()
             assert run.id is not None
             return run.id
+
+    def record_progress(self, run_id: int, api_calls: int) -> None:
+        """What the run has spent so far, kept as it goes so that even a killed run is accounted for."""
+        with self.session() as session, session.begin():
+            session.execute(
+                sa.update(SyncRun)
+                .where(col(SyncRun.id) == run_id)
+                .values(api_calls=api_calls, progress_at=self.clock.now())
+            )
 
     def finish_sync_run(self, run_id: int, **fields: Any) -> SyncRun:
         with self.session() as session, session.begin():
@@ -317,18 +365,18 @@ class Store:
             assert run is not None
             for key, value in fields.items():
                 setattr(run, key, value)
-            run.finished_at = self.clock.now()
+            run.finished_at = run.progress_at = self.clock.now()
             session.add(run)
             return run
 
-    def recent_api_calls(self, administration_id: int, within: timedelta) -> list[tuple[datetime, int]]:
-        """(finished_at, api_calls) of runs that ended within `within`: calls an earlier process made."""
+    def recent_api_calls(self, rate_key: str, within: timedelta) -> list[tuple[datetime, int]]:
+        """(when, calls) of runs on this rate budget active within `within`, by any process."""
         since = self.clock.now() - within
-        query = select(SyncRun.finished_at, SyncRun.api_calls).where(
-            SyncRun.administration_id == administration_id, col(SyncRun.finished_at) >= since
+        query = select(SyncRun.progress_at, SyncRun.api_calls).where(
+            SyncRun.rate_key == rate_key, col(SyncRun.progress_at) >= since, SyncRun.api_calls > 0
         )
         with self.session() as session:
-            return [(finished, calls) for finished, calls in session.exec(query) if finished is not None]
+            return [(at, calls) for at, calls in session.exec(query) if at is not None]
 
     def sync_runs(self, administration_id: int, limit: int = 20) -> list[SyncRun]:
         query = (

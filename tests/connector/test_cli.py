@@ -69,18 +69,18 @@ def test_check_config_reports_all_five_mistakes_and_exits_2(tmp_path: Path) -> N
 
 
 def test_check_config_summarises_a_valid_config(tmp_path: Path) -> None:
+    """As the README says: copy the example, give the one token the enabled administration needs."""
     example = Path(__file__).parents[2] / "config.example.toml"
     (tmp_path / "config.toml").write_text(example.read_text())
     (tmp_path / ".env").write_text("ACME_MONEYBIRD_TOKEN=abc123abc123\n")
-    env = {"GLOBEX_EXACT_CLIENT_SECRET": "s" * 12, "INITECH_EBOEKHOUDEN_TOKEN": "t" * 12}
-    result = connector("check-config", cwd=tmp_path, env=env)
+    result = connector("check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert lines[1:] == [
+    assert result.stdout.splitlines() == [
         "acme: moneybird administration 123456789012345678, enabled",
         "globex: exact_online division 1234567 (nl), disabled",
         "initech: eboekhouden api token, disabled",
     ]
+    assert "OK, database sqlite:///data/connector.db" in result.stderr
 
 
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:

@@ -141,6 +141,75 @@ def test_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
     )
 
 
+def test_secret_values_are_never_echoed(tmp_path: Path) -> None:
+    text = """
+[connector]
+database_url = "postgresql+psycopg//u:${DB_PW}@h/db"
+
+[[administrations]]
+name = "acme"
+platform = "eboekhouden"
+api_token = 98765432109876
+"""
+    problems = problems_of(tmp_path, text, {"DB_PW": "supersecretpw"})
+    assert problems[0].startswith("connector.database_url: not a database URL")
+    assert problems[1].startswith("administrations[0].api_token: a secret must not be written in the file")
+    assert not any("supersecretpw" in p or "98765432109876" in p for p in problems)
+
+
+def test_a_trailing_newline_in_a_secret_is_stripped_and_inner_whitespace_refused(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, VALID), environ={"ACME_MONEYBIRD_TOKEN": "tok-secret\n"}, env_file=None)
+    assert settings.administration("acme").token.get_secret_value() == "tok-secret"
+    problems = problems_of(tmp_path, VALID, {"ACME_MONEYBIRD_TOKEN": "tok\nsecret"})
+    assert problems == ["administrations[0].token: contains spaces or control characters"]
+
+
+def test_disabled_administrations_may_leave_variables_unset(tmp_path: Path) -> None:
+    text = (
+        VALID
+        + """
+[[administrations]]
+name = "later"
+platform = "moneybird"
+enabled = false
+administration_id = "1"
+token = "${NOT_YET_THERE}"
+"""
+    )
+    settings = load_settings(write(tmp_path, text), environ={"ACME_MONEYBIRD_TOKEN": "tok-123456"}, env_file=None)
+    assert [a.name for a in settings.enabled_administrations] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://app:${PW}@db/connector", "postgresql+psycopg://app:pw@db/connector"),
+        ("postgres://app@db/connector", "postgresql+psycopg://app@db/connector"),
+        ("postgresql+psycopg://app@db/connector", "postgresql+psycopg://app@db/connector"),
+        ("sqlite:///data/connector.db", "sqlite:///data/connector.db"),
+    ],
+)
+def test_database_urls_are_normalised_to_the_shipped_driver(tmp_path: Path, given: str, expected: str) -> None:
+    settings = load_settings(
+        write(tmp_path, f'[connector]\ndatabase_url = "{given}"\n'), environ={"PW": "pw"}, env_file=None
+    )
+    assert settings.connector.database_url == expected
+
+
+def test_unsupported_database_drivers_are_config_errors(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, '[connector]\ndatabase_url = "postgresql+psycopg2://app@db/x"\n')
+    assert problems == ["connector.database_url: driver 'psycopg2' is not installed; use postgresql+psycopg://"]
+    problems = problems_of(tmp_path, '[connector]\ndatabase_url = "mysql://app@db/x"\n')
+    assert problems == ["connector.database_url: unsupported database 'mysql' (use sqlite or postgresql)"]
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'[connector]\ntimezone = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_settings(path, environ={}, env_file=None)
+
+
 def test_other_platforms_validate_their_own_keys() -> None:
     raw = {
         "administrations": [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from adapters.base import ChangeBatch, Invoice, SyncState
+from adapters.http import RateLimit, RateLimiter, rate_key
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
@@ -108,6 +110,7 @@ def test_deleted_and_uncollectible_invoices_are_learned_not_assumed(
     simulator.update_invoice(admin, written_off, state="uncollectible")
     report, calls = sync(store, simulator, clock)
     assert calls[FETCH] == 1
+    assert calls[f"GET {gone}.json"] == 1  # absent from the fetch is not proof: a 404 is
     state = mirror(store)
     assert state[gone][0] == "deleted" and state[written_off][0] == "uncollectible"
     assert report.invoices_closed == 2
@@ -273,6 +276,10 @@ def test_a_crash_mid_sync_loses_nothing_and_repeats_nothing(
     with pytest.raises(KeyboardInterrupt):
         run(store, crashing, clock)
     assert len(store.invoices("acme")) == 400  # four batches of 100 made it
+    admin_id = store.administration_id("acme")
+    assert admin_id is not None
+    interrupted = store.sync_runs(admin_id)[0]
+    assert interrupted.outcome == "interrupted" and interrupted.api_calls == 6  # the 5th batch was fetched
 
     report, calls = sync(store, simulator, clock)
     assert calls[FETCH] == 6  # only the six batches the store did not have yet
@@ -319,3 +326,49 @@ def test_ten_thousand_invoices_at_the_fewest_calls(tmp_path: Any, clock: ManualC
     closed = {v.ledger_id: v.state for v in store.invoices("acme", "closed")}
     assert closed == dict.fromkeys(paid, "paid")
     store.close()
+
+
+def test_a_record_the_store_refuses_is_quarantined_and_the_batch_goes_on(
+    store: Store, simulator: MoneybirdSimulator, clock: ManualClock
+) -> None:
+    class OneUnstorable(MoneybirdAdapter):
+        def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
+            for batch in super().invoice_changes(state):
+                first = batch.records[0]
+                batch.records[0] = replace(first, raw={**first.raw, "oops": {1, 2}})  # JSON cannot hold a set
+                yield batch
+
+    plain = moneybird_adapter(simulator, clock)
+    report = run(store, OneUnstorable(plain.client, plain.administration_id, clock), clock)
+    assert report.ok, report.error
+    assert report.quarantined == 10 and len(store.invoices("acme")) == 990
+    admin_id = store.administration_id("acme")
+    assert admin_id is not None
+    reasons = {q.reason for q in store.quarantined(admin_id)}
+    assert len(reasons) == 1 and next(iter(reasons)).startswith("the store refused it:")
+
+
+def test_a_broken_invoice_that_was_paid_leaves_the_open_set(
+    store: Store, simulator: MoneybirdSimulator, clock: ManualClock
+) -> None:
+    sync(store, simulator, clock)
+    admin = simulator.administration_ids[0]
+    broken = simulator.invoice_ids(admin)[7]
+    simulator.add_payment(admin, broken, simulator.get_invoice(admin, broken)["total_unpaid"])
+    simulator.update_invoice(admin, broken, due_date=None)
+    report, calls = sync(store, simulator, clock)
+    assert calls[FETCH] == 1 and report.quarantined == 1 and report.invoices_closed == 1
+    assert mirror(store)[broken][0] == "paid"
+    _, calls = sync(store, simulator, clock)
+    assert FETCH not in calls  # not fetched over and over
+
+
+def test_a_new_process_counts_what_earlier_ones_spent_on_a_shared_token(
+    store: Store, simulator: MoneybirdSimulator, clock: ManualClock
+) -> None:
+    sync(store, simulator, clock)  # 12 calls by 'acme' with the token
+    fresh = RateLimiter(RateLimit(100, 300), key=rate_key("moneybird", "test-token"))
+    other = moneybird_adapter(simulator, clock, name="other-admin-same-token")
+    other.client.limiter = fresh
+    run(store, other, clock)
+    assert len(fresh._calls) == 12 + 2  # what 'acme' spent, then its own two list calls

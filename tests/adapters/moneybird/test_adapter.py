@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from adapters.base import Capability, Invoice, NotFound, TransientError
+from adapters.base import Capability, Invoice, NotFound, RequestRejected, TransientError
 from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.moneybird.simulator import MoneybirdSimulator
@@ -107,3 +107,15 @@ def test_a_note_that_may_have_arrived_is_not_sent_twice(clock: ManualClock) -> N
     assert caught.value.outcome_unknown
     assert len(posted) == 1
     assert [n["note"] for n in notes] == ["Aanmaning verstuurd"]
+
+
+def test_a_token_that_cannot_be_sent_is_neither_retried_nor_counted(
+    simulator: MoneybirdSimulator, clock: ManualClock
+) -> None:
+    """An illegal header value (a newline the config check would have stripped) fails at once, locally."""
+    with moneybird_adapter(simulator, clock, token="tok-secret\nvalue") as adapter:
+        with pytest.raises(RequestRejected, match="could not be sent") as caught:
+            adapter.invoices_by_id(["1"])
+        assert adapter.api_calls() == {}
+    assert "tok-secret" not in str(caught.value)
+    assert simulator.requests() == []

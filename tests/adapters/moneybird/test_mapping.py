@@ -93,6 +93,11 @@ BASE = {
         ({"state": "haunted"}, "state: unknown state 'haunted'"),
         ({"currency": "EURO"}, "currency: not an ISO 4217 code ('EURO')"),
         ({"contact_id": None}, "contact_id: missing"),
+        ({"currency": "ßßß"}, "currency: not an ISO 4217 code ('ßßß')"),
+        ({"currency": "eur"}, "currency: not an ISO 4217 code ('eur')"),
+        ({"total_unpaid": "1e30"}, "total_unpaid: outside Moneybird's range of ±1,000,000,000 ('1e30')"),
+        ({"total_unpaid": "1.0000001"}, "total_unpaid: more than 6 decimals ('1.0000001')"),
+        ({"contact_id": "9" * 65}, "contact_id: longer than 64 characters"),
     ],
 )
 def test_bad_records_name_their_problem(change: dict[str, Any], reason: str) -> None:
@@ -102,6 +107,12 @@ def test_bad_records_name_their_problem(change: dict[str, Any], reason: str) -> 
     assert caught.value.ledger_id == "496081512464123498"
     assert caught.value.entity == "invoice"
     assert caught.value.version == "1787320219"
+
+
+def test_a_broken_record_still_tells_what_became_of_it() -> None:
+    with pytest.raises(BadRecord) as caught:
+        invoice_from_moneybird({**BASE, "due_date": None, "state": "paid"})
+    assert caught.value.status is InvoiceStatus.PAID
 
 
 def test_every_problem_of_a_record_is_named() -> None:

@@ -7,6 +7,9 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
 
 from adapters.base import BadRecord, ChangeBatch
 from connector.clock import ManualClock
@@ -43,6 +46,13 @@ def contact(ledger_id: str = "c1", version: str = "1", name: str = "Bakkerij De 
 
 def test_store_is_at_the_latest_schema(store: Store) -> None:
     assert migrate.current_revision(store.engine) == migrate.head_revision(store.engine)
+
+
+def test_migrations_build_exactly_the_models(store: Store) -> None:
+    """A model changed without a migration (or a migration edited without the model) shows up here."""
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
 
 
 def test_money_survives_exactly(store: Store) -> None:
@@ -172,15 +182,33 @@ def test_administrations_are_separate(store: Store) -> None:
 
 def test_sync_runs_are_recorded(store: Store, clock: ManualClock) -> None:
     admin = store.ensure_administration("acme", "moneybird")
-    run = store.start_sync_run(admin)
+    run = store.start_sync_run(admin, rate_key="moneybird:abc")
     clock.advance(timedelta(seconds=3))
     store.finish_sync_run(run, outcome="success", api_calls=7, api_calls_by_endpoint={"x": 7})
     (row,) = store.sync_runs(admin)
     assert row.outcome == "success" and row.api_calls == 7 and row.api_calls_by_endpoint == {"x": 7}
     assert row.finished_at is not None and row.finished_at - row.started_at == timedelta(seconds=3)
-    assert store.recent_api_calls(admin, timedelta(minutes=5)) == [(row.finished_at, 7)]
+    assert store.recent_api_calls("moneybird:abc", timedelta(minutes=5)) == [(row.finished_at, 7)]
+    assert store.recent_api_calls("moneybird:other", timedelta(minutes=5)) == []
     clock.advance(timedelta(minutes=6))
-    assert store.recent_api_calls(admin, timedelta(minutes=5)) == []
+    assert store.recent_api_calls("moneybird:abc", timedelta(minutes=5)) == []
+
+
+def test_a_killed_run_still_tells_what_it_spent_and_is_abandoned_later(store: Store, clock: ManualClock) -> None:
+    """Runs of two administrations on one token share the budget; a run that never finished counts too."""
+    a = store.ensure_administration("a", "moneybird")
+    b = store.ensure_administration("b", "moneybird")
+    killed = store.start_sync_run(a, rate_key="moneybird:shared")
+    clock.advance(timedelta(seconds=10))
+    store.record_progress(killed, api_calls=40)  # ...and then the process died
+    store.finish_sync_run(store.start_sync_run(b, rate_key="moneybird:shared"), outcome="success", api_calls=5)
+    spent = store.recent_api_calls("moneybird:shared", timedelta(minutes=5))
+    assert sorted(calls for _, calls in spent) == [5, 40]
+    clock.advance(timedelta(seconds=10))
+    store.start_sync_run(a, rate_key="moneybird:shared")  # the next pass of `a` closes the dead one
+    dead = store.sync_runs(a)[1]
+    assert dead.id == killed and dead.outcome == "abandoned" and dead.api_calls == 40
+    assert dead.finished_at == dead.progress_at
 
 
 def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: object, clock: ManualClock) -> None:

@@ -35,20 +35,20 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-        sa.Column("company_name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("person_name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
-        sa.Column("phone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-        sa.Column("address", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
-        sa.Column("zipcode", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("city", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("company_name", sa.Text(), nullable=True),
+        sa.Column("person_name", sa.Text(), nullable=True),
+        sa.Column("email", sa.Text(), nullable=True),
+        sa.Column("phone", sa.Text(), nullable=True),
+        sa.Column("address", sa.Text(), nullable=True),
+        sa.Column("zipcode", sa.Text(), nullable=True),
+        sa.Column("city", sa.Text(), nullable=True),
         sa.Column("country", sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
-        sa.Column("kvk_number", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("vat_number", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-        sa.Column("customer_number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("kvk_number", sa.Text(), nullable=True),
+        sa.Column("vat_number", sa.Text(), nullable=True),
+        sa.Column("customer_number", sa.Text(), nullable=True),
         sa.Column("is_business", sa.Boolean(), nullable=False),
-        sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("ledger_version", sa.Text(), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=False),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -66,7 +66,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("number", sa.Text(), nullable=True),
         sa.Column("contact_ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("invoice_date", sa.Date(), nullable=True),
         sa.Column("due_date", sa.Date(), nullable=False),
@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.Column("open_amount", connector.store.types.Amount(length=40), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("ledger_state", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("ledger_version", sa.Text(), nullable=True),
         sa.Column("ledger_reminders_paused", sa.Boolean(), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=False),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -100,7 +100,7 @@ def upgrade() -> None:
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("entity", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("ledger_version", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("ledger_version", sa.Text(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=True),
         sa.Column("first_seen_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
@@ -124,7 +124,7 @@ def upgrade() -> None:
         "sync_cursors",
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("entity", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("cursor", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("cursor", sa.Text(), nullable=False),
         sa.Column("updated_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["administration_id"],
@@ -139,8 +139,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("started_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("progress_at", connector.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", connector.store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("rate_key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("invoices_upserted", sa.Integer(), nullable=False),
         sa.Column("invoices_closed", sa.Integer(), nullable=False),
         sa.Column("contacts_upserted", sa.Integer(), nullable=False),
@@ -158,10 +160,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:
         batch_op.create_index("ix_sync_runs_admin_started", ["administration_id", "started_at"], unique=False)
+        batch_op.create_index("ix_sync_runs_rate_key_progress", ["rate_key", "progress_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_sync_runs_rate_key_progress")
         batch_op.drop_index("ix_sync_runs_admin_started")
 
     op.drop_table("sync_runs")
