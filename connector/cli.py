@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,9 @@ from connector.config import ConfigError, Settings, display_database_url, load_s
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
+from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
+from connector.workflow.planner import Planner
 
 app = typer.Typer(
     help="Credit-management connector for Dutch bookkeeping ledgers.",
@@ -214,6 +217,155 @@ def quarantine(config: ConfigOption = None, admin: AdminOption = None, as_json: 
     for row in rows:
         typer.echo(f"{row['administration']} {row['entity']} {row['ledger_id']}: {row['reason']}")
     typer.echo(f"{len(rows)} record(s) in quarantine")
+
+
+@app.command()
+def plan(
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+    on: Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the reminder actions due; changes nothing."""
+    settings = _settings(config)
+    today = _parse_date(on) if on else business_date(SystemClock(), settings.connector.zone)
+    actions: list[Any] = []
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        for administration in _selected(settings, admin):
+            administration_id = store.administration_id(administration.name)
+            if administration_id is None:
+                continue  # never synced: nothing mirrored to plan from
+            inputs = workflow.planning_inputs(administration_id)
+            planner = Planner(administration.name, settings.policies, administration.policy)
+            actions += planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
+    if as_json:
+        typer.echo(json.dumps([action.to_json() for action in actions], indent=2))
+        return
+    for action in actions:
+        typer.echo(
+            f"{action.administration}  {action.stage:<18} {action.action:<15} contact {action.contact_id:<20} "
+            f"{len(action.invoices):>3} invoice(s)  {action.currency} {format_amount(action.principal):>12}"
+            f"  costs {format_amount(action.collection_costs):>8}  {action.reason}"
+        )
+    typer.echo(f"{len(actions)} action(s) due on {today.isoformat()}")
+
+
+InvoiceArgument = Annotated[str, typer.Argument(help="The invoice's number or ledger id.")]
+
+
+@app.command()
+def pause(
+    invoice: InvoiceArgument,
+    reason: Annotated[str, typer.Option(help="dispute, arrangement or hold.")],
+    until: Annotated[str | None, typer.Option(help="Resume by itself after this date (YYYY-MM-DD).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+) -> None:
+    """Stop reminders for an invoice (a dispute, a payment arrangement, a manual hold)."""
+    if reason not in HOLD_REASONS:
+        typer.echo(f"--reason: expected one of {', '.join(HOLD_REASONS)}, got {reason!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    settings = _settings(config)
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
+        workflow.hold(administration_id, ledger_id, reason, _parse_date(until) if until else None, note)
+    typer.echo(f"paused {invoice} ({reason}{', until ' + until if until else ''})")
+
+
+@app.command()
+def resume(invoice: InvoiceArgument, config: ConfigOption = None, admin: AdminOption = None) -> None:
+    """Lift the holds on an invoice: reminders continue where they stopped."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
+        released = workflow.release(administration_id, ledger_id)
+    typer.echo(f"resumed {invoice}" if released else f"{invoice} was not paused")
+
+
+@app.command()
+def exclude(
+    contact: Annotated[str, typer.Argument(help="The contact's ledger id.")],
+    undo: Annotated[bool, typer.Option("--undo", help="Include the contact again.")] = False,
+    kind: Annotated[str | None, typer.Option("--kind", help="Also set: consumer or business.")] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="Also set: the policy for this contact.")] = None,
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+) -> None:
+    """Exclude a customer from reminders (or, with --kind/--policy, override how they are treated)."""
+    settings = _settings(config)
+    if kind not in (None, "consumer", "business"):
+        typer.echo(f"--kind: expected consumer or business, got {kind!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if policy is not None and policy not in settings.policies:
+        typer.echo(f"--policy: unknown policy {policy!r} (known: {', '.join(sorted(settings.policies))})", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    (administration,) = _selected(settings, admin) if admin else _only_administration(settings)
+    changes: dict[str, Any] = {"excluded": not undo}
+    if kind is not None:
+        changes["debtor_kind"] = kind
+    if policy is not None:
+        changes["policy"] = policy
+    with _store(settings) as store:
+        administration_id = store.ensure_administration(
+            administration.name, administration.platform, administration.ledger_reference
+        )
+        WorkflowStore(store).override_contact(administration_id, contact, **changes)
+    typer.echo(f"{'included' if undo else 'excluded'} contact {contact} in {administration.name}")
+
+
+@app.command()
+def history(
+    invoice: InvoiceArgument, config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOption = False
+) -> None:
+    """Everything the workflow and people did for one invoice."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
+        entries = workflow.history(administration_id, ledger_id)
+    rows = [{"at": e.at.isoformat(), "event": e.event, "action_id": e.action_id, "detail": e.detail} for e in entries]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['at']}  {row['event']:<18} {json.dumps(row['detail'], ensure_ascii=False)}")
+    typer.echo(f"{len(rows)} event(s) for {invoice}")
+
+
+def _parse_date(value: str) -> Any:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"not a date (YYYY-MM-DD): {value!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _only_administration(settings: Settings) -> list[Any]:
+    if len(settings.administrations) != 1:
+        typer.echo("several administrations are configured: say which with --admin NAME", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return list(settings.administrations)
+
+
+def _one_invoice(
+    store: Store, workflow: WorkflowStore, settings: Settings, reference: str, admin: str | None
+) -> tuple[int, str]:
+    administration_id = None
+    if admin is not None:
+        _selected(settings, admin)
+        administration_id = store.administration_id(admin)
+    found = workflow.find_invoice(reference, administration_id)
+    if not found:
+        typer.echo(f"no mirrored invoice with number or id {reference!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if len(found) > 1:
+        typer.echo(f"{reference!r} matches invoices in several administrations: say which with --admin NAME", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return found[0]
 
 
 @simulate_app.command("moneybird")

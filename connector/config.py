@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.log import register_secret
+from connector.workflow.policy import DEFAULT_POLICY, Policy, default_policy
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 PLATFORMS = ("moneybird", "exact_online", "eboekhouden")
@@ -126,6 +127,7 @@ class AdministrationBase(BaseModel):
     base_url: str | None = None
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     rate_limit: RateLimitOverride | None = None
+    policy: str = DEFAULT_POLICY
 
     @field_validator("base_url")
     @classmethod
@@ -194,6 +196,10 @@ class Settings:
     connector: ConnectorSection
     administrations: tuple[AdministrationConfig, ...]
     source: Path | None = None
+    policies: Mapping[str, Policy] = field(default_factory=lambda: {DEFAULT_POLICY: default_policy()})
+
+    def policy_for(self, administration: AdministrationConfig) -> Policy:
+        return self.policies[administration.policy]
 
     def administration(self, name: str) -> AdministrationConfig:
         for admin in self.administrations:
@@ -230,7 +236,7 @@ def load_settings(
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     env_files = [path.parent / ".env", *([env_file] if env_file is not None else [])]
     settings = settings_from_dict(raw, environ=environment(environ, env_files))
-    return Settings(settings.connector, settings.administrations, source=path)
+    return Settings(settings.connector, settings.administrations, source=path, policies=settings.policies)
 
 
 def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None) -> dict[str, str]:
@@ -270,6 +276,11 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
 
     connector = _validate_connector(connector_values, environ, problems)
     administrations = _validate_administrations(admin_values, raw_admins, problems)
+    policies = _validate_policies(raw.get("policies", {}), problems)
+    for index, admin in enumerate(administrations):
+        if admin.policy not in policies:
+            known = ", ".join(sorted(policies))
+            problems.append(f"administrations[{index}].policy: unknown policy {admin.policy!r} (known: {known})")
 
     if problems:
         raise ConfigError(sorted(problems, key=_file_order))
@@ -279,7 +290,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             register_secret(getattr(admin, field_name).get_secret_value())
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
-    return Settings(connector, tuple(administrations))
+    return Settings(connector, tuple(administrations), policies=policies)
 
 
 def _file_order(problem: str) -> tuple[int, int]:
@@ -405,6 +416,20 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
 
 
 _NEVER_ECHOED = {"database_url", *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields)}
+
+
+def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:
+    """`[policies.NAME]` tables; the built-in `default` is there unless a table of that name replaces it."""
+    policies = {DEFAULT_POLICY: default_policy()}
+    if not isinstance(raw, dict):
+        problems.append("policies: must be a table of [policies.NAME] tables")
+        return policies
+    for name, value in raw.items():
+        try:
+            policies[name] = Policy.model_validate(value)
+        except ValidationError as exc:
+            problems += [_describe(error, f"policies.{name}") for error in exc.errors()]
+    return policies
 
 
 def _describe(error: Mapping[str, Any], prefix: str) -> str:

@@ -90,6 +90,8 @@ class Invoice:
     ledger_state: str
     version: str | None = None
     ledger_reminders_paused: bool | None = None
+    language: str | None = None  # the invoice's language picks the reminder's (ISO 639-1: "nl", "en")
+    payment_url: str | None = None  # the ledger's pay page, when it has one
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -122,9 +122,16 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
         ledger_state=state,
         version=_version(data),
         ledger_reminders_paused=paused if isinstance(paused, bool) else None,
+        language=_language(data.get("language")),
+        payment_url=check.text("payment_url", required=False, max_length=2000),
         # The embedded contact is stored as a contact of its own.
         raw={key: value for key, value in data.items() if key != "contact"},
     )
+
+
+def _language(value: Any) -> str | None:
+    """Moneybird says "nl", "nl-be", "en": keep the language, drop the region."""
+    return value.split("-")[0].lower() if isinstance(value, str) and value else None
 
 
 def contact_from_moneybird(data: Mapping[str, Any]) -> Contact:

@@ -87,6 +87,8 @@ class Invoice(SQLModel, table=True):
     ledger_state: str = Field(max_length=32)
     ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     ledger_reminders_paused: bool | None = None
+    language: str | None = Field(default=None, max_length=8)
+    payment_url: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
     first_seen_at: datetime = _utc()
     last_seen_at: datetime = _utc()
@@ -143,3 +145,95 @@ class QuarantinedRecord(SQLModel, table=True):
     first_seen_at: datetime = _utc()
     last_seen_at: datetime = _utc()
     resolved_at: datetime | None = _utc(default=None)
+
+
+# --- the reminder workflow -----------------------------------------------------------------------------
+
+
+class Action(SQLModel, table=True):
+    """The outbox: one planned reminder action, executed at most once (its key is unique per administration).
+
+    status: pending -> executing -> done; or dropped (the re-check found it paid or paused), failed (out of
+    tries), review (interrupted between sending and recording: never resent without a person).
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        sa.UniqueConstraint("administration_id", "key"),
+        sa.Index("ix_actions_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    key: str = Field(max_length=64)
+    stage: str = Field(max_length=40)
+    stage_index: int
+    action: str = Field(max_length=20)
+    legal_letter: bool = False
+    contact_ledger_id: str = Field(max_length=64)
+    planned_on: date
+    planned: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)  # the plan, as decided
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+    executed_at: datetime | None = _utc(default=None)
+    outcome: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)  # message id, note ids, files
+    error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class ActionInvoice(SQLModel, table=True):
+    """Which invoices an action covers: the workflow's progress per invoice is read from here."""
+
+    __tablename__ = "action_invoices"
+    __table_args__ = (sa.Index("ix_action_invoices_admin_invoice", "administration_id", "invoice_ledger_id"),)
+
+    action_id: int = Field(foreign_key="actions.id", primary_key=True, ondelete="CASCADE")
+    invoice_ledger_id: str = Field(primary_key=True, max_length=64)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+
+
+class Hold(SQLModel, table=True):
+    """A person's pause of one invoice: a dispute, a payment arrangement (until a date) or a manual hold."""
+
+    __tablename__ = "holds"
+    __table_args__ = (sa.Index("ix_holds_admin_invoice", "administration_id", "invoice_ledger_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    invoice_ledger_id: str = Field(max_length=64)
+    reason: str = Field(max_length=16)  # dispute | arrangement | hold
+    until: date | None = None
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _utc()
+    released_at: datetime | None = _utc(default=None)
+
+
+class ContactOverride(SQLModel, table=True):
+    """What a person decided about a customer: exclude from reminders, another policy, B2B or B2C."""
+
+    __tablename__ = "contact_overrides"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    contact_ledger_id: str = Field(primary_key=True, max_length=64)
+    excluded: bool = False
+    policy: str | None = Field(default=None, max_length=64)
+    debtor_kind: str | None = Field(default=None, max_length=16)  # consumer | business
+    updated_at: datetime = _utc()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Everything the workflow and people did, per invoice: the full history stays here."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_admin_invoice", "administration_id", "invoice_ledger_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    at: datetime = _utc()
+    event: str = Field(max_length=40)
+    invoice_ledger_id: str | None = Field(default=None, max_length=64)
+    contact_ledger_id: str | None = Field(default=None, max_length=64)
+    action_id: int | None = Field(default=None, foreign_key="actions.id", ondelete="SET NULL")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)

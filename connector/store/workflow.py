@@ -1,0 +1,234 @@
+"""The store's side of the reminder workflow: what the planner needs, holds, overrides and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from connector.domain import InvoiceStatus
+from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice
+from connector.store.models import Contact as ContactRow
+from connector.store.repository import Store
+from connector.workflow import planner
+from connector.workflow.legal import DebtorKind
+
+# Actions that count as the stage being reached: planned and not yet done count too, so a stage is never
+# planned twice for an invoice; dropped and failed ones do not.
+PROGRESSING = ("pending", "executing", "done", "review")
+HOLD_REASONS = ("dispute", "arrangement", "hold")
+
+
+@dataclass(frozen=True)
+class PlanningInputs:
+    invoices: list[planner.InvoiceFacts]
+    progress: dict[str, planner.Progress]
+    contacts: dict[str, planner.ContactFacts]
+
+
+class WorkflowStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.clock = store.clock
+
+    def planning_inputs(self, administration_id: int) -> PlanningInputs:
+        """Open invoices, what was done for each, the holds on them and what people decided per contact.
+        Four queries, whatever the number of invoices."""
+        with self.store.session() as session:
+            rows = session.execute(
+                sa.select(
+                    col(Invoice.ledger_id),
+                    col(Invoice.number),
+                    col(Invoice.contact_ledger_id),
+                    col(Invoice.due_date),
+                    col(Invoice.currency),
+                    col(Invoice.open_amount),
+                    col(Invoice.language),
+                    col(Invoice.ledger_reminders_paused),
+                ).where(col(Invoice.administration_id) == administration_id, col(Invoice.status) == InvoiceStatus.OPEN)
+            ).all()
+            invoices = [
+                planner.InvoiceFacts(
+                    ledger_id=r[0],
+                    number=r[1],
+                    contact_id=r[2],
+                    due_date=r[3],
+                    currency=r[4],
+                    open_amount=r[5],
+                    language=r[6] or "nl",
+                    ledger_paused=bool(r[7]),
+                )
+                for r in rows
+            ]
+            reached = session.execute(
+                sa.select(
+                    col(ActionInvoice.invoice_ledger_id),
+                    col(Action.stage),
+                    col(Action.stage_index),
+                    col(Action.legal_letter),
+                    col(Action.planned_on),
+                    col(Action.executed_at),
+                    col(Action.outcome),
+                )
+                .join(Action, col(Action.id) == ActionInvoice.action_id)
+                .where(col(ActionInvoice.administration_id) == administration_id, col(Action.status).in_(PROGRESSING))
+                .order_by(col(Action.stage_index))
+            ).all()
+            holds = session.exec(
+                select(Hold).where(Hold.administration_id == administration_id, col(Hold.released_at).is_(None))
+            ).all()
+            overrides = {
+                o.contact_ledger_id: o
+                for o in session.exec(
+                    select(ContactOverride).where(ContactOverride.administration_id == administration_id)
+                )
+            }
+            business = dict(
+                session.exec(
+                    select(ContactRow.ledger_id, ContactRow.is_business).where(
+                        ContactRow.administration_id == administration_id
+                    )
+                ).all()
+            )
+
+        tz = self.store.clock.now().tzinfo
+        progress: dict[str, planner.Progress] = {}
+        for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome in reached:
+            on = executed_at.astimezone(tz).date() if executed_at else planned_on
+            before = progress.get(ledger_id, planner.Progress())
+            letter_on = (executed_at and on) if legal_letter else before.letter_on
+            channel = (outcome or {}).get("letter_channel", before.letter_channel)
+            progress[ledger_id] = planner.Progress(
+                stage=stage, stage_on=on, letter_on=letter_on or before.letter_on, letter_channel=channel
+            )
+        for hold in holds:
+            before = progress.get(hold.invoice_ledger_id, planner.Progress())
+            progress[hold.invoice_ledger_id] = planner.Progress(
+                stage=before.stage,
+                stage_on=before.stage_on,
+                letter_on=before.letter_on,
+                letter_channel=before.letter_channel,
+                hold=planner.Hold(hold.reason, hold.until),
+            )
+        contacts: dict[str, planner.ContactFacts] = {}
+        for contact_id in {i.contact_id for i in invoices} | set(overrides):
+            override = overrides.get(contact_id)
+            if override is not None and override.debtor_kind:
+                kind = DebtorKind(override.debtor_kind)
+            else:
+                kind = DebtorKind.BUSINESS if business.get(contact_id) else DebtorKind.CONSUMER
+            contacts[contact_id] = planner.ContactFacts(
+                contact_id,
+                kind=kind,
+                excluded=bool(override and override.excluded),
+                policy=override.policy if override else None,
+            )
+        return PlanningInputs(invoices, progress, contacts)
+
+    # --- manual controls ------------------------------------------------------------------------------
+
+    def hold(
+        self, administration_id: int, invoice_ledger_id: str, reason: str, until: date | None, note: str | None
+    ) -> None:
+        if reason not in HOLD_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(HOLD_REASONS)}")
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            session.add(
+                Hold(
+                    administration_id=administration_id,
+                    invoice_ledger_id=invoice_ledger_id,
+                    reason=reason,
+                    until=until,
+                    note=note,
+                    created_at=now,
+                )
+            )
+            session.add(
+                self._entry(
+                    administration_id,
+                    "paused",
+                    invoice=invoice_ledger_id,
+                    detail={"reason": reason, "until": until.isoformat() if until else None, "note": note},
+                )
+            )
+
+    def release(self, administration_id: int, invoice_ledger_id: str) -> int:
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            active = session.exec(
+                select(Hold).where(
+                    Hold.administration_id == administration_id,
+                    Hold.invoice_ledger_id == invoice_ledger_id,
+                    col(Hold.released_at).is_(None),
+                )
+            ).all()
+            for hold in active:
+                hold.released_at = now
+                session.add(hold)
+            if active:
+                session.add(self._entry(administration_id, "resumed", invoice=invoice_ledger_id))
+            return len(active)
+
+    def override_contact(self, administration_id: int, contact_ledger_id: str, **changes: Any) -> None:
+        """Set any of `excluded`, `policy`, `debtor_kind` for a customer; None clears policy/debtor_kind."""
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            row = session.get(ContactOverride, (administration_id, contact_ledger_id)) or ContactOverride(
+                administration_id=administration_id, contact_ledger_id=contact_ledger_id, updated_at=now
+            )
+            for key, value in changes.items():
+                setattr(row, key, value)
+            row.updated_at = now
+            session.add(row)
+            session.add(self._entry(administration_id, "contact_override", contact=contact_ledger_id, detail=changes))
+
+    # --- audit log ------------------------------------------------------------------------------------
+
+    def audit(self, administration_id: int, event: str, **kwargs: Any) -> None:
+        with self.store.session() as session, session.begin():
+            session.add(self._entry(administration_id, event, **kwargs))
+
+    def _entry(
+        self,
+        administration_id: int,
+        event: str,
+        *,
+        invoice: str | None = None,
+        contact: str | None = None,
+        action_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        return AuditEntry(
+            administration_id=administration_id,
+            at=self.clock.now(),
+            event=event,
+            invoice_ledger_id=invoice,
+            contact_ledger_id=contact,
+            action_id=action_id,
+            detail=detail or {},
+        )
+
+    def history(self, administration_id: int, invoice_ledger_id: str) -> Sequence[AuditEntry]:
+        with self.store.session() as session:
+            return session.exec(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.administration_id == administration_id, AuditEntry.invoice_ledger_id == invoice_ledger_id
+                )
+                .order_by(col(AuditEntry.at), col(AuditEntry.id))
+            ).all()
+
+    def find_invoice(self, reference: str, administration_id: int | None = None) -> list[tuple[int, str]]:
+        """(administration id, ledger id) of invoices whose ledger id or number is `reference`."""
+        query = select(Invoice.administration_id, Invoice.ledger_id).where(
+            (Invoice.ledger_id == reference) | (Invoice.number == reference)
+        )
+        if administration_id is not None:
+            query = query.where(Invoice.administration_id == administration_id)
+        with self.store.session() as session:
+            return [(a, i) for a, i in session.exec(query).all()]

@@ -1,0 +1,309 @@
+"""The planner: for one administration and one business date, the reminder actions that are due.
+
+Pure: it reads facts (the mirror), progress (what the workflow already did) and policies, and returns
+actions. Rules, in the order they bite:
+
+- nothing for an invoice that is paid, held (dispute, payment arrangement, manual hold), paused in the
+  ledger by a person, or whose contact is excluded;
+- stages only move forward; an invoice that missed stages (the connector was down, or the invoice came in
+  late) gets only the latest applicable one — no burst — and the spacing between stages is kept relative to
+  when the previous one actually went out;
+- legal steps are never skipped: no stage after the legal letter until that letter went out and its term
+  (14 days from the day after presumed delivery) has passed; the stages after it are scheduled from the end
+  of that term, so a final notice never cuts into it;
+- invoices of one contact at the same stage (and currency) become one message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from connector.domain import format_amount
+from connector.workflow.legal import (
+    DebtorKind,
+    MissingRate,
+    RatePeriod,
+    collection_costs,
+    interest_start,
+    letter_term,
+    rate_kind,
+    statutory_interest,
+)
+from connector.workflow.policy import DEFAULT_POLICY, Policy, Stage
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str  # dispute | arrangement | hold
+    until: date | None = None
+
+    def active(self, today: date) -> bool:
+        return self.until is None or today <= self.until
+
+
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What the planner needs to know of an open invoice (from the mirror)."""
+
+    ledger_id: str
+    number: str | None
+    contact_id: str
+    due_date: date
+    currency: str
+    open_amount: Decimal
+    language: str = "nl"
+    ledger_paused: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the workflow already did for one invoice (from the outbox and audit log)."""
+
+    stage: str | None = None  # the last stage executed
+    stage_on: date | None = None
+    letter_on: date | None = None  # when the legal letter went out
+    letter_channel: str = "email"
+    hold: Hold | None = None
+    ledger_paused_by_connector: bool = False  # we paused the ledger's own reminders: not a person's hold
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    ledger_id: str
+    kind: DebtorKind = DebtorKind.CONSUMER
+    excluded: bool = False
+    policy: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    administration: str
+    stage: str
+    stage_index: int
+    action: str
+    template: str
+    legal_letter: bool
+    contact_id: str
+    debtor_kind: DebtorKind
+    invoices: tuple[str, ...]
+    currency: str
+    principal: Decimal
+    collection_costs: Decimal
+    interest: Decimal | None
+    deadline: date | None
+    language: str
+    reason: str
+    planned_on: date
+    policy: str = DEFAULT_POLICY
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: the same contact, stage and invoice set is the same action, always."""
+        material = "|".join((self.administration, self.contact_id, self.stage, ",".join(sorted(self.invoices))))
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "administration": self.administration,
+            "stage": self.stage,
+            "action": self.action,
+            "template": self.template,
+            "legal_letter": self.legal_letter,
+            "contact_id": self.contact_id,
+            "debtor_kind": self.debtor_kind.value,
+            "invoices": list(self.invoices),
+            "currency": self.currency,
+            "principal": format_amount(self.principal),
+            "collection_costs": format_amount(self.collection_costs),
+            "interest": format_amount(self.interest) if self.interest is not None else None,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "language": self.language,
+            "reason": self.reason,
+            "planned_on": self.planned_on.isoformat(),
+            "policy": self.policy,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class _Step:
+    invoice: InvoiceFacts
+    stage_index: int
+    skipped: tuple[str, ...]
+
+
+@dataclass
+class Planner:
+    administration: str
+    policies: Mapping[str, Policy]
+    default_policy: str = DEFAULT_POLICY
+    rates: Sequence[RatePeriod] | None = None
+    allow_unverified_rates: bool = False  # an operator's choice; by default a period without a verified rate is flagged
+    _terms: dict[tuple[date, str, int], date] = field(default_factory=dict, repr=False)
+
+    def plan(
+        self,
+        today: date,
+        invoices: Iterable[InvoiceFacts],
+        progress: Mapping[str, Progress],
+        contacts: Mapping[str, ContactFacts],
+    ) -> list[PlannedAction]:
+        groups: dict[tuple[str, str, int, str], list[_Step]] = defaultdict(list)
+        empty = Progress()
+        for invoice in invoices:
+            contact = contacts.get(invoice.contact_id) or ContactFacts(invoice.contact_id)
+            if contact.excluded:
+                continue
+            policy_name = contact.policy or self.default_policy
+            policy = self.policies[policy_name]
+            step = self._next_step(today, invoice, progress.get(invoice.ledger_id, empty), contact, policy)
+            if step is not None:
+                split = invoice.ledger_id if not policy.group_per_contact else ""
+                groups[(invoice.contact_id, policy_name, step.stage_index, invoice.currency + split)].append(step)
+        actions = [
+            self._action(today, steps, contacts.get(contact_id) or ContactFacts(contact_id), policy_name)
+            for (contact_id, policy_name, _, _), steps in groups.items()
+        ]
+        return sorted(actions, key=lambda a: (a.stage_index, a.contact_id, a.invoices))
+
+    # --- one invoice ----------------------------------------------------------------------------------
+
+    def _next_step(
+        self, today: date, invoice: InvoiceFacts, progress: Progress, contact: ContactFacts, policy: Policy
+    ) -> _Step | None:
+        if invoice.open_amount <= 0:
+            return None
+        if progress.hold is not None and progress.hold.active(today):
+            return None
+        if invoice.ledger_paused and policy.respect_ledger_pause and not progress.ledger_paused_by_connector:
+            return None
+        stages = policy.stages
+        done = policy.index(progress.stage)
+        overdue = (today - invoice.due_date).days
+        letter = policy.letter_index
+        letter_binds = letter is not None and _applies(stages[letter], contact.kind)
+        choice: int | None = None
+        for index in range(done + 1, len(stages)):
+            stage = stages[index]
+            if overdue < stage.days:
+                break  # stages are ordered by days
+            if not _applies(stage, contact.kind) or invoice.open_amount < stage.min_open_amount:
+                continue
+            spaced_from = progress.stage_on if done >= 0 else None
+            if spaced_from is not None and today < spaced_from + timedelta(days=stage.days - stages[done].days):
+                continue  # keep the spacing from when the previous stage really went out
+            if letter_binds and letter is not None and index > letter:
+                # Never past the legal letter before its term has run out; the stages after it are scheduled
+                # from the end of that term, keeping their spacing (nothing may cut into the term).
+                term_end = self._term_end(progress, policy)
+                spacing = timedelta(days=stage.days - stages[letter + 1].days)
+                if term_end is None or today < term_end + spacing:
+                    continue
+            choice = index
+        if choice is None:
+            return None
+        skipped = tuple(stages[i].name for i in range(done + 1, choice) if _applies(stages[i], contact.kind))
+        return _Step(invoice, choice, skipped)
+
+    def _term_end(self, progress: Progress, policy: Policy) -> date | None:
+        """The first day after the legal letter's term (when collection costs may become due), if it went out."""
+        if progress.letter_on is None:
+            return None
+        return self._term(progress.letter_on, progress.letter_channel, policy.email_receipt_days)
+
+    def _term(self, sent: date, channel: str, email_days: int) -> date:
+        cache_key = (sent, channel, email_days)
+        if cache_key not in self._terms:
+            term = letter_term(sent, "post" if channel == "post" else "email", email_days=email_days)
+            self._terms[cache_key] = term.costs_due_from
+        return self._terms[cache_key]
+
+    # --- one message ----------------------------------------------------------------------------------
+
+    def _action(self, today: date, steps: list[_Step], contact: ContactFacts, policy_name: str) -> PlannedAction:
+        policy = self.policies[policy_name]
+        index = steps[0].stage_index
+        stage = policy.stages[index]
+        invoices = sorted((step.invoice for step in steps), key=lambda i: (i.due_date, i.ledger_id))
+        principal = sum((i.open_amount for i in invoices), ZERO)
+        letter = policy.letter_index
+        charges = letter is not None and index >= letter  # costs and interest from the legal letter on
+        warnings: list[str] = []
+        interest: Decimal | None = ZERO
+        if charges:
+            interest = self._interest(invoices, contact.kind, today, warnings)
+        languages = {i.language for i in invoices}
+        return PlannedAction(
+            administration=self.administration,
+            stage=stage.name,
+            stage_index=index,
+            action=stage.action,
+            template=stage.template_name,
+            legal_letter=stage.legal_letter,
+            contact_id=contact.ledger_id,
+            debtor_kind=contact.kind,
+            invoices=tuple(i.ledger_id for i in invoices),
+            currency=invoices[0].currency,
+            principal=principal,
+            collection_costs=collection_costs(principal) if charges else ZERO,
+            interest=interest,
+            deadline=self._deadline(today, stage, policy),
+            language=languages.pop() if len(languages) == 1 else "nl",
+            reason=_reason(today, invoices, stage, index, policy, steps),
+            planned_on=today,
+            policy=policy_name,
+            warnings=tuple(warnings),
+        )
+
+    def _interest(
+        self, invoices: Sequence[InvoiceFacts], kind: DebtorKind, today: date, warnings: list[str]
+    ) -> Decimal | None:
+        total = ZERO
+        for invoice in invoices:
+            try:
+                total += statutory_interest(
+                    invoice.open_amount,
+                    interest_start(invoice.due_date),
+                    today,
+                    rate_kind(kind),
+                    rates=self.rates,
+                    allow_unverified=self.allow_unverified_rates,
+                )
+            except MissingRate as missing:
+                warnings.append(f"interest not computed: {missing}")
+                return None
+        return total
+
+    def _deadline(self, today: date, stage: Stage, policy: Policy) -> date | None:
+        if stage.legal_letter:
+            return letter_term(today, policy.letter_channel, email_days=policy.email_receipt_days).last_day
+        if stage.term_days:
+            return today + timedelta(days=stage.term_days)
+        return None
+
+
+def _applies(stage: Stage, kind: DebtorKind) -> bool:
+    return stage.audience == "all" or stage.audience == kind.value
+
+
+def _reason(
+    today: date, invoices: Sequence[InvoiceFacts], stage: Stage, index: int, policy: Policy, steps: Sequence[_Step]
+) -> str:
+    oldest = max((today - i.due_date).days for i in invoices)
+    text = f"{oldest} days past due: stage {index + 1} of {len(policy.stages)} ({stage.name}, from day {stage.days})"
+    skipped = sorted({name for step in steps for name in step.skipped})
+    if skipped:
+        text += f"; not sent, being past their moment: {', '.join(skipped)}"
+    if len(invoices) > 1:
+        text += f"; {len(invoices)} invoices in one message"
+    return text

@@ -1,0 +1,88 @@
+"""Reminder policies: named, ordered stages, configured under `[policies.NAME]`.
+
+The default policy is the sequence Dutch small businesses know: a call the day after the due date, a
+friendly reminder, an aanmaning, the ingebrekestelling (for consumers the legal 14-day letter announcing the
+collection costs), a final notice, and the handover to a collection agency.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Action = Literal["task", "email", "ledger_reminder", "handover"]
+Audience = Literal["all", "consumer", "business"]
+DEFAULT_POLICY = "default"
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    days: int = Field(ge=-60, le=3650, description="days after the due date")
+    action: Action
+    template: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,40}$")
+    legal_letter: bool = False  # the ingebrekestelling; for consumers the 14-day letter of art. 6:96 lid 6 BW
+    min_open_amount: Decimal = Field(default=Decimal(0), ge=0)
+    audience: Audience = "all"
+    term_days: int | None = Field(default=None, ge=1, le=90, description="payment term stated in the message")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.name
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    # How a legal letter is taken to reach the debtor: by post (HR 2016:2704 delivery rule) or e-mail.
+    letter_channel: Literal["email", "post"] = "email"
+    email_receipt_days: int = Field(default=1, ge=0, le=7)
+    group_per_contact: bool = True
+    respect_ledger_pause: bool = True  # an invoice a person paused in the ledger gets nothing
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Policy:
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("stage names must be unique")
+        days = [stage.days for stage in self.stages]
+        if days != sorted(days) or len(set(days)) != len(days):
+            raise ValueError("stages must be in order of strictly increasing days after the due date")
+        letters = [i for i, stage in enumerate(self.stages) if stage.legal_letter]
+        if len(letters) > 1:
+            raise ValueError("a policy has at most one legal letter (the 14-day letter)")
+        handovers = [i for i, stage in enumerate(self.stages) if stage.action == "handover"]
+        if handovers and (not letters or handovers[0] < letters[0]):
+            raise ValueError("a handover stage needs a legal letter stage before it")
+        if letters and self.stages[letters[0]].days < 1:
+            raise ValueError("the legal letter can only be sent after the due date (once the debtor is in default)")
+        return self
+
+    def index(self, name: str | None) -> int:
+        """Position of a stage by name; -1 for none (or a stage no longer in the policy)."""
+        for position, stage in enumerate(self.stages):
+            if stage.name == name:
+                return position
+        return -1
+
+    @property
+    def letter_index(self) -> int | None:
+        return next((i for i, stage in enumerate(self.stages) if stage.legal_letter), None)
+
+
+def default_policy() -> Policy:
+    return Policy(
+        stages=(
+            Stage(name="call", days=1, action="task"),
+            Stage(name="reminder", days=3, action="email", term_days=7),
+            Stage(name="aanmaning", days=16, action="email", term_days=7),
+            Stage(name="ingebrekestelling", days=23, action="email", legal_letter=True),
+            Stage(name="final_notice", days=30, action="email", term_days=5),
+            Stage(name="handover", days=37, action="handover"),
+        )
+    )

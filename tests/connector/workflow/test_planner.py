@@ -1,0 +1,257 @@
+"""The planner: stage transitions, grouping, holds, no burst after downtime, legal steps never skipped."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from connector.workflow.legal import DebtorKind, letter_term
+from connector.workflow.planner import ContactFacts, Hold, InvoiceFacts, PlannedAction, Planner, Progress
+from connector.workflow.policy import Policy, Stage, default_policy
+
+DUE = date(2025, 3, 3)  # a Monday
+POLICIES = {"default": default_policy()}
+CONSUMER = ContactFacts("c1", DebtorKind.CONSUMER)
+BUSINESS = ContactFacts("b1", DebtorKind.BUSINESS)
+
+
+def invoice(
+    ledger_id: str = "1", contact: str = "c1", due: date = DUE, amount: str = "121.00", **kw: object
+) -> InvoiceFacts:
+    return InvoiceFacts(ledger_id, f"2025-{ledger_id}", contact, due, "EUR", Decimal(amount), **kw)  # type: ignore[arg-type]
+
+
+def plan(
+    day: date,
+    invoices: list[InvoiceFacts],
+    progress: dict[str, Progress] | None = None,
+    contacts: dict[str, ContactFacts] | None = None,
+    policies: dict[str, Policy] | None = None,
+) -> list[PlannedAction]:
+    planner = Planner("acme", policies or POLICIES, allow_unverified_rates=True)
+    return planner.plan(day, invoices, progress or {}, contacts or {"c1": CONSUMER, "b1": BUSINESS})
+
+
+def after(days: int) -> date:
+    return DUE + timedelta(days=days)
+
+
+def test_nothing_before_the_first_stage() -> None:
+    assert plan(DUE, [invoice()]) == []
+
+
+def test_the_default_sequence_one_stage_at_a_time() -> None:
+    progress: dict[str, Progress] = {}
+    seen = []
+    letter_on: date | None = None
+    for day in range(0, 60):
+        today = after(day)
+        for action in plan(today, [invoice()], progress):
+            seen.append((day, action.stage))
+            if action.legal_letter:
+                letter_on = today
+            progress["1"] = Progress(stage=action.stage, stage_on=today, letter_on=letter_on)
+    assert letter_on is not None
+    costs_from = (letter_term(letter_on, "email").costs_due_from - DUE).days
+    assert seen == [
+        (1, "call"),
+        (3, "reminder"),
+        (16, "aanmaning"),
+        (23, "ingebrekestelling"),
+        (max(30, costs_from), "final_notice"),
+        (max(37, costs_from + 7), "handover"),
+    ]
+
+
+def test_one_message_per_contact_and_stage() -> None:
+    actions = plan(
+        after(3),
+        [invoice("1"), invoice("2", due=after(-1)), invoice("3", contact="b1")],
+        {"1": Progress("call", after(1)), "2": Progress("call", after(1))},
+    )
+    by_contact = {a.contact_id: a for a in actions}
+    assert by_contact["c1"].invoices == ("2", "1")  # oldest due date first
+    assert by_contact["c1"].principal == Decimal("242.00")
+    assert by_contact["c1"].stage == "reminder"
+    assert by_contact["b1"].stage == "reminder" and by_contact["b1"].invoices == ("3",)
+
+
+def test_paid_held_and_ledger_paused_invoices_get_nothing() -> None:
+    day = after(5)
+    assert plan(day, [invoice(amount="0.00")]) == []
+    assert plan(day, [invoice()], {"1": Progress(hold=Hold("dispute"))}) == []
+    assert plan(day, [invoice()], {"1": Progress(hold=Hold("arrangement", until=after(10)))}) == []
+    assert plan(day, [invoice(ledger_paused=True)]) == []
+    # a pause the connector itself set (to silence the ledger's own reminders) is no hold
+    assert [
+        a.stage for a in plan(day, [invoice(ledger_paused=True)], {"1": Progress(ledger_paused_by_connector=True)})
+    ] == ["reminder"]
+
+
+def test_a_resumed_invoice_continues_where_it_stopped() -> None:
+    held = Progress(stage="reminder", stage_on=after(3), hold=Hold("arrangement", until=after(20)))
+    assert plan(after(20), [invoice()], {"1": held}) == []
+    (action,) = plan(after(21), [invoice()], {"1": held})
+    assert action.stage == "aanmaning"
+
+
+def test_no_burst_after_downtime_only_the_latest_applicable_stage() -> None:
+    (action,) = plan(after(20), [invoice()])
+    assert action.stage == "aanmaning"
+    assert "call, reminder" in action.reason
+
+
+def test_the_legal_letter_is_never_skipped() -> None:
+    (action,) = plan(after(90), [invoice()])
+    assert action.stage == "ingebrekestelling" and action.legal_letter
+    assert action.deadline == letter_term(after(90), "email").last_day
+    assert action.collection_costs == Decimal("40.00")
+
+
+def test_nothing_past_the_letter_until_its_term_has_run_out() -> None:
+    sent = after(23)
+    costs_from = letter_term(sent, "email").costs_due_from
+    progress = {"1": Progress("ingebrekestelling", sent, letter_on=sent)}
+    assert plan(costs_from - timedelta(days=1), [invoice()], progress) == []
+    (action,) = plan(costs_from + timedelta(days=30), [invoice()], progress)
+    assert action.stage == "handover"  # the latest applicable, now that the term has passed
+    assert action.collection_costs == Decimal("40.00")
+
+
+def test_spacing_is_kept_from_when_a_stage_really_went_out() -> None:
+    late = {"1": Progress("reminder", stage_on=after(10))}  # the reminder went out a week late
+    assert plan(after(16), [invoice()], late) == []
+    assert [a.stage for a in plan(after(23), [invoice()], late)] == ["aanmaning"]
+
+
+def test_excluded_contacts_and_other_policies() -> None:
+    assert plan(after(5), [invoice()], contacts={"c1": replace(CONSUMER, excluded=True)}) == []
+    gentle = Policy(stages=(Stage(name="nudge", days=10, action="email"),))
+    actions = plan(
+        after(12),
+        [invoice()],
+        contacts={"c1": replace(CONSUMER, policy="gentle")},
+        policies={"default": default_policy(), "gentle": gentle},
+    )
+    assert [(a.stage, a.policy) for a in actions] == [("nudge", "gentle")]
+
+
+def test_minimum_amount_and_audience() -> None:
+    policy = Policy(
+        stages=(
+            Stage(name="call", days=1, action="task", min_open_amount=Decimal("500")),
+            Stage(name="b2b_only", days=2, action="email", audience="business"),
+        )
+    )
+    policies = {"default": policy}
+    assert plan(after(1), [invoice()], policies=policies) == []
+    assert [a.stage for a in plan(after(2), [invoice(contact="b1")], policies=policies)] == ["b2b_only"]
+
+
+def test_plan_json_has_the_contract_fields() -> None:
+    (action,) = plan(after(30), [invoice()], {"1": Progress("aanmaning", after(16))})
+    data = action.to_json()
+    for key in (
+        "administration",
+        "stage",
+        "action",
+        "contact_id",
+        "invoices",
+        "principal",
+        "collection_costs",
+        "interest",
+        "deadline",
+        "language",
+        "reason",
+    ):
+        assert key in data
+    assert data["principal"] == "121.00" and data["collection_costs"] == "40.00"
+    assert isinstance(data["interest"], str) and Decimal(data["interest"]) > 0
+
+
+def test_the_idempotency_key_is_the_same_for_the_same_action() -> None:
+    a = plan(after(3), [invoice("1"), invoice("2")], {"1": Progress("call", after(1)), "2": Progress("call", after(1))})
+    b = plan(after(4), [invoice("2"), invoice("1")], {"1": Progress("call", after(1)), "2": Progress("call", after(1))})
+    assert a[0].key == b[0].key and len(a[0].key) == 32
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [
+        (Stage(name="a", days=5, action="email"), Stage(name="b", days=3, action="email")),
+        (Stage(name="a", days=5, action="handover"),),
+        (Stage(name="a", days=0, action="email", legal_letter=True),),
+        (Stage(name="a", days=1, action="email"), Stage(name="a", days=2, action="email")),
+    ],
+)
+def test_policies_that_cannot_be_right_are_refused(stages: tuple[Stage, ...]) -> None:
+    with pytest.raises(ValidationError):
+        Policy(stages=stages)
+
+
+# --- the invariants, over random histories -----------------------------------------------------------
+
+events = st.lists(
+    st.tuples(st.integers(0, 59), st.sampled_from(["pay", "hold", "release", "down"]), st.integers(0, 5)),
+    max_size=12,
+)
+
+
+@settings(max_examples=150)
+@given(
+    dues=st.lists(st.integers(-40, 20), min_size=1, max_size=6),
+    kinds=st.lists(st.sampled_from([DebtorKind.CONSUMER, DebtorKind.BUSINESS]), min_size=2, max_size=2),
+    history=events,
+)
+def test_invariants_over_sixty_days(
+    dues: list[int], kinds: list[DebtorKind], history: list[tuple[int, str, int]]
+) -> None:
+    """Running the plan every day and executing all of it: stages only move forward and never repeat, nothing
+    reaches a paid or held invoice, and nobody is handed over before a legal letter whose term has passed."""
+    policy = default_policy()
+    contacts = {"c0": ContactFacts("c0", kinds[0]), "c1": ContactFacts("c1", kinds[1])}
+    invoices = {str(i): invoice(str(i), contact=f"c{i % 2}", due=after(d)) for i, d in enumerate(dues)}
+    progress: dict[str, Progress] = {}
+    executed: dict[str, list[tuple[int, date]]] = {i: [] for i in invoices}
+    down: set[int] = set()
+    start = after(-5)
+    for day in range(60):
+        today = start + timedelta(days=day)
+        for when, what, target in history:
+            ledger_id = str(target % len(invoices))
+            if when != day:
+                continue
+            if what == "pay":
+                invoices[ledger_id] = replace(invoices[ledger_id], open_amount=Decimal("0.00"))
+            elif what == "hold":
+                progress[ledger_id] = replace(progress.get(ledger_id, Progress()), hold=Hold("dispute"))
+            elif what == "release":
+                progress[ledger_id] = replace(progress.get(ledger_id, Progress()), hold=None)
+            elif what == "down":
+                down.update(range(day, day + 5 + target))  # the connector does not run for a while
+        if day in down:
+            continue
+        for action in plan(today, list(invoices.values()), progress, contacts):
+            for ledger_id in action.invoices:
+                facts, state = invoices[ledger_id], progress.get(ledger_id, Progress())
+                assert facts.open_amount > 0, "an action reached a paid invoice"
+                assert state.hold is None or not state.hold.active(today), "an action reached a held invoice"
+                done = [index for index, _ in executed[ledger_id]]
+                assert not done or action.stage_index > done[-1], "a stage repeated or went back"
+                if action.action == "handover":
+                    assert state.letter_on is not None, "handover without a legal letter"
+                    assert today >= letter_term(state.letter_on, "email").costs_due_from, "handover within the term"
+                executed[ledger_id].append((action.stage_index, today))
+                progress[ledger_id] = replace(
+                    state,
+                    stage=action.stage,
+                    stage_on=today,
+                    letter_on=today if action.legal_letter else state.letter_on,
+                )
+    assert policy.letter_index is not None
