@@ -281,8 +281,14 @@ def _parse_rates(text: str, name: str) -> tuple[RatePeriod, ...]:
     return tuple(sorted(rates, key=lambda r: (r.kind.value, r.valid_from)))
 
 
-def _coverage(rates: Sequence[RatePeriod], kind: RateKind) -> list[tuple[date, date, RatePeriod]]:
-    """[from, until) per row of `kind`: up to the next row or the end of its half-year, whichever is first."""
+def _coverage(rates: Sequence[RatePeriod], kind: RateKind) -> tuple[tuple[date, date, RatePeriod], ...]:
+    """[from, until) per row of `kind`: up to the next row or the end of its half-year, whichever is first.
+    Cached per table: the planner asks for it once per invoice."""
+    return _coverage_of(tuple(rates), kind)
+
+
+@lru_cache(maxsize=16)
+def _coverage_of(rates: tuple[RatePeriod, ...], kind: RateKind) -> tuple[tuple[date, date, RatePeriod], ...]:
     rows = sorted((r for r in rates if r.kind is kind), key=lambda r: r.valid_from)
     _check_unique(rows)
     spans = []
@@ -291,7 +297,7 @@ def _coverage(rates: Sequence[RatePeriod], kind: RateKind) -> list[tuple[date, d
         if i + 1 < len(rows):
             until = min(until, rows[i + 1].valid_from)
         spans.append((row.valid_from, until, row))
-    return spans
+    return tuple(spans)
 
 
 def _covering(spans: Sequence[tuple[date, date, RatePeriod]], day: date) -> tuple[date, RatePeriod] | None:
