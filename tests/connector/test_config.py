@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from connector.config import ConfigError, load_settings, settings_from_dict
 from connector.log import redact_text
+from connector.workflow.policy import default_policy
 
 VALID = """
 [connector]
@@ -228,3 +230,24 @@ def test_other_platforms_validate_their_own_keys() -> None:
     problems = caught.value.problems
     assert any(p.startswith("administrations[0].division:") for p in problems)
     assert any(p.startswith("administrations[1].api_token: a secret must not be written") for p in problems)
+
+
+def test_the_documented_policy_example_is_valid_and_is_the_default() -> None:
+    example = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    block = example[example.index("# [policies.default]") :]
+    toml_text = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
+    settings = settings_from_dict(tomllib.loads(toml_text), environ={})
+    assert settings.policies["default"] == default_policy()
+
+
+def test_policy_mistakes_are_reported_with_their_keys() -> None:
+    raw = {
+        "policies": {"gentle": {"stages": [{"name": "nudge", "days": 5, "action": "fax"}]}},
+        "administrations": [{"name": "a", "platform": "eboekhouden", "api_token": "${T}", "policy": "firm"}],
+    }
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(raw, environ={"T": "token-value"})
+    problems = caught.value.problems
+    assert any(p.startswith("policies.gentle.stages[0].action:") for p in problems)
+    assert "administrations[0].policy: unknown policy 'firm' (known: default, gentle)" not in problems  # gentle failed
+    assert "administrations[0].policy: unknown policy 'firm' (known: default)" in problems

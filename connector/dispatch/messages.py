@@ -1,0 +1,138 @@
+"""Rendering reminder messages: sandboxed Jinja2 templates in Dutch and English, overridable from a folder.
+
+A template set per stage: `{language}/{template}.subject.txt`, `.txt` and `.html` (and `.note.txt` for the
+short note written back into the ledger). Amounts and dates are formatted for the message's language with
+Babel; HTML is autoescaped, and nothing from the ledger (names, invoice numbers) can reach a header unescaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+from connector.workflow.legal import LETTER_TERM_WORDING
+
+LANGUAGES = ("nl", "en")
+LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    number: str
+    invoice_date: date | None
+    due_date: date
+    open_amount: Decimal
+    total: Decimal
+    payment_url: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """Everything a template may use. Built by the dispatcher from the plan and the mirror."""
+
+    language: str
+    stage: str
+    legal_letter: bool
+    debtor_kind: str
+    company_name: str
+    contact_name: str
+    currency: str
+    invoices: Sequence[InvoiceLine]
+    principal: Decimal
+    collection_costs: Decimal
+    interest: Decimal | None
+    sent_on: date
+    deadline: date | None
+    recipient: str | None = None
+    company_email: str | None = None
+    company_iban: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_due(self) -> Decimal:
+        return self.principal + self.collection_costs + (self.interest or Decimal(0))
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    subject: str
+    text: str
+    html: str
+    note: str
+
+
+def header_safe(value: str) -> str:
+    """A value from the ledger, fit for a mail header: no line breaks or control characters, bounded length."""
+    return _UNSAFE_IN_HEADER.sub(" ", value).strip()[:200]
+
+
+class MessageRenderer:
+    def __init__(self, override_dir: Path | None = None) -> None:
+        loaders: list[Any] = [PackageLoader("connector.dispatch", "templates")]
+        if override_dir is not None:
+            loaders.insert(0, FileSystemLoader(str(override_dir)))
+        self.env = SandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(money=_money, day=_day)
+
+    def render(self, template: str, context: MessageContext) -> RenderedMessage:
+        language = context.language if context.language in LANGUAGES else "nl"
+        variables = self._variables(context, language)
+        parts = {}
+        for part in ("subject.txt", "txt", "html", "note.txt"):
+            name = f"{language}/{template}.{part}"
+            try:
+                parts[part] = self.env.get_template(name).render(variables)
+            except TemplateNotFound:
+                raise TemplateNotFound(f"{name} (a stage needs subject, text, html and note templates)") from None
+        return RenderedMessage(
+            subject=header_safe(parts["subject.txt"]),
+            text=parts["txt"],
+            html=parts["html"],
+            note=" ".join(parts["note.txt"].split()),
+        )
+
+    def _variables(self, context: MessageContext, language: str) -> dict[str, Any]:
+        return {
+            "c": context,
+            "invoices": context.invoices,
+            "locale": LOCALES[language],
+            "term_wording": LETTER_TERM_WORDING[language],
+            "consumer": context.debtor_kind == "consumer",
+        }
+
+
+@pass_context
+def _money(template: Context, amount: Decimal | None) -> str:
+    return format_currency(amount or Decimal(0), template["c"].currency, locale=template["locale"])
+
+
+@pass_context
+def _day(template: Context, value: date | None) -> str:
+    return format_date(value, "d MMMM y", locale=template["locale"]) if value else ""
