@@ -183,6 +183,11 @@ class LedgerAdapter(abc.ABC):
         """Write a note about the invoice into the ledger; `todo` asks for a task for a person.
         Returns the ledger's id of the note."""
 
+    def find_note(self, invoice: Invoice, marker: str) -> str | None:
+        """The id of a note on the invoice containing `marker`, if the ledger can tell; None otherwise.
+        Lets a write-back interrupted after sending find its own note instead of writing it twice."""
+        return None
+
     def api_calls(self) -> Mapping[str, int]:
         """Calls made so far, per endpoint label."""
         return {}

@@ -15,6 +15,8 @@ import typer
 from adapters.registry import PlatformNotAvailable, create_adapter
 from connector.clock import SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
+from connector.dispatch.dispatcher import Dispatcher
+from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
@@ -249,6 +251,54 @@ def plan(
             f"  costs {format_amount(action.collection_costs):>8}  {action.reason}"
         )
     typer.echo(f"{len(actions)} action(s) due on {today.isoformat()}")
+
+
+@app.command()
+def dispatch(
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+    on: Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan, then execute what is due (inside the send window), each action at most once; write back notes."""
+    settings = _settings(config)
+    clock = SystemClock()
+    today = _parse_date(on) if on else None
+    reports = []
+    with _store(settings) as store:
+        for administration in _selected(settings, admin):
+            try:
+                adapter = create_adapter(administration, clock)
+            except PlatformNotAvailable as exc:
+                typer.echo(f"{administration.name}: {exc}", err=True)
+                continue
+            with adapter:
+                dispatcher = Dispatcher(
+                    store=store,
+                    adapter=adapter,
+                    administration=administration,
+                    policies=dict(settings.policies),
+                    clock=clock,
+                    email=settings.email,
+                    handover_dir=Path(settings.connector.handover_dir),
+                    renderer=MessageRenderer(
+                        Path(settings.connector.templates_dir) if settings.connector.templates_dir else None
+                    ),
+                    max_attempts=settings.connector.max_attempts,
+                )
+                reports.append(dispatcher.run(today))
+    if as_json:
+        typer.echo(json.dumps([r.to_json() for r in reports], indent=2))
+    else:
+        for r in reports:
+            typer.echo(
+                f"{r.administration}: {r.planned} planned, {r.executed} executed, {r.dropped} dropped at the re-check, "
+                f"{r.retried} to retry, {r.failed} failed, {r.review} to review, {r.notes_written} notes written"
+            )
+            for problem in r.problems:
+                typer.echo(f"  {problem}")
+    if any(r.failed or r.review for r in reports):
+        raise typer.Exit(1)
 
 
 InvoiceArgument = Annotated[str, typer.Argument(help="The invoice's number or ledger id.")]

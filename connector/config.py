@@ -80,6 +80,9 @@ class ConnectorSection(BaseSettings):
     timezone: str = "Europe/Amsterdam"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+    handover_dir: str = "data/handover"  # case files for the collection agency (JSON and CSV per customer)
+    templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
+    max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
 
     @classmethod
     def settings_customise_sources(
@@ -112,6 +115,37 @@ class ConnectorSection(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
+class EmailSection(BaseModel):
+    """`[email]`: the SMTP server reminders go out through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: str | None = None
+    reply_to: str | None = None
+    bcc: str | None = None  # a copy of every reminder, for the archive
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.from_address.rsplit("@", 1)[1]
+
+
+class Company(BaseModel):
+    """Who the reminders come from, as the customer knows them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    email: str | None = None
+    iban: str | None = None
+
+
 class RateLimitOverride(BaseModel):
     model_config = ConfigDict(extra="forbid")
     requests: int = Field(gt=0)
@@ -128,6 +162,8 @@ class AdministrationBase(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     rate_limit: RateLimitOverride | None = None
     policy: str = DEFAULT_POLICY
+    company: Company | None = None  # default: the administration's name
+    pause_ledger_reminders: bool = False  # silence the ledger's own reminders on invoices this connector chases
 
     @field_validator("base_url")
     @classmethod
@@ -197,6 +233,7 @@ class Settings:
     administrations: tuple[AdministrationConfig, ...]
     source: Path | None = None
     policies: Mapping[str, Policy] = field(default_factory=lambda: {DEFAULT_POLICY: default_policy()})
+    email: EmailSection | None = None
 
     def policy_for(self, administration: AdministrationConfig) -> Policy:
         return self.policies[administration.policy]
@@ -236,7 +273,9 @@ def load_settings(
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     env_files = [path.parent / ".env", *([env_file] if env_file is not None else [])]
     settings = settings_from_dict(raw, environ=environment(environ, env_files))
-    return Settings(settings.connector, settings.administrations, source=path, policies=settings.policies)
+    return Settings(
+        settings.connector, settings.administrations, source=path, policies=settings.policies, email=settings.email
+    )
 
 
 def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None) -> dict[str, str]:
@@ -252,7 +291,7 @@ def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] 
 
 def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Settings:
     problems: list[str] = []
-    unknown = sorted(set(raw) - {"connector", "administrations", "policies"})
+    unknown = sorted(set(raw) - {"connector", "administrations", "policies", "email"})
     problems += [f"{key}: unknown section or key" for key in unknown]
 
     raw_connector = raw.get("connector", {})
@@ -277,6 +316,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     connector = _validate_connector(connector_values, environ, problems)
     administrations = _validate_administrations(admin_values, raw_admins, problems)
     policies = _validate_policies(raw.get("policies", {}), problems)
+    email = _validate_email(raw.get("email"), environ, problems)
     for index, admin in enumerate(administrations):
         if admin.policy not in policies:
             known = ", ".join(sorted(policies))
@@ -290,7 +330,9 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             register_secret(getattr(admin, field_name).get_secret_value())
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
-    return Settings(connector, tuple(administrations), policies=policies)
+    if email is not None and email.password is not None:
+        register_secret(email.password.get_secret_value())
+    return Settings(connector, tuple(administrations), policies=policies, email=email)
 
 
 def _file_order(problem: str) -> tuple[int, int]:
@@ -415,7 +457,24 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
     return found
 
 
-_NEVER_ECHOED = {"database_url", *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields)}
+_NEVER_ECHOED = {"database_url", "password", *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields)}
+
+
+def _validate_email(raw: Any, environ: Mapping[str, str], problems: list[str]) -> EmailSection | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("email: must be a table ([email])")
+        return None
+    password = raw.get("password")
+    if password not in (None, "") and not (isinstance(password, str) and _ONLY_REFERENCE.match(password)):
+        problems.append('email.password: a secret must not be written in the file; e.g. password = "${SMTP_PASSWORD}"')
+    values = _interpolate(raw, "email", environ, problems)
+    try:
+        return EmailSection.model_validate(values)
+    except ValidationError as exc:
+        problems += [_describe(error, "email") for error in exc.errors()]
+        return None
 
 
 def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:

@@ -176,6 +176,13 @@ class MoneybirdAdapter(LedgerAdapter):
         )
         return str(body["id"]) if isinstance(body, dict) and "id" in body else ""
 
+    def find_note(self, invoice: Invoice, marker: str) -> str | None:
+        found = self._fetch("sales_invoices", [invoice.ledger_id]).get(invoice.ledger_id) or {}
+        for note in found.get("notes") or []:
+            if isinstance(note, dict) and marker in str(note.get("note", "")):
+                return str(note.get("id", ""))
+        return None
+
     def pause_ledger_reminders(self, invoice: Invoice) -> None:
         self._toggle_pause(invoice, "pause", already="already paused")
 

@@ -19,7 +19,7 @@ from connector.workflow.legal import DebtorKind
 
 # Actions that count as the stage being reached: planned and not yet done count too, so a stage is never
 # planned twice for an invoice; dropped and failed ones do not.
-PROGRESSING = ("pending", "executing", "done", "review")
+PROGRESSING = ("pending", "executing", "sending", "sent", "done", "review")
 HOLD_REASONS = ("dispute", "arrangement", "hold")
 
 
@@ -128,6 +128,18 @@ class WorkflowStore:
                 policy=override.policy if override else None,
             )
         return PlanningInputs(invoices, progress, contacts)
+
+    def active_holds(self, administration_id: int, invoice_ledger_ids: Sequence[str], today: date) -> dict[str, str]:
+        """Invoice id -> hold reason, for the holds in force today."""
+        with self.store.session() as session:
+            holds = session.exec(
+                select(Hold).where(
+                    Hold.administration_id == administration_id,
+                    col(Hold.invoice_ledger_id).in_(list(invoice_ledger_ids)),
+                    col(Hold.released_at).is_(None),
+                )
+            ).all()
+        return {h.invoice_ledger_id: h.reason for h in holds if h.until is None or today <= h.until}
 
     # --- manual controls ------------------------------------------------------------------------------
 

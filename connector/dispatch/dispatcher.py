@@ -1,0 +1,304 @@
+"""The dispatcher: plan, enqueue, and execute what is due, each action at most once.
+
+Right before an action goes out, its invoices are re-read from the ledger; if any was paid, changed, deleted
+or paused (in the ledger or here) the action is dropped with the reason, and the next plan takes it from
+there. After the channel acted, a short note is written on each invoice in the ledger, exactly once: each
+note carries the action's reference, so a write-back cut off midway finds its own notes before writing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Invoice, LedgerAdapter, LedgerError, TransientError
+from connector.clock import Clock
+from connector.config import AdministrationBase, EmailSection
+from connector.dispatch.channels import (
+    ChannelError,
+    Delivery,
+    EmailChannel,
+    HandoverChannel,
+    LedgerReminderChannel,
+    TaskChannel,
+)
+from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
+from connector.log import get_logger, redact_text
+from connector.store import Store
+from connector.store.models import Action
+from connector.store.outbox import OutboxStore
+from connector.store.workflow import WorkflowStore
+from connector.workflow.calendar import BusinessCalendar
+from connector.workflow.planner import Planner
+from connector.workflow.policy import Policy
+
+log = get_logger("dispatch")
+SENT_EVENT = {
+    "email": "email_sent",
+    "task": "task_created",
+    "ledger_reminder": "ledger_reminder_sent",
+    "handover": "handed_over",
+}
+
+
+@dataclass
+class DispatchReport:
+    administration: str
+    planned: int = 0
+    executed: int = 0
+    dropped: int = 0
+    retried: int = 0
+    failed: int = 0
+    review: int = 0
+    notes_written: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Dispatcher:
+    store: Store
+    adapter: LedgerAdapter
+    administration: AdministrationBase
+    policies: dict[str, Policy]
+    clock: Clock
+    email: EmailSection | None = None
+    handover_dir: Path = Path("data/handover")
+    renderer: MessageRenderer = field(default_factory=MessageRenderer)
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    max_attempts: int = 5
+    retry_base: timedelta = timedelta(minutes=15)
+
+    def __post_init__(self) -> None:
+        self.outbox = OutboxStore(self.store)
+        self.workflow = WorkflowStore(self.store)
+        self.log = log.bind(administration=self.administration.name)
+        self.administration_id = self.store.ensure_administration(
+            self.administration.name, self.adapter.platform, getattr(self.administration, "ledger_reference", "")
+        )
+
+    # --- one run --------------------------------------------------------------------------------------
+
+    def run(self, today: date | None = None) -> DispatchReport:
+        now = self.clock.now()
+        today = today or self.calendar.today(now)
+        report = DispatchReport(self.administration.name)
+        self._recover(report)
+        inputs = self.workflow.planning_inputs(self.administration_id)
+        planner = Planner(self.administration.name, self.policies, getattr(self.administration, "policy", "default"))
+        actions = planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
+        report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
+        for action in self.outbox.unfinished(self.administration_id, "sent"):
+            self._write_back(action, report)  # a write-back an earlier run did not finish
+        if self.calendar.in_send_window(now):
+            for action in self.outbox.due(self.administration_id, now):
+                self._execute(action, today, report)
+        return report
+
+    def _recover(self, report: DispatchReport) -> None:
+        """After a crash: a claim that never reached the channel is retried; one that may have left is not."""
+        for action in self.outbox.unfinished(self.administration_id, "executing"):
+            self.outbox.transition(action, "pending", expect="executing", event="retry_after_interruption")
+            report.retried += 1
+        for action in self.outbox.unfinished(self.administration_id, "sending"):
+            reason = "interrupted while sending: it may have reached the customer; check before resending"
+            self.outbox.transition(action, "review", expect="sending", event="needs_review", error=reason)
+            report.review += 1
+            self.log.warning("dispatch.needs_review", action=action.key, stage=action.stage)
+
+    # --- one action -----------------------------------------------------------------------------------
+
+    def _execute(self, action: Action, today: date, report: DispatchReport) -> None:
+        if not self.outbox.transition(action, "executing", expect="pending"):
+            return  # someone else has it
+        ids = self.outbox.invoice_ids(action)
+        try:
+            fresh = self.adapter.invoices_by_id(ids)
+        except LedgerError as exc:
+            self._retry_or_fail(action, "executing", f"re-check failed: {exc}", report)
+            return
+        self.store.apply_invoice_batch(self.administration_id, fresh)
+        reason = self._stale(action, fresh.records, fresh.deleted, ids, today)
+        if reason is not None:
+            self.outbox.transition(
+                action, "dropped", expect="executing", event="dropped", error=reason, detail={"reason": reason}
+            )
+            report.dropped += 1
+            return
+        invoices = sorted(fresh.records, key=lambda i: (i.due_date, i.ledger_id))
+        contact = self.store.contact(self.administration_id, action.contact_ledger_id)
+        message = self._render(action, invoices, contact, today)
+        delivery = Delivery(
+            key=action.key,
+            administration=self.administration.name,
+            stage=action.stage,
+            invoices=invoices,
+            contact_name=header_safe(contact.name if contact else action.contact_ledger_id),
+            contact_email=contact.email if contact else None,
+            message=message,
+            planned=action.planned,
+            sent_at=self.clock.now(),
+        )
+        if not self.outbox.transition(action, "sending", expect="executing"):
+            return
+        try:
+            outcome = self._send(action, delivery)
+        except ChannelError as exc:
+            if exc.unknown:
+                self.outbox.transition(
+                    action, "review", expect="sending", event="needs_review", error=redact_text(str(exc))
+                )
+                report.review += 1
+            else:
+                self._retry_or_fail(action, "sending", str(exc), report, retry=exc.retry)
+            return
+        outcome["note"] = message.note
+        if action.legal_letter:
+            outcome["letter_channel"] = "email"
+        self.outbox.transition(
+            action, "sent", expect="sending", event=SENT_EVENT[action.action], outcome=outcome, detail=_summary(outcome)
+        )
+        report.executed += 1
+        self._write_back(action, report, invoices)
+
+    def _stale(
+        self, action: Action, records: Sequence[Invoice], deleted: Sequence[str], ids: Sequence[str], today: date
+    ) -> str | None:
+        """Why the action must not go out any more, judged on what the ledger says now."""
+        if deleted:
+            return f"deleted in the ledger: {', '.join(deleted)}"
+        found = {invoice.ledger_id: invoice for invoice in records}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            return f"could not be read from the ledger: {', '.join(missing)}"
+        closed = [f"{i.number or i.ledger_id} is {i.status.value}" for i in records if not i.status.is_open]
+        if closed:
+            return "; ".join(closed)
+        paused = [i.number or i.ledger_id for i in records if i.ledger_reminders_paused and not self._paused_by_us()]
+        if paused:
+            return f"paused in the ledger: {', '.join(paused)}"
+        holds = self.workflow.active_holds(self.administration_id, ids, today)
+        if holds:
+            return "on hold: " + ", ".join(f"{i} ({why})" for i, why in sorted(holds.items()))
+        planned = Decimal(str(action.planned.get("principal", "0")))
+        now_open = sum((i.open_amount.amount for i in records), Decimal(0))
+        if now_open != planned:
+            return f"open amount changed from {planned} to {now_open} since planning"
+        return None
+
+    def _paused_by_us(self) -> bool:
+        return bool(getattr(self.administration, "pause_ledger_reminders", False))
+
+    def _render(self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date) -> RenderedMessage:
+        planned = action.planned
+        company = getattr(self.administration, "company", None)
+        context = MessageContext(
+            language=str(planned.get("language") or "nl"),
+            stage=action.stage,
+            legal_letter=action.legal_letter,
+            debtor_kind=str(planned.get("debtor_kind", "consumer")),
+            company_name=company.name if company else self.administration.name,
+            company_email=company.email if company else None,
+            company_iban=company.iban if company else None,
+            contact_name=header_safe(contact.name if contact else action.contact_ledger_id),
+            currency=str(planned.get("currency", "EUR")),
+            invoices=[
+                InvoiceLine(
+                    i.number or i.ledger_id,
+                    i.invoice_date,
+                    i.due_date,
+                    i.open_amount.amount,
+                    i.total.amount,
+                    i.payment_url,
+                )
+                for i in invoices
+            ],
+            principal=Decimal(str(planned.get("principal", "0"))),
+            collection_costs=Decimal(str(planned.get("collection_costs", "0"))),
+            interest=Decimal(str(planned["interest"])) if planned.get("interest") else None,
+            sent_on=today,
+            deadline=date.fromisoformat(planned["deadline"]) if planned.get("deadline") else None,
+            recipient=(contact.email if contact else None) or (contact.name if contact else None),
+        )
+        return self.renderer.render(str(planned.get("template") or action.stage), context)
+
+    def _send(self, action: Action, delivery: Delivery) -> dict[str, Any]:
+        if action.action == "email":
+            if self.email is None:
+                raise ChannelError("no [email] section in the configuration: cannot send reminders by e-mail")
+            return EmailChannel(self.email).send(delivery)
+        if action.action == "task":
+            return TaskChannel(self.adapter).send(delivery)
+        if action.action == "ledger_reminder":
+            return LedgerReminderChannel(self.adapter).send(delivery)
+        if action.action == "handover":
+            history = [
+                {"at": e.at.isoformat(), "event": e.event, "invoice": e.invoice_ledger_id, **e.detail}
+                for ledger_id in (i.ledger_id for i in delivery.invoices)
+                for e in self.workflow.history(self.administration_id, ledger_id)
+            ]
+            return HandoverChannel(self.adapter, self.handover_dir).send(delivery, history)
+        raise ChannelError(f"unknown action {action.action!r}")
+
+    def _retry_or_fail(
+        self, action: Action, phase: str, error: str, report: DispatchReport, *, retry: bool = True
+    ) -> None:
+        error = redact_text(error)
+        if retry and action.attempts < self.max_attempts:
+            wait = self.retry_base * (3 ** max(0, action.attempts - 1))
+            self.outbox.transition(
+                action, "pending", expect=phase, error=error, next_attempt_at=self.clock.now() + wait
+            )
+            report.retried += 1
+        else:
+            self.outbox.transition(action, "failed", expect=phase, event="failed", error=error, detail={"error": error})
+            report.failed += 1
+            report.problems.append(f"{action.stage} for contact {action.contact_ledger_id}: {error}")
+            self.log.warning("dispatch.failed", action=action.key, stage=action.stage, error=error)
+
+    # --- write-back -----------------------------------------------------------------------------------
+
+    def _write_back(self, action: Action, report: DispatchReport, invoices: Sequence[Invoice] | None = None) -> None:
+        """A note on each invoice, exactly once; the action is done when all are written."""
+        outcome = dict(action.outcome)
+        notes: dict[str, str] = dict(outcome.get("notes") or {})
+        if invoices is None:
+            try:
+                invoices = self.adapter.invoices_by_id(self.outbox.invoice_ids(action)).records
+            except LedgerError as exc:
+                self.log.info("dispatch.writeback_deferred", action=action.key, error=str(exc))
+                return
+        marker = f"[ref {action.key[:12]}]"
+        for invoice in sorted(invoices, key=lambda i: i.ledger_id):
+            if invoice.ledger_id in notes:
+                continue
+            if outcome.get("task_invoice") == invoice.ledger_id:
+                notes[invoice.ledger_id] = str(outcome.get("task_note", ""))  # the task note is this invoice's note
+            else:
+                text = f"{outcome.get('note', action.stage)} {marker}"
+                try:
+                    notes[invoice.ledger_id] = self.adapter.find_note(invoice, marker) or self.adapter.add_note(
+                        invoice, text
+                    )
+                except TransientError as exc:
+                    self.log.info("dispatch.writeback_deferred", action=action.key, error=str(exc))
+                    return  # the next run looks for the marker before writing again
+                except LedgerError as exc:
+                    notes[invoice.ledger_id] = ""
+                    report.problems.append(f"note on {invoice.number or invoice.ledger_id} refused: {exc}")
+                report.notes_written += 1
+            outcome["notes"] = notes
+            self.outbox.save_outcome(
+                action, outcome, "note_written", invoice.ledger_id, {"note_id": notes[invoice.ledger_id]}
+            )
+        self.outbox.transition(action, "done", expect="sent")
+
+
+def _summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {key: outcome[key] for key in ("channel", "message_id", "to", "task_note", "case_file") if key in outcome}

@@ -1,0 +1,189 @@
+"""The outbox's persistence: enqueue planned actions by idempotency key, claim them, record each transition.
+
+States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent
+(the channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices
+paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
+resent without a person). A crash leaves `executing` (safe to retry) or `sending` (flagged for review) or
+`sent` (the write-back resumes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from connector.store.models import Action, ActionInvoice, AuditEntry
+from connector.store.repository import Store
+from connector.workflow.planner import PlannedAction
+
+OPEN_STATES = ("pending", "executing", "sending", "sent")
+
+
+class OutboxStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.clock = store.clock
+
+    def enqueue(self, administration_id: int, actions: Sequence[PlannedAction], not_before: datetime) -> list[int]:
+        """Store planned actions not stored before (by key); returns the new ids. One transaction."""
+        if not actions:
+            return []
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            known = {
+                row.key: row
+                for row in session.exec(
+                    select(Action).where(
+                        Action.administration_id == administration_id,
+                        col(Action.key).in_([a.key for a in actions]),
+                    )
+                )
+            }
+            created = []
+            for planned in actions:
+                existing = known.get(planned.key)
+                if existing is not None and existing.status == "dropped":
+                    # Dropped at the re-check, it never did anything: planned again, it may go.
+                    existing.status, existing.planned, existing.next_attempt_at = (
+                        "pending",
+                        planned.to_json(),
+                        not_before,
+                    )
+                    existing.attempts, existing.error, existing.updated_at = 0, None, now
+                    session.add(existing)
+                    for ledger_id in planned.invoices:
+                        session.add(
+                            self._entry(administration_id, "replanned", existing, ledger_id, {"reason": planned.reason})
+                        )
+                    continue
+                if existing is not None:
+                    continue
+                row = Action(
+                    administration_id=administration_id,
+                    key=planned.key,
+                    stage=planned.stage,
+                    stage_index=planned.stage_index,
+                    action=planned.action,
+                    legal_letter=planned.legal_letter,
+                    contact_ledger_id=planned.contact_id,
+                    planned_on=planned.planned_on,
+                    planned=planned.to_json(),
+                    status="pending",
+                    next_attempt_at=not_before,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                session.flush()
+                assert row.id is not None
+                created.append(row.id)
+                for ledger_id in planned.invoices:
+                    session.add(
+                        ActionInvoice(
+                            action_id=row.id, invoice_ledger_id=ledger_id, administration_id=administration_id
+                        )
+                    )
+                    session.add(self._entry(administration_id, "planned", row, ledger_id, {"reason": planned.reason}))
+            return created
+
+    def due(self, administration_id: int, now: datetime) -> list[Action]:
+        query = (
+            select(Action)
+            .where(
+                Action.administration_id == administration_id,
+                col(Action.status) == "pending",
+                col(Action.next_attempt_at) <= now,
+            )
+            .order_by(col(Action.stage_index), col(Action.id))
+        )
+        with self.store.session() as session:
+            return list(session.exec(query))
+
+    def unfinished(self, administration_id: int, status: str) -> list[Action]:
+        query = select(Action).where(Action.administration_id == administration_id, Action.status == status)
+        with self.store.session() as session:
+            return list(session.exec(query.order_by(col(Action.id))))
+
+    def transition(
+        self,
+        action: Action,
+        to: str,
+        *,
+        expect: str,
+        event: str | None = None,
+        error: str | None = None,
+        outcome: dict[str, Any] | None = None,
+        next_attempt_at: datetime | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> bool:
+        """Move an action from `expect` to `to` if it is still in `expect` (so two workers never both win);
+        the audit entries per invoice go in the same transaction."""
+        now = self.clock.now()
+        values: dict[str, Any] = {"status": to, "updated_at": now}
+        if to == "executing":
+            values["attempts"] = Action.attempts + 1
+        if error is not None:
+            values["error"] = error
+        if outcome is not None:
+            values["outcome"] = outcome
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if to == "sent":
+            values["executed_at"] = now
+        with self.store.session() as session, session.begin():
+            result = session.execute(
+                sa.update(Action).where(col(Action.id) == action.id, col(Action.status) == expect).values(**values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            if event is not None:
+                for ledger_id in self.invoice_ids(action, session=session):
+                    session.add(self._entry(action.administration_id, event, action, ledger_id, detail or {}))
+        action.status = to
+        if outcome is not None:
+            action.outcome = outcome
+        return True
+
+    def save_outcome(
+        self, action: Action, outcome: dict[str, Any], event: str, invoice: str, detail: dict[str, Any]
+    ) -> None:
+        """Record one step of the write-back (a note written) with its audit entry, at once."""
+        with self.store.session() as session, session.begin():
+            session.execute(
+                sa.update(Action)
+                .where(col(Action.id) == action.id)
+                .values(outcome=outcome, updated_at=self.clock.now())
+            )
+            session.add(self._entry(action.administration_id, event, action, invoice, detail))
+        action.outcome = outcome
+
+    def invoice_ids(self, action: Action, *, session: Any = None) -> list[str]:
+        query = select(ActionInvoice.invoice_ledger_id).where(ActionInvoice.action_id == action.id)
+        if session is not None:
+            return list(session.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
+        with self.store.session() as own:
+            return list(own.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
+
+    def actions(self, administration_id: int, statuses: Sequence[str] | None = None) -> list[Action]:
+        query = select(Action).where(Action.administration_id == administration_id)
+        if statuses:
+            query = query.where(col(Action.status).in_(list(statuses)))
+        with self.store.session() as session:
+            return list(session.exec(query.order_by(col(Action.id))))
+
+    def _entry(
+        self, administration_id: int, event: str, action: Action, invoice: str, detail: dict[str, Any]
+    ) -> AuditEntry:
+        return AuditEntry(
+            administration_id=administration_id,
+            at=self.clock.now(),
+            event=event,
+            invoice_ledger_id=invoice,
+            contact_ledger_id=action.contact_ledger_id,
+            action_id=action.id,
+            detail={"stage": action.stage, "action": action.action, **detail},
+        )

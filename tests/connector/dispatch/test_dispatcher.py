@@ -1,0 +1,236 @@
+"""The dispatcher end to end: the Moneybird simulator (real HTTP) and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from adapters.moneybird.adapter import MoneybirdAdapter
+from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.clock import AMSTERDAM, ManualClock
+from connector.config import Company, EmailSection
+from connector.dispatch.dispatcher import Dispatcher
+from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
+from connector.store import Store
+from connector.store.models import Action, AuditEntry
+from connector.sync import sync_administration
+from connector.workflow.legal import letter_term
+from connector.workflow.policy import default_policy
+from tests.conftest import SIM_TODAY, SmtpSink, moneybird_adapter, moneybird_config
+
+UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
+
+
+def at(day: date, hour: int = 10) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=AMSTERDAM).astimezone(UTC)
+
+
+class World:
+    """One administration: simulator, store, adapter, dispatcher, SMTP sink, and a clock to move."""
+
+    def __init__(
+        self, simulator: MoneybirdSimulator, store: Store, clock: ManualClock, sink: SmtpSink, port: int, tmp: Path
+    ):
+        self.simulator, self.store, self.clock, self.sink = simulator, store, clock, sink
+        self.admin = simulator.administration_ids[0]
+        self.config = moneybird_config(
+            simulator, rate_limit=UNLIMITED, company=Company(name="Bakkerij De Vries", iban="NL91ABNA0417164300")
+        )
+        self.adapter: MoneybirdAdapter = moneybird_adapter(simulator, clock, rate_limit=UNLIMITED)
+        self.dispatcher = Dispatcher(
+            store=store,
+            adapter=self.adapter,
+            administration=self.config,
+            policies={"default": default_policy()},
+            clock=clock,
+            email=EmailSection(
+                host="127.0.0.1", port=port, security="none", from_address="debiteuren@bakkerij.example"
+            ),
+            handover_dir=tmp / "handover",
+        )
+
+    def day(self, day: date) -> Any:
+        self.clock.set(at(day))
+        return self.day_at(day)
+
+    def day_at(self, day: date) -> Any:
+        sync_administration(self.store, self.adapter, name="acme", ledger_reference="", clock=self.clock)
+        return self.dispatcher.run(day)
+
+    def actions(self) -> list[Action]:
+        with self.store.session() as session:
+            return list(session.exec(select(Action)))
+
+    def audit(self, event: str) -> list[AuditEntry]:
+        with self.store.session() as session:
+            return list(session.exec(select(AuditEntry).where(AuditEntry.event == event)))
+
+
+@pytest.fixture
+def world(store: Store, clock: ManualClock, smtp_sink: tuple[SmtpSink, int], tmp_path: Path) -> Iterator[World]:
+    with MoneybirdSimulator.generate(invoices=200, contacts=60, seed=5, today=SIM_TODAY, rate_limit=100_000) as sim:
+        admin = sim.administration_ids[0]
+        for ledger_id in sim.invoice_ids(admin)[::4]:
+            sim.update_invoice(admin, ledger_id, language="en")
+        yield World(sim, store, clock, smtp_sink[0], smtp_sink[1], tmp_path)
+        World.close = None  # type: ignore[attr-defined]
+
+
+def test_forty_five_days_emails_notes_and_audit_agree(world: World) -> None:
+    dice = random.Random(8)
+    paid_on: dict[str, date] = {}
+    for offset in range(45):
+        today = SIM_TODAY + timedelta(days=offset)
+        if offset in (9, 20, 31):  # customers pay along the way...
+            world.clock.set(at(today, hour=7))  # ...some between the morning's planning and the sending
+            world.day_at(today)
+            planned = [
+                i for a in world.actions() if a.status == "pending" for i in world.dispatcher.outbox.invoice_ids(a)
+            ]
+            open_ids = [i for i in world.simulator.invoice_ids(world.admin) if i not in paid_on]
+            for ledger_id in dice.sample(planned, min(5, len(planned))) + dice.sample(open_ids, 10):
+                invoice = world.simulator.get_invoice(world.admin, ledger_id)
+                if ledger_id not in paid_on and invoice["state"] in ("open", "late", "reminded"):
+                    world.simulator.add_payment(world.admin, ledger_id, invoice["total_unpaid"])
+                    paid_on[ledger_id] = today
+        world.day(today)
+
+    actions = world.actions()
+    done = [a for a in actions if a.status == "done"]
+    assert {a.status for a in actions} <= {"done", "dropped", "pending"}, {a.status for a in actions}
+    emails = {message["Message-ID"]: message for message in world.sink.messages}
+    email_actions = {f"<{a.key}@bakkerij.example>": a for a in done if a.action == "email"}
+    assert emails.keys() == email_actions.keys()  # every e-mail is a done action and the other way round
+    assert len(emails) == len(world.sink.messages)  # and none arrived twice
+
+    # notes in the ledger: exactly one per invoice per executed action, carrying the action's reference
+    notes: dict[str, list[str]] = defaultdict(list)
+    for ledger_id in world.simulator.invoice_ids(world.admin):
+        for note in world.simulator.get_invoice(world.admin, ledger_id)["notes"]:
+            match = re.search(r"\[ref ([0-9a-f]{12})\]", note["note"])
+            if match:
+                notes[match.group(1)].append(ledger_id)
+    written = world.audit("note_written")
+    for action in done:
+        covered = sorted(world.dispatcher.outbox.invoice_ids(action))
+        # (a task's own note, on its first invoice, carries the reference too and stands for that invoice's note)
+        assert sorted(notes.get(action.key[:12], [])) == covered, action.stage
+        assert sorted(e.invoice_ledger_id or "" for e in written if e.action_id == action.id) == covered
+
+    # nothing reached a customer after the ledger showed the payment
+    for action in done:
+        sent_on = action.executed_at.astimezone(AMSTERDAM).date() if action.executed_at else None
+        for ledger_id in world.dispatcher.outbox.invoice_ids(action):
+            if ledger_id in paid_on:
+                assert sent_on is not None and sent_on < paid_on[ledger_id], (action.stage, ledger_id)
+    dropped = [a for a in actions if a.status == "dropped"]
+    assert dropped and all("paid" in (a.error or "") for a in dropped)  # paid between planning and sending
+
+    # stages never repeat for an invoice, and a handover only after the legal letter's term
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    letters: dict[str, date] = {}
+    for action in sorted(done, key=lambda a: a.executed_at or datetime.min.replace(tzinfo=UTC)):
+        sent_on = action.executed_at.astimezone(AMSTERDAM).date()  # type: ignore[union-attr]
+        for ledger_id in world.dispatcher.outbox.invoice_ids(action):
+            seen[(ledger_id, action.stage)] += 1
+            if action.legal_letter:
+                letters[ledger_id] = sent_on
+            if action.action == "handover":
+                assert ledger_id in letters and sent_on >= letter_term(letters[ledger_id], "email").costs_due_from
+    assert max(seen.values()) == 1
+    stages = {a.stage for a in done}
+    assert {"call", "reminder", "aanmaning", "ingebrekestelling"} <= stages
+    languages = {
+        str(m.get("Content-Language") or ("en" if "Dear" in m.get_body(("plain",)).get_content() else "nl"))
+        for m in world.sink.messages
+    }
+    assert languages == {"nl", "en"}
+
+
+def test_a_payment_between_planning_and_sending_drops_the_action(world: World) -> None:
+    today = SIM_TODAY + timedelta(days=1)  # a Wednesday
+    world.clock.set(at(today, hour=7))  # before the send window: planned, not sent
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    world.dispatcher.run(today)
+    pending = [a for a in world.actions() if a.status == "pending"]
+    assert pending and not world.sink.messages
+    victim = next(a for a in pending if a.action == "email")
+    for ledger_id in world.dispatcher.outbox.invoice_ids(victim):
+        invoice = world.simulator.get_invoice(world.admin, ledger_id)
+        world.simulator.add_payment(world.admin, ledger_id, invoice["total_unpaid"])
+    world.clock.set(at(today, hour=10))
+    report = world.dispatcher.run(today)
+    assert report.dropped >= 1
+    dropped = {a.key: a for a in world.actions()}[victim.key]
+    assert dropped.status == "dropped" and "paid" in (dropped.error or "")
+    assert f"<{victim.key}@bakkerij.example>" not in {m["Message-ID"] for m in world.sink.messages}
+
+
+def test_an_action_interrupted_while_sending_is_flagged_not_resent(world: World) -> None:
+    today = SIM_TODAY + timedelta(days=1)
+    world.clock.set(at(today, hour=7))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    world.dispatcher.run(today)
+    action = next(a for a in world.actions() if a.action == "email")
+    assert world.dispatcher.outbox.transition(action, "executing", expect="pending")
+    assert world.dispatcher.outbox.transition(action, "sending", expect="executing")  # ...and then the process died
+    world.clock.set(at(today, hour=10))
+    report = world.dispatcher.run(today)
+    assert report.review == 1
+    flagged = {a.key: a for a in world.actions()}[action.key]
+    assert flagged.status == "review"
+    assert f"<{action.key}@bakkerij.example>" not in {m["Message-ID"] for m in world.sink.messages}
+    assert world.audit("needs_review")
+
+
+def test_a_second_run_the_same_day_sends_nothing_new(world: World) -> None:
+    today = SIM_TODAY + timedelta(days=1)
+    world.day(today)
+    sent = len(world.sink.messages)
+    notes = len(world.audit("note_written"))
+    assert sent > 0
+    world.day(today)
+    assert len(world.sink.messages) == sent and len(world.audit("note_written")) == notes
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+@pytest.mark.parametrize("stage", [s.template_name for s in default_policy().stages])
+@pytest.mark.parametrize("kind", ["consumer", "business"])
+def test_every_stage_renders_in_both_languages(stage: str, language: str, kind: str) -> None:
+    context = MessageContext(
+        language=language,
+        stage=stage,
+        legal_letter=stage == "ingebrekestelling",
+        debtor_kind=kind,
+        company_name="Bakkerij De Vries",
+        contact_name="Eva <b>Bakker</b>",
+        currency="EUR",
+        invoices=[
+            InvoiceLine("2026-0001", date(2026, 10, 1), date(2026, 10, 31), Decimal("1234.5"), Decimal("1234.5"))
+        ],
+        principal=Decimal("1234.50"),
+        collection_costs=Decimal("185.18"),
+        interest=None,
+        sent_on=date(2026, 11, 24),
+        deadline=date(2026, 12, 9),
+        recipient="eva@example.nl",
+    )
+    message = MessageRenderer().render(stage, context)
+    amount = "€\xa01.234,50" if language == "nl" else "€1,234.50"  # a non-breaking space, as Dutch typesetting wants
+    assert amount in message.text and amount in message.html
+    assert "<b>Bakker</b>" not in message.html and "&lt;b&gt;Bakker&lt;/b&gt;" in message.html  # escaped
+    assert message.subject and "\n" not in message.subject and message.note
+    if stage == "ingebrekestelling" and kind == "consumer":
+        wording = (
+            "binnen veertien dagen vanaf de dag nadat deze brief bij u is bezorgd" if language == "nl" else "day after"
+        )
+        assert wording in message.text and "185" in message.text
