@@ -186,7 +186,12 @@ def test_exactly_once_through_crashes(
 
     for day_number in range(45):
         today = START + timedelta(days=day_number)
-        clock.set(datetime.combine(today, time(10), tzinfo=AMSTERDAM))
+        administration_id = store.ensure_administration(name, "moneybird")
+        # 07:00: the mirror is synced and the day planned (before the send window, so nothing goes out yet)
+        clock.set(datetime.combine(today, time(7), tzinfo=AMSTERDAM))
+        sync_administration(store, ledger, name=name, ledger_reference="", clock=clock)
+        dispatcher().run(today)
+        # then customers pay and people put invoices on hold; the mirror does not know yet
         for when, target in payments:
             ledger_id = str(target % len(dues))
             if when == day_number and ledger_id not in paid_on:
@@ -199,13 +204,13 @@ def test_exactly_once_through_crashes(
                     version=f"p{day_number}",
                 )
                 paid_on[ledger_id] = today
-        administration_id = store.ensure_administration(name, "moneybird")
         for when, target, length in holds:
             if when == day_number:
                 workflow.hold(
                     administration_id, str(target % len(dues)), "dispute", today + timedelta(days=length), None
                 )
-        sync_administration(store, ledger, name=name, ledger_reference="", clock=clock)
+        # 10:00: what is due goes out; only the re-check stands between a payment and a reminder
+        clock.set(datetime.combine(today, time(10), tzinfo=AMSTERDAM))
         for _ in range(len(crashes) + 1):
             try:
                 dispatcher().run(today)
@@ -227,6 +232,6 @@ def test_exactly_once_through_crashes(
         if stage == "handover":
             for ledger_id in ids:
                 assert ledger_id in letters and on >= letter_term(letters[ledger_id], "email").costs_due_from
-    # nothing after the payment the ledger showed (also asserted at the moment of sending)
+    # nothing on or after the day the ledger showed the payment (also asserted at the moment of sending)
     for _, _, ids, on in sent:
         assert all(on < paid_on[i] for i in ids if i in paid_on)
