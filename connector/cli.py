@@ -22,6 +22,7 @@ from connector.log import configure_logging
 from connector.store import Store
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
+from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.planner import Planner
 
 app = typer.Typer(
@@ -239,7 +240,12 @@ def plan(
             if administration_id is None:
                 continue  # never synced: nothing mirrored to plan from
             inputs = workflow.planning_inputs(administration_id)
-            planner = Planner(administration.name, settings.policies, administration.policy)
+            planner = Planner(
+                administration.name,
+                settings.policies,
+                administration.policy,
+                vat_percent=administration.collection_costs_vat_percent,
+            )
             actions += planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
     if as_json:
         typer.echo(json.dumps([action.to_json() for action in actions], indent=2))
@@ -258,6 +264,9 @@ def dispatch(
     config: ConfigOption = None,
     admin: AdminOption = None,
     on: Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")] = None,
+    ignore_window: Annotated[
+        bool, typer.Option("--ignore-window", help="Send now, even outside the send window (a person's decision).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Plan, then execute what is due (inside the send window), each action at most once; write back notes."""
@@ -285,8 +294,13 @@ def dispatch(
                         Path(settings.connector.templates_dir) if settings.connector.templates_dir else None
                     ),
                     max_attempts=settings.connector.max_attempts,
+                    calendar=BusinessCalendar(
+                        tz=settings.connector.zone,
+                        window_start=settings.connector.send_window_times[0],
+                        window_end=settings.connector.send_window_times[1],
+                    ),
                 )
-                reports.append(dispatcher.run(today))
+                reports.append(dispatcher.run(today, ignore_window=ignore_window))
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in reports], indent=2))
     else:

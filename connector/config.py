@@ -12,6 +12,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,6 +85,12 @@ class ConnectorSection(BaseSettings):
     handover_dir: str = "data/handover"  # case files for the collection agency (JSON and CSV per customer)
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
+    send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+
+    @property
+    def send_window_times(self) -> tuple[time, time]:
+        start, end = self.send_window.split("-")
+        return time.fromisoformat(start), time.fromisoformat("23:59" if end == "24:00" else end)
 
     @classmethod
     def settings_customise_sources(
@@ -164,6 +172,9 @@ class AdministrationBase(BaseModel):
     policy: str = DEFAULT_POLICY
     company: Company | None = None  # default: the administration's name
     pause_ledger_reminders: bool = False  # silence the ledger's own reminders on invoices this connector chases
+    # BTW on collection costs: only when the creditor uses a VAT-charged third party and cannot reclaim the VAT
+    # (BIK art. 2 lid 3); e.g. 21. Unset: none, which is right for a VAT-registered business collecting itself.
+    collection_costs_vat_percent: Decimal | None = Field(default=None, ge=0, le=30)
 
     @field_validator("base_url")
     @classmethod

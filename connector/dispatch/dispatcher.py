@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Invoice, LedgerAdapter, LedgerError, TransientError
+from adapters.base import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 from connector.clock import Clock
 from connector.config import AdministrationBase, EmailSection
 from connector.dispatch.channels import (
@@ -85,19 +85,24 @@ class Dispatcher:
 
     # --- one run --------------------------------------------------------------------------------------
 
-    def run(self, today: date | None = None) -> DispatchReport:
+    def run(self, today: date | None = None, *, ignore_window: bool = False) -> DispatchReport:
         now = self.clock.now()
         today = today or self.calendar.today(now)
         report = DispatchReport(self.administration.name)
         self._recover(report)
         inputs = self.workflow.planning_inputs(self.administration_id)
-        planner = Planner(self.administration.name, self.policies, getattr(self.administration, "policy", "default"))
+        planner = Planner(
+            self.administration.name,
+            self.policies,
+            getattr(self.administration, "policy", "default"),
+            vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
+        )
         actions = planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
             self._write_back(action, report)  # a write-back an earlier run did not finish
-        if self.calendar.in_send_window(now):
-            for action in self.outbox.due(self.administration_id, now):
+        if ignore_window or self.calendar.in_send_window(now):
+            for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
                 self._execute(action, today, report)
         return report
 
@@ -132,6 +137,11 @@ class Dispatcher:
             report.dropped += 1
             return
         invoices = sorted(fresh.records, key=lambda i: (i.due_date, i.ledger_id))
+        try:
+            self._silence_ledger(invoices)
+        except LedgerError as exc:
+            self._retry_or_fail(action, "executing", f"pausing the ledger's own reminders failed: {exc}", report)
+            return
         contact = self.store.contact(self.administration_id, action.contact_ledger_id)
         message = self._render(action, invoices, contact, today)
         delivery = Delivery(
@@ -180,7 +190,8 @@ class Dispatcher:
         closed = [f"{i.number or i.ledger_id} is {i.status.value}" for i in records if not i.status.is_open]
         if closed:
             return "; ".join(closed)
-        paused = [i.number or i.ledger_id for i in records if i.ledger_reminders_paused and not self._paused_by_us()]
+        ours = self.workflow.paused_by_connector(self.administration_id)
+        paused = [i.number or i.ledger_id for i in records if i.ledger_reminders_paused and i.ledger_id not in ours]
         if paused:
             return f"paused in the ledger: {', '.join(paused)}"
         holds = self.workflow.active_holds(self.administration_id, ids, today)
@@ -192,8 +203,18 @@ class Dispatcher:
             return f"open amount changed from {planned} to {now_open} since planning"
         return None
 
-    def _paused_by_us(self) -> bool:
-        return bool(getattr(self.administration, "pause_ledger_reminders", False))
+    def _silence_ledger(self, invoices: Sequence[Invoice]) -> None:
+        """Pause the ledger's own reminders on invoices this connector now chases (when configured), once each;
+        a pause is harmless to repeat, so a crash in between costs nothing."""
+        if not getattr(self.administration, "pause_ledger_reminders", False):
+            return
+        if not self.adapter.supports(Capability.PAUSE_LEDGER_REMINDERS):
+            return
+        ours = self.workflow.paused_by_connector(self.administration_id)
+        for invoice in invoices:
+            if invoice.ledger_id not in ours:
+                self.adapter.pause_ledger_reminders(invoice)
+                self.workflow.audit(self.administration_id, "ledger_reminders_paused", invoice=invoice.ledger_id)
 
     def _render(self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date) -> RenderedMessage:
         planned = action.planned
@@ -298,6 +319,10 @@ class Dispatcher:
                 action, outcome, "note_written", invoice.ledger_id, {"note_id": notes[invoice.ledger_id]}
             )
         self.outbox.transition(action, "done", expect="sent")
+
+
+def _far_future(now: datetime) -> datetime:
+    return now + timedelta(days=3650)
 
 
 def _summary(outcome: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -95,6 +95,7 @@ class WorkflowStore:
                 ).all()
             )
 
+        paused_by_us = self.paused_by_connector(administration_id)
         tz = self.store.clock.now().tzinfo
         progress: dict[str, planner.Progress] = {}
         for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome in reached:
@@ -107,13 +108,9 @@ class WorkflowStore:
             )
         for hold in holds:
             before = progress.get(hold.invoice_ledger_id, planner.Progress())
-            progress[hold.invoice_ledger_id] = planner.Progress(
-                stage=before.stage,
-                stage_on=before.stage_on,
-                letter_on=before.letter_on,
-                letter_channel=before.letter_channel,
-                hold=planner.Hold(hold.reason, hold.until),
-            )
+            progress[hold.invoice_ledger_id] = replace(before, hold=planner.Hold(hold.reason, hold.until))
+        for ledger_id in paused_by_us:
+            progress[ledger_id] = replace(progress.get(ledger_id, planner.Progress()), ledger_paused_by_connector=True)
         contacts: dict[str, planner.ContactFacts] = {}
         for contact_id in {i.contact_id for i in invoices} | set(overrides):
             override = overrides.get(contact_id)
@@ -128,6 +125,17 @@ class WorkflowStore:
                 policy=override.policy if override else None,
             )
         return PlanningInputs(invoices, progress, contacts)
+
+    def paused_by_connector(self, administration_id: int) -> set[str]:
+        """Invoices whose own ledger reminders this connector paused (so a pause there is ours, not a person's)."""
+        with self.store.session() as session:
+            found = session.exec(
+                select(AuditEntry.invoice_ledger_id).where(
+                    AuditEntry.administration_id == administration_id,
+                    AuditEntry.event == "ledger_reminders_paused",
+                )
+            )
+            return {ledger_id for ledger_id in found if ledger_id is not None}
 
     def active_holds(self, administration_id: int, invoice_ledger_ids: Sequence[str], today: date) -> dict[str, str]:
         """Invoice id -> hold reason, for the holds in force today."""

@@ -149,6 +149,7 @@ class Planner:
     default_policy: str = DEFAULT_POLICY
     rates: Sequence[RatePeriod] | None = None
     allow_unverified_rates: bool = False  # an operator's choice; by default a period without a verified rate is flagged
+    vat_percent: Decimal | None = None  # BTW on collection costs, only when configured as not reclaimable
     _terms: dict[tuple[date, str, int], date] = field(default_factory=dict, repr=False)
 
     def plan(
@@ -255,7 +256,7 @@ class Planner:
             invoices=tuple(i.ledger_id for i in invoices),
             currency=invoices[0].currency,
             principal=principal,
-            collection_costs=collection_costs(principal) if charges else ZERO,
+            collection_costs=collection_costs(principal, vat_rate=self.vat_percent) if charges else ZERO,
             interest=interest,
             deadline=self._deadline(today, stage, policy),
             language=languages.pop() if len(languages) == 1 else "nl",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.moneybird.simulator import MoneybirdSimulator
-from tests.conftest import SIM_TODAY
+from tests.conftest import SIM_TODAY, SmtpSink
 from tests.connector.test_cli import connector
 
 SEED = {
@@ -18,8 +18,13 @@ SEED = {
             "id": "313373133731337313",
             "name": "Plan B.V.",
             "contacts": [
-                {"id": "1", "firstname": "Eva", "lastname": "Bakker"},
-                {"id": "2", "company_name": "Jansen Installatietechniek B.V.", "chamber_of_commerce": "12345678"},
+                {"id": "1", "firstname": "Eva", "lastname": "Bakker", "email": "eva@example.nl"},
+                {
+                    "id": "2",
+                    "company_name": "Jansen Installatietechniek B.V.",
+                    "chamber_of_commerce": "12345678",
+                    "send_invoices_to_email": "boekhouding@jansen.example",
+                },
             ],
             "sales_invoices": [
                 {
@@ -136,3 +141,46 @@ def test_bad_input_is_a_clear_error(synced: Path) -> None:
     assert result.returncode == 2 and "no mirrored invoice with number or id 'nope'" in result.stderr
     result = connector("plan", "--date", "24-11-2026", cwd=synced)
     assert result.returncode == 2 and "not a date" in result.stderr
+
+
+def test_dispatch_sends_and_writes_back(tmp_path: Path, smtp_sink: tuple[SmtpSink, int]) -> None:
+    sink, port = smtp_sink
+    with MoneybirdSimulator(seed=SEED, today=SIM_TODAY) as simulator:
+        (tmp_path / "config.toml").write_text(
+            f"""
+[connector]
+database_url = "sqlite:///connector.db"
+
+[email]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from_address = "debiteuren@plan.example"
+
+[[administrations]]
+name = "plan"
+platform = "moneybird"
+base_url = "{simulator.base_url}"
+administration_id = "313373133731337313"
+token = "${{PLAN_TOKEN}}"
+company = {{ name = "Plan B.V.", iban = "NL91ABNA0417164300" }}
+"""
+        )
+        (tmp_path / ".env").write_text("PLAN_TOKEN=plan-test-token\n")
+        assert connector("sync", cwd=tmp_path).returncode == 0
+        result = connector("dispatch", "--date", "2025-03-06", "--ignore-window", "--json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        (report,) = json.loads(result.stdout)
+        assert report["executed"] == 2 and report["notes_written"] == 3
+        notes = [
+            n["note"] for i in ("901", "902", "903") for n in simulator.get_invoice("313373133731337313", i)["notes"]
+        ]
+        again = json.loads(
+            connector("dispatch", "--date", "2025-03-06", "--ignore-window", "--json", cwd=tmp_path).stdout
+        )
+    assert again[0]["executed"] == 0  # nothing twice
+    subjects = sorted(m["Subject"] for m in sink.messages)
+    assert subjects == ["Herinnering: 2 facturen van Plan B.V.", "Reminder: invoice 2025-0903 from Plan B.V."]
+    assert len(notes) == 3 and all("[ref " in n for n in notes)
+    history = json.loads(connector("history", "901", "--json", cwd=tmp_path).stdout)
+    assert [h["event"] for h in history] == ["planned", "email_sent", "note_written"]

@@ -234,3 +234,34 @@ def test_every_stage_renders_in_both_languages(stage: str, language: str, kind: 
             "binnen veertien dagen vanaf de dag nadat deze brief bij u is bezorgd" if language == "nl" else "day after"
         )
         assert wording in message.text and "185" in message.text
+
+
+def test_the_ledgers_own_reminders_are_paused_once_when_configured(world: World) -> None:
+    world.dispatcher.administration = world.config.model_copy(update={"pause_ledger_reminders": True})
+    first = SIM_TODAY + timedelta(days=1)
+    world.day(first)
+    done = [a for a in world.actions() if a.status == "done"]
+    chased = {i for a in done for i in world.dispatcher.outbox.invoice_ids(a)}
+    assert chased and all(world.simulator.get_invoice(world.admin, i)["paused"] for i in chased)
+    assert {e.invoice_ledger_id for e in world.audit("ledger_reminders_paused")} == chased
+    # paused by us is no hold: the workflow goes on (and pauses nothing twice)
+    later = [world.day(SIM_TODAY + timedelta(days=d)) for d in range(2, 30)]
+    assert sum(r.executed for r in later) > 0
+    assert len(world.audit("ledger_reminders_paused")) == len(
+        {e.invoice_ledger_id for e in world.audit("ledger_reminders_paused")}
+    )
+
+
+def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World) -> None:
+    first = SIM_TODAY + timedelta(days=1)
+    world.day(first)
+    chased = sorted({i for a in world.actions() if a.status == "done" for i in world.dispatcher.outbox.invoice_ids(a)})
+    held = chased[0]
+    with __import__("httpx").Client(
+        base_url=world.simulator.base_url, headers={"Authorization": "Bearer person"}
+    ) as http:
+        http.post(f"/{world.admin}/sales_invoices/{held}/pause.json", json={}).raise_for_status()
+    for d in range(2, 40):
+        world.day(SIM_TODAY + timedelta(days=d))
+    later = [a for a in world.actions() if held in world.dispatcher.outbox.invoice_ids(a) and a.status == "done"]
+    assert len(later) == 1  # only what went out before the person paused it

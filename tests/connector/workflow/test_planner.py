@@ -255,3 +255,11 @@ def test_invariants_over_sixty_days(
                     letter_on=today if action.legal_letter else state.letter_on,
                 )
     assert policy.letter_index is not None
+
+
+def test_btw_on_collection_costs_only_when_configured() -> None:
+    planner = Planner("acme", POLICIES, allow_unverified_rates=True, vat_percent=Decimal("21"))
+    (action,) = planner.plan(after(90), [invoice()], {}, {"c1": CONSUMER})
+    assert action.collection_costs == Decimal("48.40")  # the EUR 40 minimum plus 21%
+    (plain,) = plan(after(90), [invoice()])
+    assert plain.collection_costs == Decimal("40.00")
