@@ -290,6 +290,7 @@ def dispatch(
                     clock=clock,
                     email=settings.email,
                     handover_dir=Path(settings.connector.handover_dir),
+                    handover_url=settings.connector.handover_url,
                     renderer=MessageRenderer(
                         Path(settings.connector.templates_dir) if settings.connector.templates_dir else None
                     ),

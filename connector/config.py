@@ -83,6 +83,7 @@ class ConnectorSection(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     handover_dir: str = "data/handover"  # case files for the collection agency (JSON and CSV per customer)
+    handover_url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # also POST each case file here
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
     send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")

@@ -24,6 +24,8 @@ from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 from adapters.base import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 from connector.config import EmailSection
 from connector.dispatch.messages import RenderedMessage, header_safe
@@ -143,9 +145,10 @@ class HandoverChannel:
     """A case file per customer (JSON and CSV) for the collection agency; the invoices are then marked dubious
     and the ledger's own reminders paused, where the ledger can."""
 
-    def __init__(self, adapter: LedgerAdapter, folder: Path) -> None:
+    def __init__(self, adapter: LedgerAdapter, folder: Path, url: str | None = None) -> None:
         self.adapter = adapter
         self.folder = folder
+        self.url = url
 
     def send(
         self, delivery: Delivery, history: Sequence[Mapping[str, Any]] = (), contact: Mapping[str, Any] | None = None
@@ -179,6 +182,8 @@ class HandoverChannel:
             _write_atomically(target / f"{stem}.csv", _case_csv(case))
         except OSError as exc:
             raise ChannelError(f"cannot write the case file in {target}: {exc}", retry=True) from exc
+        if self.url:
+            self._post(case, delivery.key)
         marked = []
         on = delivery.sent_at.date()
         for invoice in delivery.invoices:
@@ -192,6 +197,24 @@ class HandoverChannel:
                     self.adapter.pause_ledger_reminders(invoice)
                     marked.append(f"{invoice.ledger_id}:paused")
         return {"channel": "handover", "case_file": str(target / f"{stem}.json"), "ledger_marks": marked}
+
+    def _post(self, case: Mapping[str, Any], key: str) -> None:
+        """POST the case file; the action's key travels as Idempotency-Key, so a retry after a lost answer is
+        recognisable on the other side."""
+        assert self.url is not None
+        try:
+            response = httpx.post(
+                self.url,
+                content=json.dumps(case, ensure_ascii=False, default=str).encode(),
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+                timeout=30,
+            )
+        except httpx.TransportError as exc:
+            raise ChannelError(f"handover URL not reachable: {type(exc).__name__}", retry=True) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ChannelError(f"handover URL answered {response.status_code}", retry=True)
+        if response.status_code >= 400:
+            raise ChannelError(f"handover URL refused the case file: {response.status_code} {response.text[:200]}")
 
 
 def _ledger_call(call: Callable[[], T]) -> T:

@@ -70,6 +70,7 @@ class Dispatcher:
     clock: Clock
     email: EmailSection | None = None
     handover_dir: Path = Path("data/handover")
+    handover_url: str | None = None
     renderer: MessageRenderer = field(default_factory=MessageRenderer)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     max_attempts: int = 5
@@ -264,7 +265,7 @@ class Dispatcher:
                 for ledger_id in (i.ledger_id for i in delivery.invoices)
                 for e in self.workflow.history(self.administration_id, ledger_id)
             ]
-            return HandoverChannel(self.adapter, self.handover_dir).send(delivery, history)
+            return HandoverChannel(self.adapter, self.handover_dir, self.handover_url).send(delivery, history)
         raise ChannelError(f"unknown action {action.action!r}")
 
     def _retry_or_fail(

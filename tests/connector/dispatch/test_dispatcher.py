@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +268,40 @@ def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World) -> None
         world.day(SIM_TODAY + timedelta(days=d))
     later = [a for a in world.actions() if held in world.dispatcher.outbox.invoice_ids(a) and a.status == "done"]
     assert len(later) == 1  # only what went out before the person paused it
+
+
+class _Intake(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Intake.received.append((self.headers["Idempotency-Key"], body))
+        self.send_response(201)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World, tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Intake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Intake.received = []
+    world.dispatcher.handover_url = f"http://127.0.0.1:{server.server_port}/cases"
+    try:
+        for offset in range(35):
+            world.day(SIM_TODAY + timedelta(days=offset))
+    finally:
+        server.shutdown()
+    handovers = [a for a in world.actions() if a.action == "handover" and a.status == "done"]
+    assert handovers, "the run reached handovers"
+    assert sorted(key for key, _ in _Intake.received) == sorted(a.key for a in handovers)
+    for action in handovers:
+        case_file = Path(action.outcome["case_file"])
+        case = json.loads(case_file.read_text())
+        assert case_file.with_suffix(".csv").exists()
+        assert case["reference"] == action.key and case["collection_costs"] == action.planned["collection_costs"]
+        assert {e["event"] for e in case["history"]} >= {"planned", "email_sent"}
+        for ledger_id in world.dispatcher.outbox.invoice_ids(action):
+            ledger = world.simulator.get_invoice(world.admin, ledger_id)
+            assert ledger["marked_dubious_on"] and ledger["paused"]
