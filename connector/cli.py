@@ -85,6 +85,17 @@ def _selected(settings: Settings, admin: str | None) -> list[Any]:
 def check_config(config: ConfigOption = None) -> None:
     """Validate the configuration; print every problem with its key, or a summary per administration."""
     settings = _settings(config)
+    renderer = MessageRenderer(Path(settings.connector.templates_dir) if settings.connector.templates_dir else None)
+    missing = [
+        f"policies.{name}.stages.{stage.name}: no template {problem}"
+        for name, policy in settings.policies.items()
+        for stage in policy.stages
+        for problem in renderer.missing(stage.template_name)
+    ]
+    if missing:
+        for problem in missing:
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_CONFIG)
     # stdout: exactly one line per administration, for scripts; the rest is for the person, on stderr.
     typer.echo(f"{settings.source}: OK, database {display_database_url(settings.connector.database_url)}", err=True)
     for admin in settings.administrations:
@@ -369,7 +380,8 @@ def exclude(
         typer.echo(f"--policy: unknown policy {policy!r} (known: {', '.join(sorted(settings.policies))})", err=True)
         raise typer.Exit(EXIT_CONFIG)
     (administration,) = _selected(settings, admin) if admin else _only_administration(settings)
-    changes: dict[str, Any] = {"excluded": not undo}
+    # Exclusion is what the command does by itself; with --kind or --policy it only changes those.
+    changes: dict[str, Any] = {"excluded": False} if undo else {} if (kind or policy) else {"excluded": True}
     if kind is not None:
         changes["debtor_kind"] = kind
     if policy is not None:
@@ -379,7 +391,8 @@ def exclude(
             administration.name, administration.platform, administration.ledger_reference
         )
         WorkflowStore(store).override_contact(administration_id, contact, **changes)
-    typer.echo(f"{'included' if undo else 'excluded'} contact {contact} in {administration.name}")
+    done = "included" if undo else "updated" if (kind or policy) else "excluded"
+    typer.echo(f"{done} contact {contact} in {administration.name}")
 
 
 @app.command()

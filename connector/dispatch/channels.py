@@ -110,6 +110,9 @@ class EmailChannel:
         finally:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 smtp.quit()
+        customer = [address for address in _addresses(delivery.contact_email) if address not in refused]
+        if not customer:  # accepted for the copy only: the customer did not get it, yet something left
+            raise ChannelError(f"the customer's address was refused: {sorted(refused)}", unknown=True)
         return {"channel": "email", "message_id": message["Message-ID"], "to": envelope, "refused": sorted(refused)}
 
 

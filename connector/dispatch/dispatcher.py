@@ -33,6 +33,7 @@ from connector.store.models import Action
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
+from connector.workflow.legal import letter_term
 from connector.workflow.planner import Planner
 from connector.workflow.policy import Policy
 
@@ -104,12 +105,32 @@ class Dispatcher:
             self._write_back(action, report)  # a write-back an earlier run did not finish
         if ignore_window or self.calendar.in_send_window(now):
             for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
-                self._execute(action, today, report)
+                try:
+                    self._execute(action, report)
+                except Exception as exc:  # a defect or bad data costs this action a try, never the whole run
+                    self.log.exception("dispatch.action_crashed", action=action.key, stage=action.stage)
+                    phase = action.status if action.status in ("executing", "sending") else "executing"
+                    if phase == "sending":
+                        self.outbox.transition(
+                            action,
+                            "review",
+                            expect="sending",
+                            event="needs_review",
+                            error=redact_text(f"{type(exc).__name__}: {exc}"),
+                        )
+                        report.review += 1
+                    else:
+                        self._retry_or_fail(action, phase, f"{type(exc).__name__}: {exc}", report)
         return report
 
     def _recover(self, report: DispatchReport) -> None:
         """After a crash: a claim that never reached the channel is retried; one that may have left is not."""
         for action in self.outbox.unfinished(self.administration_id, "executing"):
+            if action.attempts >= self.max_attempts:
+                error = f"interrupted on each of {action.attempts} tries"
+                self.outbox.transition(action, "failed", expect="executing", event="failed", error=error)
+                report.failed += 1
+                continue
             self.outbox.transition(action, "pending", expect="executing", event="retry_after_interruption")
             report.retried += 1
         for action in self.outbox.unfinished(self.administration_id, "sending"):
@@ -120,9 +141,11 @@ class Dispatcher:
 
     # --- one action -----------------------------------------------------------------------------------
 
-    def _execute(self, action: Action, today: date, report: DispatchReport) -> None:
+    def _execute(self, action: Action, report: DispatchReport) -> None:
         if not self.outbox.transition(action, "executing", expect="pending"):
             return  # someone else has it
+        # Dates in the message are those of the real sending day, whatever day the plan was made for.
+        today = self.calendar.today(self.clock.now())
         ids = self.outbox.invoice_ids(action)
         try:
             fresh = self.adapter.invoices_by_id(ids)
@@ -144,7 +167,8 @@ class Dispatcher:
             self._retry_or_fail(action, "executing", f"pausing the ledger's own reminders failed: {exc}", report)
             return
         contact = self.store.contact(self.administration_id, action.contact_ledger_id)
-        message = self._render(action, invoices, contact, today)
+        deadline = self._deadline(action, today)
+        message = self._render(action, invoices, contact, today, deadline)
         delivery = Delivery(
             key=action.key,
             administration=self.administration.name,
@@ -170,8 +194,10 @@ class Dispatcher:
                 self._retry_or_fail(action, "sending", str(exc), report, retry=exc.retry)
             return
         outcome["note"] = message.note
+        outcome["sent_on"] = today.isoformat()
+        outcome["deadline"] = deadline.isoformat() if deadline else None
         if action.legal_letter:
-            outcome["letter_channel"] = "email"
+            outcome["letter_channel"] = self._policy(action).letter_channel
         self.outbox.transition(
             action, "sent", expect="sending", event=SENT_EVENT[action.action], outcome=outcome, detail=_summary(outcome)
         )
@@ -195,6 +221,8 @@ class Dispatcher:
         paused = [i.number or i.ledger_id for i in records if i.ledger_reminders_paused and i.ledger_id not in ours]
         if paused:
             return f"paused in the ledger: {', '.join(paused)}"
+        if self.workflow.is_excluded(self.administration_id, action.contact_ledger_id):
+            return "the customer was excluded from reminders"
         holds = self.workflow.active_holds(self.administration_id, ids, today)
         if holds:
             return "on hold: " + ", ".join(f"{i} ({why})" for i, why in sorted(holds.items()))
@@ -214,10 +242,28 @@ class Dispatcher:
         ours = self.workflow.paused_by_connector(self.administration_id)
         for invoice in invoices:
             if invoice.ledger_id not in ours:
-                self.adapter.pause_ledger_reminders(invoice)
+                # Recorded first: a crash in between leaves a record of a pause that may not have happened
+                # (harmless, pausing again is a no-op), never a pause of ours mistaken for a person's.
                 self.workflow.audit(self.administration_id, "ledger_reminders_paused", invoice=invoice.ledger_id)
+                self.adapter.pause_ledger_reminders(invoice)
 
-    def _render(self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date) -> RenderedMessage:
+    def _policy(self, action: Action) -> Policy:
+        return self.policies.get(str(action.planned.get("policy", "default"))) or self.policies["default"]
+
+    def _deadline(self, action: Action, sent_on: date) -> date | None:
+        """The term the message states, from the day it really goes out: the legal letter's per HR 2016:2704
+        (a term stated one day short voids the letter), other stages `term_days` on."""
+        policy = self._policy(action)
+        stage = policy.stages[policy.index(action.stage)] if policy.index(action.stage) >= 0 else None
+        if action.legal_letter:
+            return letter_term(sent_on, policy.letter_channel, email_days=policy.email_receipt_days).last_day
+        if stage is not None and stage.term_days:
+            return sent_on + timedelta(days=stage.term_days)
+        return None
+
+    def _render(
+        self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date, deadline: date | None
+    ) -> RenderedMessage:
         planned = action.planned
         company = getattr(self.administration, "company", None)
         context = MessageContext(
@@ -245,7 +291,8 @@ class Dispatcher:
             collection_costs=Decimal(str(planned.get("collection_costs", "0"))),
             interest=Decimal(str(planned["interest"])) if planned.get("interest") else None,
             sent_on=today,
-            deadline=date.fromisoformat(planned["deadline"]) if planned.get("deadline") else None,
+            deadline=deadline,
+            vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)

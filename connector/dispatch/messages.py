@@ -66,10 +66,19 @@ class MessageContext:
     recipient: str | None = None
     company_email: str | None = None
     company_iban: str | None = None
+    vat_percent: Decimal | None = None  # BTW included in the collection costs (not reclaimable)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def costs_conditional(self) -> bool:
+        """In the consumer's 14-day letter the costs are a consequence of not paying within the term, not an
+        amount due now (art. 6:96 lid 6 BW): the letter asks for the principal only."""
+        return self.legal_letter and self.debtor_kind == "consumer"
+
+    @property
     def total_due(self) -> Decimal:
+        if self.costs_conditional:
+            return self.principal
         return self.principal + self.collection_costs + (self.interest or Decimal(0))
 
 
@@ -100,6 +109,17 @@ class MessageRenderer:
             keep_trailing_newline=True,
         )
         self.env.filters.update(money=_money, day=_day)
+
+    def missing(self, template: str) -> list[str]:
+        """The files a stage's template set lacks, in any language (checked by `connector check-config`)."""
+        absent = []
+        for language in LANGUAGES:
+            for part in ("subject.txt", "txt", "html", "note.txt"):
+                try:
+                    self.env.get_template(f"{language}/{template}.{part}")
+                except TemplateNotFound:
+                    absent.append(f"{language}/{template}.{part}")
+        return absent
 
     def render(self, template: str, context: MessageContext) -> RenderedMessage:
         language = context.language if context.language in LANGUAGES else "nl"

@@ -144,6 +144,8 @@ class OutboxStore:
                 for ledger_id in self.invoice_ids(action, session=session):
                     session.add(self._entry(action.administration_id, event, action, ledger_id, detail or {}))
         action.status = to
+        if to == "executing":
+            action.attempts += 1
         if outcome is not None:
             action.outcome = outcome
         return True

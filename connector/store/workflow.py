@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from connector.clock import AMSTERDAM
 from connector.domain import InvoiceStatus
 from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice
 from connector.store.models import Contact as ContactRow
@@ -96,7 +97,7 @@ class WorkflowStore:
             )
 
         paused_by_us = self.paused_by_connector(administration_id)
-        tz = self.store.clock.now().tzinfo
+        tz = AMSTERDAM  # business dates: the day it went out where the customer is
         progress: dict[str, planner.Progress] = {}
         for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome in reached:
             on = executed_at.astimezone(tz).date() if executed_at else planned_on
@@ -136,6 +137,11 @@ class WorkflowStore:
                 )
             )
             return {ledger_id for ledger_id in found if ledger_id is not None}
+
+    def is_excluded(self, administration_id: int, contact_ledger_id: str) -> bool:
+        with self.store.session() as session:
+            row = session.get(ContactOverride, (administration_id, contact_ledger_id))
+            return bool(row and row.excluded)
 
     def active_holds(self, administration_id: int, invoice_ledger_ids: Sequence[str], today: date) -> dict[str, str]:
         """Invoice id -> hold reason, for the holds in force today."""

@@ -192,7 +192,11 @@ class Planner:
         done = policy.index(progress.stage)
         overdue = (today - invoice.due_date).days
         letter = policy.letter_index
-        letter_binds = letter is not None and _applies(stages[letter], contact.kind)
+        # A consumer is always held back behind the legal letter, even one the policy addresses to others:
+        # no collection costs and no handover without a 14-day letter whose term has passed.
+        letter_binds = letter is not None and (
+            _applies(stages[letter], contact.kind) or contact.kind is DebtorKind.CONSUMER
+        )
         choice: int | None = None
         for index in range(done + 1, len(stages)):
             stage = stages[index]

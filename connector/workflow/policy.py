@@ -59,6 +59,10 @@ class Policy(BaseModel):
         handovers = [i for i, stage in enumerate(self.stages) if stage.action == "handover"]
         if handovers and (not letters or handovers[0] < letters[0]):
             raise ValueError("a handover stage needs a legal letter stage before it")
+        if letters and self.stages[letters[0]].audience == "business":
+            raise ValueError(
+                "the legal letter must reach consumers (audience all or consumer): it is their 14-day letter"
+            )
         if letters and self.stages[letters[0]].days < 1:
             raise ValueError("the legal letter can only be sent after the due date (once the debtor is in default)")
         return self

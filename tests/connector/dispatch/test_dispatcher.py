@@ -305,3 +305,97 @@ def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World
         for ledger_id in world.dispatcher.outbox.invoice_ids(action):
             ledger = world.simulator.get_invoice(world.admin, ledger_id)
             assert ledger["marked_dubious_on"] and ledger["paused"]
+
+
+def test_the_letter_states_the_term_of_the_day_it_really_goes_out(world: World) -> None:
+    """Planned on a Saturday, sent on Monday: a term computed from the planning day would be short, which voids
+    the letter (HR 2016:2704), so it is computed again when the letter goes out."""
+    saturday = date(2026, 11, 28)
+    old = next(i for i in world.simulator.invoice_ids(world.admin))
+    world.simulator.update_invoice(world.admin, old, due_date="2026-10-01")  # well into default: letter stage
+    world.clock.set(at(saturday))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    world.dispatcher.run(saturday)  # a Saturday: planned, not sent
+    monday = date(2026, 11, 30)
+    world.clock.set(at(monday))
+    world.dispatcher.run(monday)
+    letters = [a for a in world.actions() if a.legal_letter and a.status == "done"]
+    assert letters
+    for letter in letters:
+        assert letter.outcome["sent_on"] == "2026-11-30"
+        assert letter.outcome["deadline"] == letter_term(monday, "email").last_day.isoformat()
+        message = next(m for m in world.sink.messages if m["Message-ID"] == f"<{letter.key}@bakkerij.example>")
+        body = message.get_body(("plain",)).get_content()
+        stated = letter_term(monday, "email").last_day
+        assert f"{stated.day} december 2026" in body or f"{stated.day} December 2026" in body
+
+
+def test_one_broken_action_does_not_stop_the_others(world: World, tmp_path: Path) -> None:
+    """A stage whose template is missing fails (visibly, after its tries); everything else still goes out."""
+    renderer = MessageRenderer(tmp_path / "templates")
+    broken = tmp_path / "templates" / "nl"
+    broken.mkdir(parents=True)
+    (broken / "reminder.txt").write_text(
+        "{% extends 'nl/base.txt' %}{% block body %}{{ c.no_such_field.x }}{% endblock %}"
+    )
+    world.dispatcher.renderer = renderer
+    world.dispatcher.max_attempts = 2
+    today = SIM_TODAY + timedelta(days=1)
+    world.clock.set(at(today, hour=9))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    for hour in (10, 11, 12):
+        world.clock.set(at(today, hour=hour))
+        world.dispatcher.run(today)
+        for action in world.actions():  # let retries come due at once
+            if action.status == "pending":
+                world.dispatcher.outbox.transition(
+                    action, "pending", expect="pending", next_attempt_at=world.clock.now()
+                )
+    assert world.sink.messages, "the other stages went out"
+    dutch_reminders = [a for a in world.actions() if a.stage == "reminder" and a.planned["language"] == "nl"]
+    assert dutch_reminders and all(a.status == "failed" and a.attempts == 2 for a in dutch_reminders)
+
+
+def test_a_customer_excluded_after_planning_gets_nothing(world: World) -> None:
+    today = SIM_TODAY + timedelta(days=1)
+    world.clock.set(at(today, hour=7))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    world.dispatcher.run(today)
+    victim = next(a for a in world.actions() if a.action == "email")
+    world.dispatcher.workflow.override_contact(
+        world.dispatcher.administration_id, victim.contact_ledger_id, excluded=True
+    )
+    world.clock.set(at(today, hour=10))
+    world.dispatcher.run(today)
+    dropped = {a.key: a for a in world.actions()}[victim.key]
+    assert dropped.status == "dropped" and "excluded" in (dropped.error or "")
+
+
+def test_the_consumer_letter_asks_for_the_principal_only() -> None:
+    context = MessageContext(
+        language="nl",
+        stage="ingebrekestelling",
+        legal_letter=True,
+        debtor_kind="consumer",
+        company_name="Bakkerij De Vries",
+        contact_name="Eva Bakker",
+        currency="EUR",
+        invoices=[
+            InvoiceLine("2026-0001", date(2026, 10, 1), date(2026, 10, 31), Decimal("1234.50"), Decimal("1234.50"))
+        ],
+        principal=Decimal("1234.50"),
+        collection_costs=Decimal("185.18"),
+        interest=Decimal("3.10"),
+        sent_on=date(2026, 11, 24),
+        deadline=date(2026, 12, 9),
+        vat_percent=Decimal("21"),
+    )
+    message = MessageRenderer().render("ingebrekestelling", context)
+    assert context.total_due == Decimal("1234.50")
+    assert "Te betalen binnen de termijn: €\xa01.234,50" in message.text
+    assert (
+        "komen daar incassokosten bij van €\xa0185,18 (inclusief 21% btw, die wij niet kunnen verrekenen)"
+        in message.text
+    )
+    assert "Totaal" not in message.text and "Totaal" in message.html  # the table shows the principal as the total
+    assert "1.422,78" not in message.text + message.html  # never principal + costs + interest as due now

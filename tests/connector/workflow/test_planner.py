@@ -263,3 +263,16 @@ def test_btw_on_collection_costs_only_when_configured() -> None:
     assert action.collection_costs == Decimal("48.40")  # the EUR 40 minimum plus 21%
     (plain,) = plan(after(90), [invoice()])
     assert plain.collection_costs == Decimal("40.00")
+
+
+def test_a_consumer_is_held_behind_a_letter_addressed_to_consumers_only() -> None:
+    policy = Policy(
+        stages=(
+            Stage(name="letter", days=5, action="email", legal_letter=True, audience="consumer"),
+            Stage(name="handover", days=10, action="handover"),
+        )
+    )
+    assert [a.stage for a in plan(after(60), [invoice()], policies={"default": policy})] == ["letter"]
+    assert [a.stage for a in plan(after(60), [invoice(contact="b1")], policies={"default": policy})] == ["handover"]
+    with pytest.raises(ValidationError, match="must reach consumers"):
+        Policy(stages=(Stage(name="letter", days=5, action="email", legal_letter=True, audience="business"),))
