@@ -20,6 +20,7 @@ from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
+from connector.store.outbox import OutboxStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
 from connector.workflow.calendar import BusinessCalendar
@@ -325,6 +326,94 @@ def dispatch(
                 typer.echo(f"  {problem}")
     if any(r.failed or r.review for r in reports):
         raise typer.Exit(1)
+
+
+@app.command()
+def outbox(
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+    status: Annotated[str | None, typer.Option(help="Only this status (pending, review, failed, done, ...).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The actions in the outbox; `review` and `failed` ones wait for a person (see `resolve` and `retry`)."""
+    settings = _settings(config)
+    rows = []
+    with _store(settings) as store:
+        box = OutboxStore(store)
+        for administration in _selected(settings, admin):
+            administration_id = store.administration_id(administration.name)
+            if administration_id is None:
+                continue
+            for action in box.actions(administration_id, [status] if status else None):
+                rows.append(
+                    {
+                        "administration": administration.name,
+                        "key": action.key,
+                        "stage": action.stage,
+                        "action": action.action,
+                        "contact_id": action.contact_ledger_id,
+                        "invoices": box.invoice_ids(action),
+                        "status": action.status,
+                        "attempts": action.attempts,
+                        "error": action.error,
+                        "updated_at": action.updated_at.isoformat(),
+                    }
+                )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        error = f"  {row['error']}" if row["error"] else ""
+        typer.echo(f"{row['key'][:12]}  {row['status']:<9} {row['stage']:<18} contact {row['contact_id']}{error}")
+    typer.echo(f"{len(rows)} action(s)")
+
+
+KeyArgument = Annotated[str, typer.Argument(help="The action's key (the first characters are enough).")]
+
+
+@app.command()
+def resolve(
+    key: KeyArgument,
+    sent: Annotated[bool, typer.Option("--sent/--not-sent", help="Whether it reached the customer.")],
+    config: ConfigOption = None,
+) -> None:
+    """Settle an action flagged for review: --sent (it went out; write back and go on) or --not-sent (send it)."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        box = OutboxStore(store)
+        action = _one_action(box, key, "review")
+        if sent:
+            box.transition(action, "sent", expect="review", event="resolved_as_sent")
+        else:
+            box.transition(
+                action, "pending", expect="review", event="resolved_as_not_sent", next_attempt_at=store.clock.now()
+            )
+    outcome = "sent; the notes follow on the next dispatch" if sent else "will be sent on the next dispatch"
+    typer.echo(f"{action.key[:12]}: {outcome}")
+
+
+@app.command()
+def retry(key: KeyArgument, config: ConfigOption = None) -> None:
+    """Try a failed action again (after fixing what made it fail)."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        box = OutboxStore(store)
+        action = _one_action(box, key, "failed")
+        box.transition(action, "pending", expect="failed", event="retry_requested", next_attempt_at=store.clock.now())
+    typer.echo(f"{action.key[:12]}: will be tried again on the next dispatch")
+
+
+def _one_action(box: OutboxStore, key: str, status: str) -> Any:
+    found = box.find(key) if len(key) >= 6 else []
+    if len(found) != 1:
+        typer.echo(
+            f"{'no' if not found else 'more than one'} action with key {key!r} (give at least 6 characters)", err=True
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    if found[0].status != status:
+        typer.echo(f"action {key!r} is {found[0].status}, not {status}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return found[0]
 
 
 InvoiceArgument = Annotated[str, typer.Argument(help="The invoice's number or ledger id.")]

@@ -126,6 +126,8 @@ class OutboxStore:
         values: dict[str, Any] = {"status": to, "updated_at": now}
         if to == "executing":
             values["attempts"] = Action.attempts + 1
+        if expect in ("failed", "review") and to == "pending":
+            values["attempts"] = 0
         if error is not None:
             values["error"] = error
         if outcome is not None:
@@ -169,6 +171,12 @@ class OutboxStore:
             return list(session.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
         with self.store.session() as own:
             return list(own.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
+
+    def find(self, key_prefix: str) -> list[Action]:
+        """Actions whose key starts with `key_prefix` (people quote the first characters, as in the notes)."""
+        query = select(Action).where(col(Action.key).startswith(key_prefix))
+        with self.store.session() as session:
+            return list(session.exec(query))
 
     def actions(self, administration_id: int, statuses: Sequence[str] | None = None) -> list[Action]:
         query = select(Action).where(Action.administration_id == administration_id)

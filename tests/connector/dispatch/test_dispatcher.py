@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from sqlmodel import select
+from typer.testing import CliRunner
 
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.cli import app
 from connector.clock import AMSTERDAM, ManualClock
 from connector.config import Company, EmailSection
 from connector.dispatch.dispatcher import Dispatcher
@@ -399,3 +401,32 @@ def test_the_consumer_letter_asks_for_the_principal_only() -> None:
     )
     assert "Totaal" not in message.text and "Totaal" in message.html  # the table shows the principal as the total
     assert "1.422,78" not in message.text + message.html  # never principal + costs + interest as due now
+
+
+def test_a_person_resolves_a_flagged_action_and_retries_a_failed_one(world: World, tmp_path: Path) -> None:
+    today = SIM_TODAY + timedelta(days=1)
+    world.clock.set(at(today, hour=7))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    world.dispatcher.run(today)
+    first, second = [a for a in world.actions() if a.action == "email"][:2]
+    box = world.dispatcher.outbox
+    for action in (first, second):
+        box.transition(action, "executing", expect="pending")
+        box.transition(action, "sending", expect="executing")
+    world.clock.set(at(today, hour=10))
+    world.dispatcher.run(today)  # both flagged for review
+    config = tmp_path / "config.toml"
+    config.write_text(f'[connector]\ndatabase_url = "{world.store.engine.url.render_as_string(hide_password=False)}"\n')
+    runner = CliRunner()
+    resolved = runner.invoke(app, ["resolve", first.key[:12], "--not-sent", "--config", str(config)])
+    assert resolved.exit_code == 0, resolved.output
+    assert runner.invoke(app, ["resolve", second.key[:12], "--sent", "--config", str(config)]).exit_code == 0
+    wrong = runner.invoke(app, ["retry", first.key[:12], "--config", str(config)])
+    assert wrong.exit_code == 2 and "not failed" in wrong.output
+    world.clock.set(at(today, hour=11))
+    world.dispatcher.run(today)
+    by_key = {a.key: a for a in world.actions()}
+    assert by_key[first.key].status == "done" and by_key[second.key].status == "done"
+    sent_ids = [m["Message-ID"] for m in world.sink.messages]
+    assert sent_ids.count(f"<{first.key}@bakkerij.example>") == 1  # sent once, after the person's word
+    assert f"<{second.key}@bakkerij.example>" not in sent_ids  # it had gone out: only its notes were written
