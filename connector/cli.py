@@ -43,6 +43,7 @@ ConfigOption = Annotated[
 ]
 AdminOption = Annotated[str | None, typer.Option("--admin", help="Only this administration (its name).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+DateOption = Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")]
 
 EXIT_CONFIG = 2
 
@@ -238,7 +239,7 @@ def quarantine(config: ConfigOption = None, admin: AdminOption = None, as_json: 
 def plan(
     config: ConfigOption = None,
     admin: AdminOption = None,
-    on: Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")] = None,
+    on: DateOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the reminder actions due; changes nothing."""
@@ -275,7 +276,7 @@ def plan(
 def dispatch(
     config: ConfigOption = None,
     admin: AdminOption = None,
-    on: Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")] = None,
+    on: DateOption = None,
     ignore_window: Annotated[
         bool, typer.Option("--ignore-window", help="Send now, even outside the send window (a person's decision).")
     ] = False,
