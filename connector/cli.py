@@ -286,6 +286,10 @@ def dispatch(
     settings = _settings(config)
     clock = SystemClock()
     today = _parse_date(on) if on else None
+    if today is not None and today > business_date(clock, settings.connector.zone):
+        # Acting as of a later day would release stages (a handover, say) whose terms have not run out yet.
+        typer.echo("--date: dispatch cannot act ahead of time; look ahead with `connector plan --date`", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     reports = []
     with _store(settings) as store:
         for administration in _selected(settings, admin):

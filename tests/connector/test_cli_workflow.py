@@ -141,6 +141,8 @@ def test_bad_input_is_a_clear_error(synced: Path) -> None:
     assert result.returncode == 2 and "no mirrored invoice with number or id 'nope'" in result.stderr
     result = connector("plan", "--date", "24-11-2026", cwd=synced)
     assert result.returncode == 2 and "not a date" in result.stderr
+    result = connector("dispatch", "--date", "2999-01-01", cwd=synced)
+    assert result.returncode == 2 and "cannot act ahead of time" in result.stderr
 
 
 def test_dispatch_sends_and_writes_back(tmp_path: Path, smtp_sink: tuple[SmtpSink, int]) -> None:
