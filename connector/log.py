@@ -84,8 +84,21 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
 LogFormat = Literal["auto", "json", "console"]
 
 
+class _Stderr:
+    """Whatever sys.stderr is at the moment of writing (it can be swapped, e.g. by a test runner)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", fmt: LogFormat = "auto", stream: Any = None) -> None:
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
     renderer: Any = (
         structlog.processors.JSONRenderer()
