@@ -24,7 +24,7 @@ from connector.store.outbox import OutboxStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
 from connector.workflow.calendar import BusinessCalendar
-from connector.workflow.planner import Planner
+from connector.workflow.planner import planner_for
 
 app = typer.Typer(
     help="Credit-management connector for Dutch bookkeeping ledgers.",
@@ -253,13 +253,9 @@ def plan(
             if administration_id is None:
                 continue  # never synced: nothing mirrored to plan from
             inputs = workflow.planning_inputs(administration_id)
-            planner = Planner(
-                administration.name,
-                settings.policies,
-                administration.policy,
-                vat_percent=administration.collection_costs_vat_percent,
+            actions += planner_for(administration, settings.policies).plan(
+                today, inputs.invoices, inputs.progress, inputs.contacts
             )
-            actions += planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
     if as_json:
         typer.echo(json.dumps([action.to_json() for action in actions], indent=2))
         return

@@ -34,7 +34,7 @@ from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import letter_term
-from connector.workflow.planner import Planner
+from connector.workflow.planner import planner_for
 from connector.workflow.policy import Policy
 
 log = get_logger("dispatch")
@@ -93,13 +93,9 @@ class Dispatcher:
         report = DispatchReport(self.administration.name)
         self._recover(report)
         inputs = self.workflow.planning_inputs(self.administration_id)
-        planner = Planner(
-            self.administration.name,
-            self.policies,
-            getattr(self.administration, "policy", "default"),
-            vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
+        actions = planner_for(self.administration, self.policies).plan(
+            today, inputs.invoices, inputs.progress, inputs.contacts
         )
-        actions = planner.plan(today, inputs.invoices, inputs.progress, inputs.contacts)
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
             self._write_back(action, report)  # a write-back an earlier run did not finish

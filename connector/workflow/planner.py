@@ -312,3 +312,13 @@ def _reason(
     if len(invoices) > 1:
         text += f"; {len(invoices)} invoices in one message"
     return text
+
+
+def planner_for(administration: Any, policies: Mapping[str, Policy]) -> Planner:
+    """The planner as an administration's configuration sets it up (policy, BTW on collection costs)."""
+    return Planner(
+        administration.name,
+        policies,
+        getattr(administration, "policy", DEFAULT_POLICY),
+        vat_percent=getattr(administration, "collection_costs_vat_percent", None),
+    )
