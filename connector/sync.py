@@ -105,7 +105,7 @@ class _Pass:
         for single in singles:
             record = (single.records or single.contacts)[0]
             try:
-                totals = _sum(totals, apply(self.administration_id, single))
+                totals += apply(self.administration_id, single)
             except REFUSALS as exc:
                 if _database_trouble(exc):
                     raise
@@ -115,7 +115,7 @@ class _Pass:
                 refused.append(BadRecord(entity, record.ledger_id, reason, _jsonable(record.raw), record.version))
         # Deletions, quarantine and the cursor go last, so a crash before this point repeats, never skips.
         rest: ChangeBatch[RecordT] = replace(batch, records=[], contacts=[], bad=[*batch.bad, *refused])
-        return _sum(totals, apply(self.administration_id, rest))
+        return totals + apply(self.administration_id, rest)
 
 
 def sync_administration(
@@ -215,15 +215,6 @@ def _count_earlier_calls(store: Store, client: Any, clock: Clock) -> None:
     for at, calls in store.recent_api_calls(limiter.key, timedelta(seconds=limiter.limit.per_seconds)):
         limiter.record_past_calls(calls, (now - at).total_seconds())
     limiter.learns_from_store = False
-
-
-def _sum(a: BatchResult, b: BatchResult) -> BatchResult:
-    return BatchResult(
-        upserted=a.upserted + b.upserted,
-        closed=a.closed + b.closed,
-        contacts=a.contacts + b.contacts,
-        quarantined=a.quarantined + b.quarantined,
-    )
 
 
 def _jsonable(raw: Any) -> Any:

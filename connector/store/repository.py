@@ -36,6 +36,14 @@ class BatchResult:
     contacts: int = 0
     quarantined: int = 0
 
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(
+            upserted=self.upserted + other.upserted,
+            closed=self.closed + other.closed,
+            contacts=self.contacts + other.contacts,
+            quarantined=self.quarantined + other.quarantined,
+        )
+
 
 @dataclass(frozen=True)
 class InvoiceView:
