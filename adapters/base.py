@@ -192,6 +192,10 @@ class LedgerAdapter(abc.ABC):
         """Calls made so far, per endpoint label."""
         return {}
 
+    def throttled_responses(self) -> int:
+        """How many times the ledger answered 'too many requests' so far."""
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and sessions."""
 

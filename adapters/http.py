@@ -233,6 +233,7 @@ class ApiClient:
         self._error_message = error_message
         self._reset_headers = reset_headers
         self._counts: collections.Counter[str] = collections.Counter()
+        self._throttled = 0  # 429 responses received
         self._counts_lock = threading.Lock()
         self.log = get_logger("http", platform=platform, administration=administration)
         self._client = httpx.Client(
@@ -295,6 +296,11 @@ class ApiClient:
         with self._counts_lock:
             return {endpoint: count for endpoint, count in self._counts.items() if count}
 
+    def throttled_responses(self) -> int:
+        """How many 429s the ledger answered (each also counts as a call)."""
+        with self._counts_lock:
+            return self._throttled
+
     def close(self) -> None:
         self._client.close()
 
@@ -333,6 +339,8 @@ class ApiClient:
         )
         status = response.status_code
         if status == 429:
+            with self._counts_lock:
+                self._throttled += 1
             wait = self._throttle_wait(response)
             self.limiter.pause_for(wait)
             raise _Throttled("429 Too Many Requests", wait=wait, status=status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +22,9 @@ from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.outbox import OutboxStore
+from connector.store.overview import OverviewStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
-from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.planner import planner_for
 
 app = typer.Typer(
@@ -152,6 +153,38 @@ def _describe_report(report: SyncReport) -> str:
         f"{report.contacts_upserted} contacts, {report.quarantined} quarantined, {report.api_calls} API calls"
     )
     return f"{line}\n  error: {report.error}" if report.error else line
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run unattended: sync every administration on its interval, send what is due inside the send window,
+    serve /healthz, /readyz, /metrics and /status. Stops cleanly on SIGTERM or Ctrl-C."""
+    from connector.daemon import Daemon
+
+    settings = _settings(config)
+    daemon = Daemon(settings)
+    try:
+        clean = daemon.serve()
+    except OSError as exc:  # the health port is taken, the store's folder cannot be written, ...
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if not clean:
+        # A cycle is stuck in a network call past the grace period. Leaving is safe: the outbox recovers
+        # the action in hand on the next start, and a cut-off sync repeats from its last stored batch.
+        sys.stderr.flush()
+        os._exit(0)
+
+
+@app.command()
+def unpark(
+    admin: Annotated[str, typer.Option("--admin", help="The administration's name.")], config: ConfigOption = None
+) -> None:
+    """Let a parked administration (the ledger refused its credentials) be tried again on its next cycle."""
+    settings = _settings(config)
+    _selected(settings, admin)
+    with _store(settings) as store:
+        lifted = OverviewStore(store).unpark(admin)
+    typer.echo(f"{admin}: {'unparked; tried again on its next cycle' if lifted else 'was not parked'}")
 
 
 @app.command()
@@ -295,25 +328,7 @@ def dispatch(
                 typer.echo(f"{administration.name}: {exc}", err=True)
                 continue
             with adapter:
-                dispatcher = Dispatcher(
-                    store=store,
-                    adapter=adapter,
-                    administration=administration,
-                    policies=dict(settings.policies),
-                    clock=clock,
-                    email=settings.email,
-                    handover_dir=Path(settings.connector.handover_dir),
-                    handover_url=settings.connector.handover_url,
-                    renderer=MessageRenderer(
-                        Path(settings.connector.templates_dir) if settings.connector.templates_dir else None
-                    ),
-                    max_attempts=settings.connector.max_attempts,
-                    calendar=BusinessCalendar(
-                        tz=settings.connector.zone,
-                        window_start=settings.connector.send_window_times[0],
-                        window_end=settings.connector.send_window_times[1],
-                    ),
-                )
+                dispatcher = Dispatcher.for_settings(settings, store, adapter, administration, clock)
                 reports.append(dispatcher.run(today, ignore_window=ignore_window))
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in reports], indent=2))

@@ -87,6 +87,12 @@ class ConnectorSection(BaseSettings):
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
     send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+    # The health endpoint (/healthz, /readyz, /metrics, /status) of `connector run`; port 0 picks a free one.
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    status_token: SecretStr | None = None  # when set, /status wants "Authorization: Bearer <token>"
+    keep_sync_runs_days: int = Field(default=30, ge=1, le=3650)  # older sync runs are pruned
+    shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: time for the action in hand
 
     @property
     def send_window_times(self) -> tuple[time, time]:
@@ -176,6 +182,21 @@ class AdministrationBase(BaseModel):
     # BTW on collection costs: only when the creditor uses a VAT-charged third party and cannot reclaim the VAT
     # (BIK art. 2 lid 3); e.g. 21. Unset: none, which is right for a VAT-registered business collecting itself.
     collection_costs_vat_percent: Decimal | None = Field(default=None, ge=0, le=30)
+    # How often `connector run` syncs (and then dispatches); unset: the platform's default, which fits its
+    # rate budget with room for re-checks and write-back.
+    sync_interval_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    # /readyz reports the administration as not ready when its last successful sync is older than this;
+    # unset: three sync intervals plus a minute.
+    stale_after_seconds: int | None = Field(default=None, ge=1, le=7 * 86_400)
+    default_sync_interval: ClassVar[int] = 300
+
+    @property
+    def sync_interval(self) -> int:
+        return self.sync_interval_seconds or self.default_sync_interval
+
+    @property
+    def stale_after(self) -> int:
+        return self.stale_after_seconds or 3 * self.sync_interval + 60
 
     @field_validator("base_url")
     @classmethod
@@ -192,6 +213,8 @@ class AdministrationBase(BaseModel):
 class MoneybirdAdministration(AdministrationBase):
     platform: Literal["moneybird"]
     secret_fields: ClassVar[tuple[str, ...]] = ("token",)
+    # 150 calls per 5 minutes; a sync with nothing new costs 2, so every 5 minutes leaves >95% for the rest.
+    default_sync_interval: ClassVar[int] = 300
     administration_id: str = Field(pattern=r"^\d{1,20}$")
     token: SecretStr
 
@@ -203,6 +226,8 @@ class MoneybirdAdministration(AdministrationBase):
 class ExactOnlineAdministration(AdministrationBase):
     platform: Literal["exact_online"]
     secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
+    # 5,000 calls a day per division: every 10 minutes is 144 syncs, leaving most of the day for the rest.
+    default_sync_interval: ClassVar[int] = 600
     division: int = Field(gt=0)
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
@@ -340,6 +365,8 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     for admin in administrations:
         for field_name in admin.secret_fields:
             register_secret(getattr(admin, field_name).get_secret_value())
+    if connector.status_token is not None:
+        register_secret(connector.status_token.get_secret_value())
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
     if email is not None and email.password is not None:
@@ -368,6 +395,12 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
                     f"administrations[{index}].{key}: a secret must not be written in the file; "
                     f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
                 )
+    token = raw_connector.get("status_token")
+    if token not in (None, "") and not (isinstance(token, str) and _ONLY_REFERENCE.match(token)):
+        problems.append(
+            "connector.status_token: a secret must not be written in the file; "
+            'reference an environment variable, e.g. status_token = "${CONNECTOR_STATUS_TOKEN}"'
+        )
     url = raw_connector.get("database_url")
     if isinstance(url, str):
         try:
@@ -469,7 +502,12 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
     return found
 
 
-_NEVER_ECHOED = {"database_url", "password", *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields)}
+_NEVER_ECHOED = {
+    "database_url",
+    "password",
+    "status_token",
+    *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields),
+}
 
 
 def _validate_email(raw: Any, environ: Mapping[str, str], problems: list[str]) -> EmailSection | None:

@@ -119,6 +119,25 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto", stream: Any 
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+    _route_library_logs()
+
+
+class _LibraryLogs(logging.Handler):
+    """Libraries that log through the standard library (the scheduler) end up in the same structured stream."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            get_logger(record.name).log(record.levelno, record.getMessage())
+        except Exception:  # a log line must never take the process down
+            self.handleError(record)
+
+
+def _route_library_logs() -> None:
+    for name in ("apscheduler",):
+        library = logging.getLogger(name)
+        library.handlers = [_LibraryLogs()]
+        library.setLevel(logging.WARNING)  # its INFO lines ("Running job ...") repeat every cycle
+        library.propagate = False
 
 
 def get_logger(name: str, **context: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Summaries of the mirror for people: ageing buckets and totals. Pure functions over InvoiceViews."""
+"""Summaries of the mirror for people: ageing buckets. Pure functions over open invoices."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-
-from connector.store import InvoiceView
+from typing import Protocol
 
 BUCKETS = ("not yet due", "1-30 days", "31-60 days", "61-90 days", "90+ days")
 
@@ -19,12 +18,17 @@ class Bucket:
     amount: Decimal = Decimal(0)
 
 
-def ageing(invoices: Iterable[InvoiceView], today: date) -> list[Bucket]:
+class OpenItem(Protocol):
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def open_amount(self) -> Decimal: ...
+
+
+def ageing(invoices: Iterable[OpenItem], today: date) -> list[Bucket]:
     """Open invoices by days past their due date (open amounts; one currency assumed per bucket)."""
     buckets = [Bucket(label) for label in BUCKETS]
     for invoice in invoices:
-        if invoice.state != "open":
-            continue
         overdue = (today - invoice.due_date).days
         index = 0 if overdue <= 0 else 1 if overdue <= 30 else 2 if overdue <= 60 else 3 if overdue <= 90 else 4
         buckets[index].count += 1

@@ -77,9 +77,17 @@ class SyncReport:
 class _Pass:
     """The bookkeeping of one pass: stores batches and keeps the run's spending up to date."""
 
-    def __init__(self, store: Store, adapter: LedgerAdapter, administration_id: int, run_id: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        adapter: LedgerAdapter,
+        administration_id: int,
+        run_id: int,
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.store, self.adapter = store, adapter
         self.administration_id, self.run_id = administration_id, run_id
+        self.should_stop = should_stop
         self.report: SyncReport
 
     def store_batch(
@@ -93,6 +101,8 @@ class _Pass:
             result = self._one_by_one(batch, apply)
         self.report.add(result)
         self.store.record_progress(self.run_id, sum(self.adapter.api_calls().values()))
+        if self.should_stop():
+            raise _Stopped
 
     def _one_by_one(
         self, batch: ChangeBatch[RecordT], apply: Callable[[int, ChangeBatch[RecordT]], BatchResult]
@@ -118,8 +128,18 @@ class _Pass:
         return totals + apply(self.administration_id, rest)
 
 
+class _Stopped(Exception):
+    """The daemon is shutting down: the pass ends between two batches, each batch already committed."""
+
+
 def sync_administration(
-    store: Store, adapter: LedgerAdapter, *, name: str, ledger_reference: str, clock: Clock
+    store: Store,
+    adapter: LedgerAdapter,
+    *,
+    name: str,
+    ledger_reference: str,
+    clock: Clock,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SyncReport:
     """One mirror pass for one administration; never raises for ledger trouble, reports it instead."""
     administration_id = store.ensure_administration(name, adapter.platform, ledger_reference)
@@ -127,13 +147,16 @@ def sync_administration(
     rate_key = client.limiter.key if isinstance(client, ApiClient) else None
     _count_earlier_calls(store, client, clock)
     run_id = store.start_sync_run(administration_id, rate_key)
-    work = _Pass(store, adapter, administration_id, run_id)
+    work = _Pass(store, adapter, administration_id, run_id, should_stop)
     report = work.report = SyncReport(administration=name, started_at=clock.now())
     bound = log.bind(administration=name, platform=adapter.platform)
     try:
         _sync_invoices(work)
         _sync_contacts(work)
         report.outcome = "success"
+    except _Stopped:
+        report.outcome = "interrupted"
+        bound.info("sync.stopped_for_shutdown")
     except AuthError as exc:
         report.outcome, report.error = "auth_failed", redact_text(str(exc))
         bound.error("sync.auth_failed", error=report.error)

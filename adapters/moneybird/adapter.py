@@ -248,6 +248,9 @@ class MoneybirdAdapter(LedgerAdapter):
     def api_calls(self) -> Mapping[str, int]:
         return self.client.api_calls()
 
+    def throttled_responses(self) -> int:
+        return self.client.throttled_responses()
+
     def close(self) -> None:
         self.client.close()
 

@@ -8,7 +8,7 @@ note carries the action's reference, so a write-back cut off midway finds its ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters.base import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 from connector.clock import Clock
-from connector.config import AdministrationBase, EmailSection
+from connector.config import AdministrationBase, EmailSection, Settings
 from connector.dispatch.channels import (
     ChannelError,
     Delivery,
@@ -76,6 +76,28 @@ class Dispatcher:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     max_attempts: int = 5
     retry_base: timedelta = timedelta(minutes=15)
+    should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
+
+    @classmethod
+    def for_settings(
+        cls, settings: Settings, store: Store, adapter: LedgerAdapter, administration: AdministrationBase, clock: Clock
+    ) -> Dispatcher:
+        """A dispatcher as the configuration says: e-mail, handover, templates, tries and the send window."""
+        section = settings.connector
+        window_start, window_end = section.send_window_times
+        return cls(
+            store=store,
+            adapter=adapter,
+            administration=administration,
+            policies=dict(settings.policies),
+            clock=clock,
+            email=settings.email,
+            handover_dir=Path(section.handover_dir),
+            handover_url=section.handover_url,
+            renderer=MessageRenderer(Path(section.templates_dir) if section.templates_dir else None),
+            max_attempts=section.max_attempts,
+            calendar=BusinessCalendar(tz=section.zone, window_start=window_start, window_end=window_end),
+        )
 
     def __post_init__(self) -> None:
         self.outbox = OutboxStore(self.store)
@@ -101,6 +123,8 @@ class Dispatcher:
             self._write_back(action, report)  # a write-back an earlier run did not finish
         if ignore_window or self.calendar.in_send_window(now):
             for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
+                if self.should_stop():
+                    break
                 try:
                     self._execute(action, report)
                 except Exception as exc:  # a defect or bad data costs this action a try, never the whole run

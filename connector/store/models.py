@@ -32,6 +32,12 @@ class Administration(SQLModel, table=True):
     platform: str = Field(max_length=32)
     ledger_reference: str = Field(default="", max_length=128)
     created_at: datetime = _utc()
+    # Parked: the ledger refused the credentials; nothing is tried until a person acts (new credentials,
+    # `connector unpark`). `parked_credential` fingerprints the refused credentials, so a restart with the
+    # same ones stays parked and one with new ones does not.
+    parked_at: datetime | None = _utc(default=None)
+    parked_reason: str | None = Field(default=None, sa_type=sa.Text)
+    parked_credential: str | None = Field(default=None, max_length=64)
 
 
 class Contact(SQLModel, table=True):

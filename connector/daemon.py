@@ -1,0 +1,313 @@
+"""`connector run`: keeps every administration mirrored and its reminders going, unattended, for months.
+
+One APScheduler job per administration runs a cycle every `sync_interval_seconds`: sync, then plan and
+dispatch (the dispatcher only acts inside the send window). A per-administration lock means cycles of one
+administration never overlap; coalescing means runs missed during a pause (a suspended machine, a long
+sync) collapse into one instead of a burst. One administration's trouble is reported and contained: an
+auth failure parks it until a person acts, anything else is retried on the next cycle. SIGTERM/SIGINT:
+no new work, the action in hand is finished or cleanly abandoned (the outbox picks it up on the next
+start), exit 0 within the grace period.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from adapters.http import HttpOptions
+from adapters.registry import PlatformNotAvailable, create_adapter
+from connector.clock import Clock, SystemClock
+from connector.config import AdministrationConfig, Settings
+from connector.dispatch.dispatcher import Dispatcher
+from connector.health.metrics import Metrics
+from connector.health.server import HealthEndpoints, HealthServer
+from connector.health.status import AdministrationFigures, gather, readiness, status_document
+from connector.log import get_logger, redact_text
+from connector.store import Store
+from connector.store.overview import OverviewStore
+from connector.sync import sync_administration
+
+log = get_logger("daemon")
+HOUSEKEEPING_SECONDS = 3600
+MAX_WORKERS = 8
+
+
+def credential_fingerprint(config: AdministrationConfig) -> str:
+    """Tells whether the credentials changed since an administration was parked, without keeping them."""
+    secrets = [getattr(config, name).get_secret_value() for name in config.secret_fields]
+    material = "\0".join([config.platform, config.base_url or "", *secrets])
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _version() -> str:
+    try:
+        return version("ledger-connector")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        time_scale: float = 1.0,
+        http_options: HttpOptions | None = None,
+        serve_health: bool = True,
+    ) -> None:
+        """`time_scale` > 1 runs the schedule faster than the wall clock, for an accelerated `clock` (the demo)."""
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.time_scale = time_scale
+        self.http_options = http_options
+        self.serve_health = serve_health
+        self.administrations = {admin.name: admin for admin in settings.enabled_administrations}
+        self._locks = {name: threading.Lock() for name in self.administrations}
+        self._housekeeping_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._unavailable_logged: set[str] = set()
+        self.started_at: datetime | None = None
+        self.store: Store
+        self.overview: OverviewStore
+        self.scheduler: BackgroundScheduler | None = None
+        self.health: HealthServer | None = None
+        self.metrics = Metrics(self._figures, self.clock.now)
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        section = self.settings.connector
+        self.store = Store.open(section.database_url, self.clock)  # upgrades the schema first
+        self.overview = OverviewStore(self.store)
+        self.started_at = self.clock.now()
+        for name, record in self.overview.administrations().items():
+            if record.parked and name in self.administrations:
+                log.warning("administration.parked", administration=name, reason=record.parked_reason)
+        if self.serve_health:
+            endpoints = HealthEndpoints(
+                liveness=self.liveness,
+                readiness=self.readiness,
+                metrics=self.metrics.render,
+                status=self.status,
+                status_token=section.status_token.get_secret_value() if section.status_token else None,
+            )
+            self.health = HealthServer(endpoints, section.health_host, section.health_port)
+            self.health.start()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(self.administrations) + 1))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        now = datetime.now(UTC)  # the scheduler keeps wall-clock time; business time is self.clock
+        for index, admin in enumerate(self.administrations.values()):
+            interval = admin.sync_interval / self.time_scale
+            self.scheduler.add_job(
+                self.cycle,
+                IntervalTrigger(seconds=interval),
+                args=[admin.name],
+                id=f"cycle:{admin.name}",
+                name=f"sync and dispatch {admin.name}",
+                next_run_time=now + timedelta(seconds=min(0.1 * index, interval)),  # not all at once
+            )
+        self.scheduler.add_job(
+            self.housekeeping,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS / self.time_scale),
+            id="housekeeping",
+            next_run_time=now,
+        )
+        self.scheduler.start()
+        self.metrics.up.set(1)
+        log.info(
+            "daemon.started",
+            administrations=len(self.administrations),
+            health=self.health.url if self.health else None,
+            version=_version(),
+        )
+
+    def stop(self) -> bool:
+        """Stop taking work and wait (up to the grace period) for the cycles in hand; True when all finished."""
+        self._stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.metrics.up.set(0)
+        deadline = time.monotonic() + self.settings.connector.shutdown_grace_seconds
+        clean = True
+        for name, lock in [*self._locks.items(), ("housekeeping", self._housekeeping_lock)]:
+            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                clean = False
+                log.warning(
+                    "daemon.abandoning", administration=name, detail="still busy at the end of the grace period"
+                )
+        if self.health is not None:
+            self.health.stop()
+        if clean:
+            self.store.close()
+        log.info("daemon.stopped", clean=clean)
+        return clean
+
+    def serve(self) -> bool:
+        """Run until SIGTERM or SIGINT (or the scheduler dies); returns whether the shutdown was clean."""
+        signalled = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("daemon.signal", signal=signal.Signals(signum).name)
+            signalled.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not signalled.wait(0.5):
+                if self.scheduler is None or not self.scheduler.running:
+                    log.error("daemon.scheduler_stopped")
+                    break
+            return self.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # --- the jobs -------------------------------------------------------------------------------------
+
+    def cycle(self, name: str) -> None:
+        """Sync one administration, then plan and dispatch; never raises (a defect costs one cycle)."""
+        if self._stopping.is_set():
+            return
+        lock = self._locks[name]
+        if not lock.acquire(blocking=False):
+            log.info("cycle.skipped", administration=name, reason="the previous cycle is still running")
+            return
+        try:
+            with structlog.contextvars.bound_contextvars(administration=name):
+                self._cycle(self.administrations[name])
+        except Exception:
+            log.exception("cycle.crashed", administration=name)
+        finally:
+            lock.release()
+
+    def _cycle(self, config: AdministrationConfig) -> None:
+        if self._parked(config):
+            return
+        try:
+            adapter = create_adapter(config, self.clock, self.http_options)
+        except PlatformNotAvailable as exc:
+            if config.name not in self._unavailable_logged:
+                self._unavailable_logged.add(config.name)
+                log.error("cycle.platform_not_available", error=str(exc))
+            return
+        with adapter:
+            report = sync_administration(
+                self.store,
+                adapter,
+                name=config.name,
+                ledger_reference=config.ledger_reference,
+                clock=self.clock,
+                should_stop=self._stopping.is_set,
+            )
+            throttled = adapter.throttled_responses()
+            self.metrics.observe_sync(report, config.platform, throttled)
+            if report.outcome == "auth_failed":
+                self._park(config, report.error or "the ledger refused the credentials")
+                return
+            if not report.ok or self._stopping.is_set():
+                return  # act only on a fresh mirror
+            dispatcher = Dispatcher.for_settings(self.settings, self.store, adapter, config, self.clock)
+            dispatcher.should_stop = self._stopping.is_set
+            result = dispatcher.run()
+            self.metrics.observe_dispatch(
+                config.name,
+                config.platform,
+                {"executed": result.executed, "dropped": result.dropped, "retried": result.retried,
+                 "failed": result.failed, "review": result.review},
+                sum(adapter.api_calls().values()) - report.api_calls,
+                adapter.throttled_responses() - throttled,
+            )  # fmt: skip
+            if result.executed or result.dropped or result.failed or result.review or result.notes_written:
+                log.info("dispatch.finished", **{k: v for k, v in result.to_json().items() if k != "administration"})
+
+    def _parked(self, config: AdministrationConfig) -> bool:
+        record = self.overview.administrations().get(config.name)
+        if record is None or not record.parked:
+            return False
+        if record.parked_credential != credential_fingerprint(config):
+            self.overview.unpark(config.name)
+            log.info("administration.unparked", reason="the credentials changed")
+            return False
+        return True
+
+    def _park(self, config: AdministrationConfig, reason: str) -> None:
+        administration_id = self.store.administration_id(config.name)
+        if administration_id is None:
+            return
+        self.overview.park(administration_id, redact_text(reason), credential_fingerprint(config))
+        log.error(
+            "administration.parked",
+            reason=reason,
+            action="renew the credentials in the configuration (or run `connector unpark`); "
+            "nothing is tried until then",
+        )
+
+    def housekeeping(self) -> None:
+        if self._stopping.is_set() or not self._housekeeping_lock.acquire(blocking=False):
+            return
+        try:
+            cutoff = self.clock.now() - timedelta(days=self.settings.connector.keep_sync_runs_days)
+            pruned = self.overview.prune_sync_runs(cutoff)
+            if pruned:
+                log.info("housekeeping.pruned_sync_runs", runs=pruned)
+        except Exception:
+            log.exception("housekeeping.crashed")
+        finally:
+            self._housekeeping_lock.release()
+
+    # --- what the health endpoint asks ----------------------------------------------------------------
+
+    def _figures(self) -> list[AdministrationFigures]:
+        return gather(self.overview, self.settings)
+
+    def liveness(self) -> tuple[bool, dict[str, Any]]:
+        scheduler = self.scheduler
+        thread = getattr(scheduler, "_thread", None)
+        alive = scheduler is not None and scheduler.running and (thread is None or thread.is_alive())
+        return alive, {
+            "alive": alive,
+            "scheduler": "running" if alive else "stopped",
+            "stopping": self._stopping.is_set(),
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+        }
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        try:
+            self.overview.ping()
+            figures = self._figures()
+        except Exception as exc:
+            return readiness([], self.clock.now(), type(exc).__name__)
+        return readiness(figures, self.clock.now(), None)
+
+    def status(self) -> dict[str, Any]:
+        return status_document(self._figures(), self.overview, self.settings, self.clock, self._runtime())
+
+    def _runtime(self) -> dict[str, Any]:
+        next_runs: dict[str, str] = {}
+        if self.scheduler is not None and self.scheduler.running:
+            wall, now = datetime.now(UTC), self.clock.now()
+            for name in self.administrations:
+                job = self.scheduler.get_job(f"cycle:{name}")
+                if job is not None and job.next_run_time is not None:
+                    ahead = (job.next_run_time - wall).total_seconds() * self.time_scale
+                    next_runs[name] = (now + timedelta(seconds=max(ahead, 0))).isoformat()
+        return {
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "version": _version(),
+            "next_runs": next_runs,
+        }

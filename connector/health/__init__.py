@@ -1,0 +1,1 @@
+"""The health endpoint of `connector run`: liveness, readiness, Prometheus metrics and the status page."""

@@ -1,0 +1,212 @@
+"""What the health endpoint knows per administration: readiness, figures for /metrics, the /status document.
+
+Everything is read from the store (not from the process's memory), so it tells the truth after a restart and
+whichever process did the work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from connector.clock import Clock, business_date
+from connector.config import AdministrationConfig, Settings
+from connector.domain import format_amount
+from connector.reports import ageing
+from connector.store.models import SyncRun
+from connector.store.overview import LastSync, OpenInvoice, OverviewStore
+from connector.store.workflow import WorkflowStore
+from connector.workflow.planner import planner_for
+
+
+@dataclass
+class AdministrationFigures:
+    config: AdministrationConfig
+    administration_id: int | None = None
+    parked_at: datetime | None = None
+    parked_reason: str | None = None
+    last_run: SyncRun | None = None
+    last_success_at: datetime | None = None
+    invoices_mirrored: int = 0
+    open_invoices: list[OpenInvoice] = field(default_factory=list)
+    actions: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    oldest_unfinished_at: datetime | None = None
+    quarantined: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def not_ready_because(self, now: datetime) -> str | None:
+        """Why this administration is not ready, or None when it is."""
+        if self.parked_at is not None:
+            return f"parked since {self.parked_at.isoformat()}: {self.parked_reason}; a person must act"
+        if self.last_success_at is None:
+            return "no successful sync yet" + self._last_failure()
+        age = (now - self.last_success_at).total_seconds()
+        if age > self.config.stale_after:
+            return (
+                f"last successful sync {int(age)} s ago (threshold {self.config.stale_after} s)" + self._last_failure()
+            )
+        return None
+
+    def _last_failure(self) -> str:
+        run = self.last_run
+        if run is None or run.outcome in ("success", "running"):
+            return ""
+        return f"; last attempt {run.outcome}" + (f": {run.error}" if run.error else "")
+
+    @property
+    def open_amounts(self) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for item in self.open_invoices:
+            totals[item.currency] = totals.get(item.currency, Decimal(0)) + item.open_amount
+        return totals
+
+    @property
+    def outbox_depth(self) -> int:
+        return sum(
+            count
+            for (_, status), count in self.actions.items()
+            if status in ("pending", "executing", "sending", "sent")
+        )
+
+
+def gather(overview: OverviewStore, settings: Settings) -> list[AdministrationFigures]:
+    """The figures of every enabled administration, in a handful of queries."""
+    records = overview.administrations()
+    syncs = overview.last_syncs()
+    counts = overview.invoice_counts()
+    open_invoices = overview.open_invoices()
+    actions = overview.action_counts()
+    oldest = overview.oldest_unfinished_actions()
+    quarantined = overview.quarantine_counts()
+    found = []
+    for config in settings.enabled_administrations:
+        record = records.get(config.name)
+        figures = AdministrationFigures(config)
+        if record is not None:
+            last = syncs.get(record.id, LastSync(None, None))
+            figures.administration_id = record.id
+            figures.parked_at, figures.parked_reason = record.parked_at, record.parked_reason
+            figures.last_run, figures.last_success_at = last.run, last.last_success_at
+            figures.invoices_mirrored = counts.get(record.id, 0)
+            figures.open_invoices = open_invoices.get(record.id, [])
+            figures.actions = actions.get(record.id, {})
+            figures.oldest_unfinished_at = oldest.get(record.id)
+            figures.quarantined = quarantined.get(record.id, 0)
+        found.append(figures)
+    return found
+
+
+def readiness(
+    figures: list[AdministrationFigures], now: datetime, store_error: str | None
+) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store answers and every enabled administration synced successfully recently enough.
+    Names administrations and reasons only: no customer data."""
+    administrations = {}
+    for item in figures:
+        reason = item.not_ready_because(now)
+        administrations[item.name] = {"ready": reason is None, **({"reason": reason} if reason else {})}
+    ready = store_error is None and all(a["ready"] for a in administrations.values())
+    return ready, {
+        "ready": ready,
+        "store": "ok" if store_error is None else f"unreachable: {store_error}",
+        "administrations": administrations,
+    }
+
+
+def status_document(
+    figures: list[AdministrationFigures],
+    overview: OverviewStore,
+    settings: Settings,
+    clock: Clock,
+    runtime: Mapping[str, Any],
+) -> dict[str, Any]:
+    """/status: per administration what a person wants to see at a glance (this one does hold customer data)."""
+    now = clock.now()
+    today = business_date(clock, settings.connector.zone)
+    workflow = WorkflowStore(overview.store)
+    administrations = []
+    for item in figures:
+        reason = item.not_ready_because(now)
+        due: list[Any] = []
+        attention: list[dict[str, Any]] = []
+        if item.administration_id is not None:
+            inputs = workflow.planning_inputs(item.administration_id)
+            due = planner_for(item.config, settings.policies).plan(
+                today, inputs.invoices, inputs.progress, inputs.contacts
+            )
+            attention = [
+                {
+                    "kind": f"action_{action.status}",
+                    "key": action.key[:12],
+                    "stage": action.stage,
+                    "contact_id": action.contact_ledger_id,
+                    "error": action.error,
+                    "since": action.updated_at.isoformat(),
+                }
+                for action in overview.needing_attention(item.administration_id)
+            ]
+        if item.parked_at is not None:
+            attention.insert(0, {"kind": "parked", "error": item.parked_reason, "since": item.parked_at.isoformat()})
+        if item.quarantined:
+            attention.append({"kind": "quarantine", "error": f"{item.quarantined} record(s) could not be mirrored"})
+        run = item.last_run
+        administrations.append(
+            {
+                "name": item.name,
+                "platform": item.config.platform,
+                "ready": reason is None,
+                "not_ready_because": reason,
+                "parked": item.parked_at is not None,
+                "sync_interval_seconds": item.config.sync_interval,
+                "stale_after_seconds": item.config.stale_after,
+                "last_sync": None
+                if run is None
+                else {
+                    "started_at": run.started_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                    "outcome": run.outcome,
+                    "error": run.error,
+                    "api_calls": run.api_calls,
+                },
+                "last_successful_sync_at": item.last_success_at.isoformat() if item.last_success_at else None,
+                "invoices_mirrored": item.invoices_mirrored,
+                "open_invoices": len(item.open_invoices),
+                "open_amount": {currency: str(amount) for currency, amount in sorted(item.open_amounts.items())},
+                "ageing": [
+                    {"bucket": bucket.label, "invoices": bucket.count, "amount": str(bucket.amount)}
+                    for bucket in ageing(item.open_invoices, today)
+                ],
+                "actions_due_today": len(due),
+                "actions_due_today_by_stage": dict(Counter(action.stage for action in due)),
+                "outbox_depth": item.outbox_depth,
+                "actions": _actions_by_stage(item.actions),
+                "attention": attention,
+                "next_run_at": runtime.get("next_runs", {}).get(item.name),
+            }
+        )
+    return {
+        "generated_at": now.isoformat(),
+        "business_date": today.isoformat(),
+        "started_at": runtime.get("started_at"),
+        "version": runtime.get("version"),
+        "administrations": administrations,
+    }
+
+
+def _actions_by_stage(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    by_stage: dict[str, dict[str, int]] = {}
+    for (stage, status), count in sorted(counts.items()):
+        by_stage.setdefault(stage, {})[status] = count
+    return by_stage
+
+
+def money(amount: str | Decimal) -> str:
+    """Amounts for people, Dutch style (1.234,56)."""
+    return format_amount(Decimal(amount))

@@ -1,0 +1,181 @@
+"""What the daemon, the health endpoint and the status page read and keep about administrations as a whole:
+parking, the latest sync runs, outbox depth, figures for metrics. Aggregates, so one scrape is a few queries
+however many administrations there are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+
+from connector.domain import InvoiceStatus
+from connector.store.models import Action, Administration, Invoice, QuarantinedRecord, SyncRun
+from connector.store.outbox import OPEN_STATES
+from connector.store.repository import Store
+
+ATTENTION_STATES = ("review", "failed")
+
+
+@dataclass(frozen=True)
+class AdministrationRecord:
+    id: int
+    name: str
+    platform: str
+    parked_at: datetime | None
+    parked_reason: str | None
+    parked_credential: str | None
+
+    @property
+    def parked(self) -> bool:
+        return self.parked_at is not None
+
+
+@dataclass(frozen=True)
+class LastSync:
+    """The latest run (any outcome) and when the latest successful one finished."""
+
+    run: SyncRun | None
+    last_success_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    currency: str
+    open_amount: Decimal
+    due_date: date
+
+
+class OverviewStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def ping(self) -> None:
+        """Raises when the store cannot be reached."""
+        with self.store.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    # --- administrations and parking ------------------------------------------------------------------
+
+    def administrations(self) -> dict[str, AdministrationRecord]:
+        with self.store.session() as session:
+            return {
+                row.name: AdministrationRecord(
+                    id=row.id or 0,
+                    name=row.name,
+                    platform=row.platform,
+                    parked_at=row.parked_at,
+                    parked_reason=row.parked_reason,
+                    parked_credential=row.parked_credential,
+                )
+                for row in session.exec(select(Administration))
+            }
+
+    def park(self, administration_id: int, reason: str, credential: str) -> None:
+        with self.store.session() as session, session.begin():
+            row = session.get(Administration, administration_id)
+            if row is not None:
+                row.parked_at, row.parked_reason, row.parked_credential = self.store.clock.now(), reason, credential
+                session.add(row)
+
+    def unpark(self, name: str) -> bool:
+        """Lift the parking; False when the administration was not parked."""
+        with self.store.session() as session, session.begin():
+            row = session.exec(select(Administration).where(Administration.name == name)).first()
+            if row is None or row.parked_at is None:
+                return False
+            row.parked_at = row.parked_reason = row.parked_credential = None
+            session.add(row)
+            return True
+
+    # --- sync runs --------------------------------------------------------------------------------------
+
+    def last_syncs(self) -> dict[int, LastSync]:
+        latest_ids = select(func.max(SyncRun.id)).group_by(col(SyncRun.administration_id))
+        successes = (
+            select(SyncRun.administration_id, func.max(SyncRun.finished_at))
+            .where(SyncRun.outcome == "success")
+            .group_by(col(SyncRun.administration_id))
+        )
+        with self.store.session() as session:
+            runs = {
+                run.administration_id: run
+                for run in session.exec(select(SyncRun).where(col(SyncRun.id).in_(latest_ids)))
+            }
+            success_at = {admin_id: at for admin_id, at in session.exec(successes)}
+        return {admin_id: LastSync(runs.get(admin_id), success_at.get(admin_id)) for admin_id in {*runs, *success_at}}
+
+    def prune_sync_runs(self, older_than: datetime) -> int:
+        """Delete finished runs that started before `older_than`, keeping each administration's latest success
+        (readiness and the status page read it)."""
+        keep = select(func.max(SyncRun.id)).where(SyncRun.outcome == "success").group_by(col(SyncRun.administration_id))
+        with self.store.session() as session, session.begin():
+            result = session.execute(
+                sa.delete(SyncRun).where(
+                    col(SyncRun.started_at) < older_than,
+                    col(SyncRun.finished_at).is_not(None),
+                    col(SyncRun.id).not_in(keep),
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- figures ----------------------------------------------------------------------------------------
+
+    def open_invoices(self) -> dict[int, list[OpenInvoice]]:
+        query = select(
+            col(Invoice.administration_id), col(Invoice.currency), col(Invoice.open_amount), col(Invoice.due_date)
+        ).where(Invoice.status == InvoiceStatus.OPEN)
+        found: dict[int, list[OpenInvoice]] = defaultdict(list)
+        with self.store.session() as session:
+            for admin_id, currency, amount, due in session.exec(query):
+                found[admin_id].append(OpenInvoice(currency, amount, due))
+        return found
+
+    def invoice_counts(self) -> dict[int, int]:
+        """Every mirrored invoice, open or closed."""
+        query = select(Invoice.administration_id, func.count()).group_by(col(Invoice.administration_id))
+        with self.store.session() as session:
+            return {admin_id: count for admin_id, count in session.exec(query)}
+
+    def action_counts(self) -> dict[int, dict[tuple[str, str], int]]:
+        """(stage, status) -> count, per administration."""
+        query = select(Action.administration_id, Action.stage, Action.status, func.count()).group_by(
+            col(Action.administration_id), col(Action.stage), col(Action.status)
+        )
+        found: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+        with self.store.session() as session:
+            for admin_id, stage, status, count in session.exec(query):
+                found[admin_id][(stage, status)] = count
+        return found
+
+    def oldest_unfinished_actions(self) -> dict[int, datetime]:
+        """When the oldest action still in the outbox (not done, dropped, failed or in review) was planned."""
+        query = (
+            select(Action.administration_id, func.min(Action.created_at))
+            .where(col(Action.status).in_(OPEN_STATES))
+            .group_by(col(Action.administration_id))
+        )
+        with self.store.session() as session:
+            return {admin_id: at for admin_id, at in session.exec(query) if at is not None}
+
+    def needing_attention(self, administration_id: int) -> list[Action]:
+        query = (
+            select(Action)
+            .where(Action.administration_id == administration_id, col(Action.status).in_(ATTENTION_STATES))
+            .order_by(col(Action.updated_at))
+        )
+        with self.store.session() as session:
+            return list(session.exec(query))
+
+    def quarantine_counts(self) -> dict[int, int]:
+        query = (
+            select(QuarantinedRecord.administration_id, func.count())
+            .where(col(QuarantinedRecord.resolved_at).is_(None))
+            .group_by(col(QuarantinedRecord.administration_id))
+        )
+        with self.store.session() as session:
+            return {admin_id: count for admin_id, count in session.exec(query)}
