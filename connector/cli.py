@@ -586,11 +586,26 @@ def simulate_moneybird(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store.")] = Path("demo-data"),
-    invoices_count: Annotated[int, typer.Option("--invoices", help="Open invoices to generate.")] = 400,
-    contacts_count: Annotated[int, typer.Option("--contacts", help="Customers to generate.")] = 120,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo keeps its store, e-mails and summary.")
+    ] = Path("demo-data"),
+    days: Annotated[int, typer.Option(help="Business days to play.", min=10, max=120)] = 45,
+    seconds: Annotated[float, typer.Option(help="...in about this many seconds.", min=5, max=600)] = 35.0,
+    invoices_count: Annotated[int, typer.Option("--invoices", help="Open invoices per administration.")] = 60,
+    contacts_count: Annotated[int, typer.Option("--contacts", help="Customers per administration.")] = 24,
+    health_port: Annotated[int, typer.Option(help="Port of the status page (0: any free port).")] = 0,
 ) -> None:
-    """Mirror a generated Moneybird administration from the built-in simulator into SQLite, and show it."""
+    """Run the daemon against simulated ledgers and an SMTP sink, with weeks of reminders played in a minute."""
     from connector.demo import run_demo
 
-    run_demo(directory, invoices=invoices_count, contacts=contacts_count, out=sys.stdout)
+    summary = run_demo(
+        directory,
+        out=sys.stdout,
+        days=days,
+        seconds=seconds,
+        invoices=invoices_count,
+        contacts=contacts_count,
+        health_port=health_port,
+    )
+    if not summary.consistent:
+        raise typer.Exit(1)

@@ -123,7 +123,7 @@ class Daemon:
             )
         self.scheduler.add_job(
             self.housekeeping,
-            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS / self.time_scale),
+            IntervalTrigger(seconds=max(HOUSEKEEPING_SECONDS / self.time_scale, 1.0)),
             id="housekeeping",
             next_run_time=now,
         )

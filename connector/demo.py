@@ -1,129 +1,362 @@
-"""`connector demo`: the main job on embedded defaults — the built-in Moneybird simulator and SQLite.
+"""`connector demo`: the main job, `connector run`, on embedded defaults, with weeks played in a minute.
 
-It generates an administration, mirrors it, shows what is owed, lets a few customers pay, and syncs again
-to show that only the changes cost API calls. Everything stays on this machine.
+It starts the Moneybird simulator with two generated administrations, a local SMTP sink that keeps every
+e-mail as an `.eml` file, and the daemon on SQLite under the demo folder. The daemon's clock runs fast, so
+45 days of the reminder sequence play out in well under a minute; meanwhile some customers pay and one
+disputes an invoice. At the end the connector's own records are checked against what the SMTP sink and the
+ledger hold, and a summary is printed and written to `summary.json`.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
+import shutil
 import time
-from decimal import Decimal
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.moneybird.simulator import MoneybirdSimulator
-from adapters.registry import create_adapter
-from connector.clock import SystemClock, business_date
+from connector.clock import AMSTERDAM, AcceleratedClock, SystemClock, business_date
 from connector.config import load_settings
-from connector.domain import format_amount
+from connector.daemon import Daemon
+from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
-from connector.reports import ageing
 from connector.store import Store
-from connector.sync import SyncReport, sync_administration
+from connector.store.outbox import OutboxStore
+from connector.store.workflow import WorkflowStore
 
+NAMES = ("bakkerij", "installatie")
 CONFIG = """\
-# Written by `connector demo`. The simulator it points at only runs during the demo.
+# Written by `connector demo`. The simulator and the SMTP sink it points at only run during the demo.
 [connector]
 database_url = "sqlite:///{database}"
 log_level = "warning"
+health_port = {health_port}
+handover_dir = "{handover}"
 
+[email]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from_address = "debiteuren@simulatie.example"
+from_name = "Debiteurenbeheer"
+{administrations}"""
+ADMINISTRATION = """
 [[administrations]]
-name = "demo"
+name = "{name}"
 platform = "moneybird"
 base_url = "{base_url}"
 administration_id = "{administration_id}"
 token = "${{DEMO_MONEYBIRD_TOKEN}}"
+# Business time: every 6 hours (the demo's clock runs fast; a real deployment keeps the default).
+sync_interval_seconds = 21600
+# The simulator allows the demo far more calls than Moneybird's 150 per 5 minutes.
+rate_limit = {{ requests = 100000, per_seconds = 300 }}
+company = {{ name = "{company}", email = "debiteuren@simulatie.example", iban = "NL91ABNA0417164300" }}
 """
 
 
-def run_demo(directory: Path, *, invoices: int, contacts: int, out: TextIO) -> None:
+@dataclass
+class DemoSummary:
+    days: int
+    seconds: float
+    administrations: list[str]
+    invoices_mirrored: int = 0
+    open_at_start: int = 0
+    open_at_end: int = 0
+    paid_during_run: int = 0
+    disputed: list[str] = field(default_factory=list)
+    actions_by_stage: dict[str, int] = field(default_factory=dict)
+    dropped_at_recheck: int = 0
+    needing_attention: int = 0
+    emails_sent: int = 0
+    notes_written: int = 0
+    handover_files: int = 0
+    # What the SMTP sink and the ledger hold, counted independently of the connector's records.
+    emails_in_sink: int = 0
+    notes_in_ledger: int = 0
+    payments_in_ledger: int = 0
+
+    @property
+    def consistent(self) -> bool:
+        return (
+            self.emails_sent == self.emails_in_sink
+            and self.notes_written == self.notes_in_ledger
+            and self.paid_during_run == self.payments_in_ledger
+        )
+
+
+@dataclass
+class _Story:
+    """What the customers do while the demo runs: some pay (in the ledger), one disputes an invoice."""
+
+    simulator: MoneybirdSimulator
+    start: date
+    payments: list[tuple[int, str, str]]  # (day, administration id, invoice id), in order of day
+    dispute_day: int = 6
+    disputed: list[str] = field(default_factory=list)
+    paid: int = 0
+
+    def advance(self, today: date, daemon: Daemon, names: dict[str, str]) -> list[str]:
+        day = (today - self.start).days
+        events = []
+        while self.payments and self.payments[0][0] <= day:
+            _, administration_id, invoice_id = self.payments.pop(0)
+            invoice = self.simulator.get_invoice(administration_id, invoice_id)
+            if invoice.get("state") == "paid":
+                continue
+            self.simulator.add_payment(administration_id, invoice_id, invoice["total_unpaid"], today.isoformat())
+            self.paid += 1
+            events.append(f"{names[administration_id]}: invoice {invoice['invoice_id']} paid")
+        if day >= self.dispute_day and not self.disputed:
+            events += self._dispute(daemon, today)
+        return events
+
+    def _dispute(self, daemon: Daemon, today: date) -> list[str]:
+        """The first customer of the first administration who got a reminder e-mail disputes that invoice;
+        a person pauses it, exactly as `connector pause INVOICE --reason dispute` does."""
+        store = daemon.store
+        administration_id = store.administration_id(NAMES[0])
+        if administration_id is None:
+            return []
+        box = OutboxStore(store)
+        for action in box.actions(administration_id, ["done"]):
+            if action.stage != "reminder":
+                continue
+            for ledger_id in box.invoice_ids(action):
+                open_ids = {v.ledger_id for v in store.invoices(NAMES[0], "open")}
+                if ledger_id in open_ids:
+                    WorkflowStore(store).hold(
+                        administration_id, ledger_id, "dispute", None, "customer disputes the delivery (demo)"
+                    )
+                    number = next(v.number for v in store.invoices(NAMES[0], "open") if v.ledger_id == ledger_id)
+                    self.disputed.append(f"{NAMES[0]}/{number}")
+                    return [f"{NAMES[0]}: customer disputes invoice {number}; reminders for it are paused"]
+        return []
+
+
+def run_demo(
+    directory: Path,
+    *,
+    out: TextIO,
+    days: int = 45,
+    seconds: float = 35.0,
+    invoices: int = 60,
+    contacts: int = 24,
+    health_port: int = 0,
+) -> DemoSummary:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    directory = directory.resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("connector.db*"):
-        stale.unlink()
+    directory = _fresh(directory)
     configure_logging("warning")
-    clock = SystemClock()
-
-    say(f"Generating a Moneybird administration with {invoices} open invoices over {contacts} customers...")
-    with MoneybirdSimulator.generate(invoices=invoices, contacts=contacts, seed=7) as simulator:
-        administration_id = simulator.administration_ids[0]
+    factor = days * 86_400 / seconds
+    real_today = business_date(SystemClock())
+    start = datetime.combine(real_today, clock_time(7, 0), AMSTERDAM)
+    clock = AcceleratedClock(start, factor)
+    say(
+        f"Demo: {days} days of the reminder workflow in about {seconds:.0f} seconds (1 second = {factor / 3600:.1f} h)."
+    )
+    simulator = MoneybirdSimulator.generate(
+        invoices=invoices,
+        contacts=contacts,
+        administrations=len(NAMES),
+        seed=7,
+        today=real_today,
+        clock=clock,
+        rate_limit=1_000_000,
+    )
+    sink = MailSink(directory / "mail")
+    with simulator, sink:
+        ids = simulator.administration_ids
+        names = dict(zip(ids, NAMES, strict=True))
         config_path = directory / "config.toml"
         config_path.write_text(
             CONFIG.format(
                 database=directory / "connector.db",
-                base_url=simulator.base_url,
-                administration_id=administration_id,
+                health_port=health_port,
+                handover=directory / "handover",
+                smtp_port=sink.port,
+                administrations="".join(
+                    ADMINISTRATION.format(
+                        name=name,
+                        base_url=simulator.base_url,
+                        administration_id=administration_id,
+                        company=f"{name.capitalize()} Simulatie B.V.",
+                    )
+                    for administration_id, name in names.items()
+                ),
             )
         )
         # A throwaway token for the local simulator, kept beside the demo config like a real .env.
         (directory / ".env").write_text(f"DEMO_MONEYBIRD_TOKEN=demo-{secrets.token_hex(8)}\n")
         settings = load_settings(config_path, env_file=None)
-        admin = settings.administration("demo")
-        say(f"Simulator listening on {simulator.base_url} (a real HTTP server shaped like Moneybird's API)")
-        say(f"Store: {directory / 'connector.db'}")
+        notes_before = _ledger_notes(simulator)
+        story = _Story(simulator, real_today, _payment_plan(simulator, days))
+        daemon = Daemon(settings, clock=clock, time_scale=factor)
+        wall_start = time.monotonic()
+        daemon.start()
+        say(f"Ledger simulator:  {simulator.base_url} ({len(ids)} administrations, {invoices} open invoices each)")
+        say(f"SMTP sink:         127.0.0.1:{sink.port}, each e-mail saved in {_shown(directory / 'mail')}")
+        if daemon.health is not None:
+            say(f"Status page:       {daemon.health.url}/status  (while the demo runs)")
         say()
-
-        store = Store.open(settings.connector.database_url, clock)
+        end = start + timedelta(days=days)
+        next_report = 0
         try:
-            first = _sync(store, admin, clock)
-            say(f"First sync:  {_line(first)}")
-            views = store.invoices("demo")
-            today = business_date(clock, settings.connector.zone)
-            total = sum((v.open_amount for v in views), Decimal(0))
-            say(f"Mirrored {len(views)} open invoices, EUR {format_amount(total)} outstanding:")
-            for bucket in ageing(views, today):
-                say(f"  {bucket.label:<12} {bucket.count:>5} invoices   EUR {format_amount(bucket.amount):>14}")
-            say()
-            say("Most overdue:")
-            for view in views[:8]:
-                days = (today - view.due_date).days
-                say(
-                    f"  {view.number:<11} {(view.contact_name or view.contact_id)[:34]:<34} "
-                    f"due {view.due_date} ({days:>3} days late)  EUR {format_amount(view.open_amount):>10}"
-                )
-            say()
-
-            chooser = random.Random(11)
-            paid = chooser.sample(views, k=min(5, len(views)))
-            for view in paid:
-                simulator.add_payment(administration_id, view.ledger_id, view.open_amount)
-            say(f"Meanwhile {len(paid)} customers pay in full (registered in the ledger through its payments API).")
-            time.sleep(0.2)
-            second = _sync(store, admin, clock)
-            say(f"Next sync:   {_line(second)}")
-            closed = {v.ledger_id: v for v in store.invoices("demo", "closed")}
-            for view in paid:
-                state = closed[view.ledger_id].state if view.ledger_id in closed else "still open?!"
-                say(f"  {view.number:<11} {(view.contact_name or '')[:34]:<34} -> {state}")
+            while clock.now() < end:
+                today = business_date(clock)
+                for event in story.advance(today, daemon, names):
+                    say(f"  {today:%a %d %b}  {event}")
+                day = (today - real_today).days
+                if day >= next_report:
+                    say(_progress(day, today, daemon, sink))
+                    next_report += 5
+                time.sleep(0.02)
         finally:
-            store.close()
-    say()
-    say("Look around (the store stays; the simulator has stopped):")
-    say(f"  .venv/bin/connector invoices --config {_shown(config_path)}")
-    say(f"  .venv/bin/connector invoices --config {_shown(config_path)} --state closed --json")
-    say("Point a config of your own at Moneybird: cp config.example.toml config.toml && connector check-config")
+            daemon.stop()
+        elapsed = time.monotonic() - wall_start
+        summary = _summarise(settings.connector.database_url, clock, days, elapsed)
+        summary.disputed = story.disputed
+        summary.emails_in_sink = len(list((directory / "mail").glob("*.eml")))
+        summary.notes_in_ledger = _ledger_notes(simulator) - notes_before
+        summary.payments_in_ledger = story.paid
+        summary.handover_files = len(list((directory / "handover").glob("**/*.json")))
+        _dump_ledger(simulator, directory / "ledger.json")
+    (directory / "summary.json").write_text(json.dumps(asdict(summary) | {"consistent": summary.consistent}, indent=2))
+    for line in _report(summary, directory, config_path):
+        say(line)
+    return summary
 
 
-def _sync(store: Store, admin: object, clock: SystemClock) -> SyncReport:
-    with create_adapter(admin, clock) as adapter:
-        return sync_administration(
-            store, adapter, name="demo", ledger_reference=getattr(admin, "ledger_reference", ""), clock=clock
+def _fresh(directory: Path) -> Path:
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("connector.db*"):
+        stale.unlink()
+    for name in ("mail", "handover"):
+        shutil.rmtree(directory / name, ignore_errors=True)
+    for name in ("summary.json", "ledger.json"):
+        (directory / name).unlink(missing_ok=True)
+    return directory
+
+
+def _payment_plan(simulator: MoneybirdSimulator, days: int) -> list[tuple[int, str, str]]:
+    """About one in five invoices gets paid on a day between the first and `days - 5` (so the last sync
+    of the run sees every payment)."""
+    chooser = random.Random(11)
+    plan = []
+    for administration_id in simulator.administration_ids:
+        open_ids = sorted(
+            invoice_id
+            for state in ("open", "late", "reminded")
+            for invoice_id in simulator.invoice_ids(administration_id, state)
         )
+        for invoice_id in chooser.sample(open_ids, k=len(open_ids) // 5):
+            plan.append((chooser.randint(1, days - 5), administration_id, invoice_id))
+    return sorted(plan)
 
 
-def _line(report: SyncReport) -> str:
-    calls = ", ".join(f"{count} {endpoint}" for endpoint, count in sorted(report.api_calls_by_endpoint.items()))
-    text = (
-        f"{report.outcome} in {report.seconds:.2f}s: {report.invoices_upserted} invoices stored, "
-        f"{report.invoices_closed} closed, {report.contacts_upserted} customers; "
-        f"{report.api_calls} API calls ({calls or 'none'})"
+def _progress(day: int, today: date, daemon: Daemon, sink: MailSink) -> str:
+    store = daemon.store
+    stages: Counter[str] = Counter()
+    box = OutboxStore(store)
+    for name in NAMES:
+        administration_id = store.administration_id(name)
+        if administration_id is not None:
+            stages.update(a.stage for a in box.actions(administration_id, ["done"]))
+    open_count = len(store.invoices(None, "open"))
+    done = ", ".join(f"{stage} {count}" for stage, count in stages.items()) or "nothing yet"
+    return f"day {day:>2} ({today:%a %d %b}): {open_count} open invoices; done: {done}; {len(sink.messages)} e-mails"
+
+
+def _summarise(database_url: str, clock: Any, days: int, elapsed: float) -> DemoSummary:
+    store = Store.open(database_url, clock)
+    try:
+        box = OutboxStore(store)
+        summary = DemoSummary(days=days, seconds=round(elapsed, 1), administrations=list(NAMES))
+        stages: Counter[str] = Counter()
+        for name in NAMES:
+            administration_id = store.administration_id(name)
+            if administration_id is None:
+                continue
+            for action in box.actions(administration_id):
+                if action.status == "done":
+                    stages[action.stage] += 1
+                    if action.action == "email":
+                        summary.emails_sent += 1
+                    summary.notes_written += sum(1 for note in (action.outcome.get("notes") or {}).values() if note)
+                elif action.status == "dropped":
+                    summary.dropped_at_recheck += 1
+                elif action.status in ("review", "failed"):
+                    summary.needing_attention += 1
+        everything = store.invoices(None, "all")
+        summary.invoices_mirrored = len(everything)
+        summary.open_at_end = sum(1 for v in everything if v.state == "open")
+        summary.paid_during_run = sum(1 for v in everything if v.state == "paid")
+        summary.open_at_start = summary.invoices_mirrored  # the ledger is asked for open invoices only
+        summary.actions_by_stage = dict(stages)
+        return summary
+    finally:
+        store.close()
+
+
+def _ledger_notes(simulator: MoneybirdSimulator) -> int:
+    return sum(
+        len(simulator.get_invoice(administration_id, invoice_id).get("notes") or [])
+        for administration_id in simulator.administration_ids
+        for invoice_id in simulator.invoice_ids(administration_id)
     )
-    return text + (f"\n  error: {report.error}" if report.error else "")
+
+
+def _dump_ledger(simulator: MoneybirdSimulator, path: Path) -> None:
+    """What the ledger holds at the end (invoice states, notes, payments), for anyone who wants to check."""
+    ledger = {
+        administration_id: [
+            {
+                key: invoice.get(key)
+                for key in ("id", "invoice_id", "state", "total_unpaid", "notes", "payments", "contact_id")
+            }
+            for invoice_id in simulator.invoice_ids(administration_id)
+            for invoice in [simulator.get_invoice(administration_id, invoice_id)]
+        ]
+        for administration_id in simulator.administration_ids
+    }
+    path.write_text(json.dumps(ledger, indent=1, default=str))
+
+
+def _report(summary: DemoSummary, directory: Path, config_path: Path) -> list[str]:
+    check = "yes" if summary.consistent else "NO - see summary.json"
+    stages = "\n".join(f"    {stage:<18} {count:>4}" for stage, count in summary.actions_by_stage.items())
+    return [
+        "",
+        f"Summary after {summary.days} days ({summary.seconds:.0f} s):",
+        f"  invoices mirrored        {summary.invoices_mirrored:>4} ({summary.open_at_end} still open)",
+        f"  paid during the run      {summary.paid_during_run:>4}",
+        f"  disputed (paused)        {len(summary.disputed):>4} {' '.join(summary.disputed)}",
+        "  actions done, by stage:",
+        stages or "    none",
+        f"  dropped at the re-check  {summary.dropped_at_recheck:>4} (paid or paused just before sending)",
+        f"  e-mails sent             {summary.emails_sent:>4} ({summary.emails_in_sink} .eml files in the SMTP sink)",
+        f"  notes written back       {summary.notes_written:>4} ({summary.notes_in_ledger} new notes in the ledger)",
+        f"  handover case files      {summary.handover_files:>4}",
+        f"  records match sink and ledger: {check}",
+        "",
+        "Where to look:",
+        f"  e-mails:      {_shown(directory / 'mail')}/*.eml (open them in any mail program)",
+        f"  case files:   {_shown(directory / 'handover')}/",
+        f"  the store:    .venv/bin/connector outbox --config {_shown(config_path)}",
+        f"                .venv/bin/connector invoices --config {_shown(config_path)} --state all",
+        f"  summary:      {_shown(directory / 'summary.json')}; the ledger's final state: "
+        f"{_shown(directory / 'ledger.json')}",
+        "Run it for real: cp config.example.toml config.toml, fill in your ledger, then `connector run`.",
+    ]
 
 
 def _shown(path: Path) -> str:

@@ -127,7 +127,11 @@ class _LibraryLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            get_logger(record.name).log(record.levelno, record.getMessage())
+            message = record.getMessage()
+            level = record.levelno
+            if "maximum number of running instances" in message:
+                level = logging.INFO  # the previous cycle is still running: by design, cycles never overlap
+            get_logger(record.name).log(level, message)
         except Exception:  # a log line must never take the process down
             self.handleError(record)
 

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -25,6 +19,7 @@ from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
 from connector.clock import ManualClock
 from connector.config import MoneybirdAdministration
+from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
 
@@ -140,31 +135,12 @@ def calls_by_endpoint(requests: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-class SmtpSink:
-    """A real SMTP server on loopback (aiosmtpd) that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.envelopes: list[list[str]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = BytesParser(policy=email_policy.default).parsebytes(envelope.content)
-        with self._lock:
-            self.messages.append(message)  # type: ignore[arg-type]
-            self.envelopes.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
-def smtp_sink() -> Iterator[tuple[SmtpSink, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
+def smtp_sink() -> Iterator[tuple[MailSink, int]]:
+    """A real SMTP server on loopback (aiosmtpd) that keeps every message it accepts."""
+    sink = MailSink()
+    port = sink.start()
     try:
         yield sink, port
     finally:
-        controller.stop()
+        sink.stop()

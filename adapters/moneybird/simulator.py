@@ -46,7 +46,7 @@ from adapters.moneybird.simulator_data import (
     unpaid_state,
 )
 from adapters.simulation import HttpError, RateDecision, Request, Response, SimulatorServer
-from connector.clock import SystemClock, business_date
+from connector.clock import Clock, SystemClock, business_date
 
 __all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range", "run_from_cli"]
 
@@ -67,10 +67,6 @@ CONTACT_WRITABLE_FIELDS = frozenset(
 )  # fmt: skip
 _REMINDER_KEYS = ("contact_id", "workflow_id", "document_style_id", "identity_id", "sales_invoice_ids")
 _REMINDER_EVENTS = {"Email": "email", "Manual": "manually", "Post": "post"}
-
-
-def _today_in_amsterdam() -> date:
-    return business_date(SystemClock())
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -316,8 +312,11 @@ class MoneybirdSimulator(SimulatorServer):
         fault_seed: int = 0,
         timeout_seconds: float = 5.0,
         today: date | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        loaded = load_seed(seed, today=today or _today_in_amsterdam(), now=time.time())
+        """`today` fixes the business date; `clock` lets it run (the demo's accelerated clock); neither: today."""
+        self._clock = clock or SystemClock()
+        loaded = load_seed(seed, today=today or business_date(self._clock), now=time.time())
         super().__init__(
             valid_tokens=valid_tokens if valid_tokens is not None else loaded.tokens,
             rate_limit=rate_limit,
@@ -346,6 +345,7 @@ class MoneybirdSimulator(SimulatorServer):
         faults: str | None = None,
         fault_seed: int = 0,
         timeout_seconds: float = 5.0,
+        clock: Clock | None = None,
     ) -> MoneybirdSimulator:
         """A simulator over generated data (see `simulator_data.generate_seed`); deterministic per seed."""
         data = generate_seed(
@@ -353,7 +353,7 @@ class MoneybirdSimulator(SimulatorServer):
             contacts=contacts,
             administrations=administrations,
             seed=seed,
-            today=today or _today_in_amsterdam(),
+            today=today or business_date(clock or SystemClock()),
         )
         return cls(
             data,
@@ -364,12 +364,13 @@ class MoneybirdSimulator(SimulatorServer):
             fault_seed=fault_seed,
             timeout_seconds=timeout_seconds,
             today=today,
+            clock=clock,
         )
 
     @property
     def today(self) -> date:
         """The business date for periods, due dates and defaults: fixed if given, else today in Amsterdam."""
-        return self._fixed_today or _today_in_amsterdam()
+        return self._fixed_today or business_date(self._clock)
 
     @property
     def administration_ids(self) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.moneybird.simulator import MoneybirdSimulator
-from tests.conftest import SIM_TODAY, SmtpSink
+from connector.dispatch.mailsink import MailSink
+from tests.conftest import SIM_TODAY
 from tests.connector.test_cli import connector
 
 SEED = {
@@ -145,7 +146,7 @@ def test_bad_input_is_a_clear_error(synced: Path) -> None:
     assert result.returncode == 2 and "cannot act ahead of time" in result.stderr
 
 
-def test_dispatch_sends_and_writes_back(tmp_path: Path, smtp_sink: tuple[SmtpSink, int]) -> None:
+def test_dispatch_sends_and_writes_back(tmp_path: Path, smtp_sink: tuple[MailSink, int]) -> None:
     sink, port = smtp_sink
     with MoneybirdSimulator(seed=SEED, today=SIM_TODAY) as simulator:
         (tmp_path / "config.toml").write_text(

@@ -24,13 +24,14 @@ from connector.cli import app
 from connector.clock import AMSTERDAM, ManualClock
 from connector.config import Company, EmailSection
 from connector.dispatch.dispatcher import Dispatcher
+from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.store import Store
 from connector.store.models import Action, AuditEntry
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
 from connector.workflow.policy import default_policy
-from tests.conftest import SIM_TODAY, SmtpSink, moneybird_adapter, moneybird_config
+from tests.conftest import SIM_TODAY, moneybird_adapter, moneybird_config
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
 
@@ -43,7 +44,7 @@ class World:
     """One administration: simulator, store, adapter, dispatcher, SMTP sink, and a clock to move."""
 
     def __init__(
-        self, simulator: MoneybirdSimulator, store: Store, clock: ManualClock, sink: SmtpSink, port: int, tmp: Path
+        self, simulator: MoneybirdSimulator, store: Store, clock: ManualClock, sink: MailSink, port: int, tmp: Path
     ):
         self.simulator, self.store, self.clock, self.sink = simulator, store, clock, sink
         self.admin = simulator.administration_ids[0]
@@ -81,7 +82,7 @@ class World:
 
 
 @pytest.fixture
-def world(store: Store, clock: ManualClock, smtp_sink: tuple[SmtpSink, int], tmp_path: Path) -> Iterator[World]:
+def world(store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path) -> Iterator[World]:
     with MoneybirdSimulator.generate(invoices=200, contacts=60, seed=5, today=SIM_TODAY, rate_limit=100_000) as sim:
         admin = sim.administration_ids[0]
         for ledger_id in sim.invoice_ids(admin)[::4]:
