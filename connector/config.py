@@ -38,6 +38,9 @@ DEFAULT_CONFIG_PATH = Path("config.toml")
 PLATFORMS = ("moneybird", "exact_online", "eboekhouden")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ONLY_REFERENCE = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WORKING_DAYS: tuple[Weekday, ...] = WEEKDAYS[:5]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
@@ -87,6 +90,8 @@ class ConnectorSection(BaseSettings):
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
     send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+    send_days: list[Weekday] = Field(default_factory=lambda: list(WORKING_DAYS), min_length=1)
+    send_on_public_holidays: bool = False  # Dutch public holidays (Koningsdag, Kerstmis, ...) are quiet by default
     # The health endpoint (/healthz, /readyz, /metrics, /status) of `connector run`; port 0 picks a free one.
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=8080, ge=0, le=65535)
@@ -124,6 +129,10 @@ class ConnectorSection(BaseSettings):
     @classmethod
     def _supported_database(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @property
+    def send_weekdays(self) -> frozenset[int]:
+        return frozenset(WEEKDAYS.index(day) for day in self.send_days)
 
     @property
     def zone(self) -> ZoneInfo:

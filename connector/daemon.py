@@ -87,14 +87,18 @@ class Daemon:
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        section = self.settings.connector
-        self.store = Store.open(section.database_url, self.clock)  # upgrades the schema first
+    def open(self) -> None:
+        """Open (and upgrade) the store; `start` does this first."""
+        self.store = Store.open(self.settings.connector.database_url, self.clock)
         self.overview = OverviewStore(self.store)
         self.started_at = self.clock.now()
         for name, record in self.overview.administrations().items():
             if record.parked and name in self.administrations:
                 log.warning("administration.parked", administration=name, reason=record.parked_reason)
+
+    def start(self) -> None:
+        section = self.settings.connector
+        self.open()
         if self.serve_health:
             endpoints = HealthEndpoints(
                 liveness=self.liveness,

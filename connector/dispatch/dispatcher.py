@@ -96,7 +96,13 @@ class Dispatcher:
             handover_url=section.handover_url,
             renderer=MessageRenderer(Path(section.templates_dir) if section.templates_dir else None),
             max_attempts=section.max_attempts,
-            calendar=BusinessCalendar(tz=section.zone, window_start=window_start, window_end=window_end),
+            calendar=BusinessCalendar(
+                tz=section.zone,
+                window_start=window_start,
+                window_end=window_end,
+                send_weekdays=section.send_weekdays,
+                send_on_public_holidays=section.send_on_public_holidays,
+            ),
         )
 
     def __post_init__(self) -> None:

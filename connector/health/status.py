@@ -56,7 +56,9 @@ class AdministrationFigures:
 
     def _last_failure(self) -> str:
         run = self.last_run
-        if run is None or run.outcome in ("success", "running"):
+        if run is not None and run.outcome == "running":
+            return f"; a sync has been running since {run.started_at.isoformat()}"
+        if run is None or run.outcome == "success":
             return ""
         return f"; last attempt {run.outcome}" + (f": {run.error}" if run.error else "")
 

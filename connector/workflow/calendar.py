@@ -35,12 +35,22 @@ class BusinessCalendar:
     window_start: time = time(9, 0)
     window_end: time = time(17, 0)
     extra_closed_days: frozenset[date] = field(default_factory=frozenset)  # company holidays, from config
+    # When messages may go out: Monday to Friday, not on public holidays, unless configured otherwise.
+    send_weekdays: frozenset[int] = frozenset(range(5))
+    send_on_public_holidays: bool = False
 
     def is_public_holiday(self, day: date) -> bool:
         return day in _dutch_holidays(day.year)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and not self.is_public_holiday(day) and day not in self.extra_closed_days
+
+    def is_send_day(self, day: date) -> bool:
+        return (
+            day.weekday() in self.send_weekdays
+            and (self.send_on_public_holidays or not self.is_public_holiday(day))
+            and day not in self.extra_closed_days
+        )
 
     def local(self, instant: datetime) -> datetime:
         return instant.astimezone(self.tz)
@@ -50,7 +60,7 @@ class BusinessCalendar:
 
     def in_send_window(self, instant: datetime) -> bool:
         local = self.local(instant)
-        return self.is_working_day(local.date()) and self.window_start <= local.time() < self.window_end
+        return self.is_send_day(local.date()) and self.window_start <= local.time() < self.window_end
 
     def next_send_moment(self, instant: datetime) -> datetime:
         """`instant` if it lies in the send window, else the next opening of the window (in UTC)."""
@@ -58,10 +68,10 @@ class BusinessCalendar:
             return instant.astimezone(UTC)
         local = self.local(instant)
         day = local.date()
-        if self.is_working_day(day) and local.time() < self.window_start:
+        if self.is_send_day(day) and local.time() < self.window_start:
             return self._opening(day)
         day += timedelta(days=1)
-        while not self.is_working_day(day):
+        while not self.is_send_day(day):
             day += timedelta(days=1)
         return self._opening(day)
 

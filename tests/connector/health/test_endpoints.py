@@ -1,0 +1,132 @@
+"""The health endpoint's routes: what each answers, what needs the token, and that only /status shows customers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.clock import ManualClock
+from connector.config import settings_from_dict
+from connector.daemon import Daemon
+from connector.health.server import HealthEndpoints
+from connector.store.outbox import OutboxStore
+from tests.conftest import FAST_RETRIES, SIM_TODAY
+
+TOKEN = "status-token-0123456789"
+
+
+@pytest.fixture
+def daemon(database_url: str, clock: ManualClock) -> Iterator[Daemon]:
+    with MoneybirdSimulator.generate(invoices=30, contacts=6, seed=5, today=SIM_TODAY) as simulator:
+        raw = {
+            "connector": {"database_url": database_url, "status_token": "${STATUS_TOKEN}"},
+            "administrations": [
+                {
+                    "name": "shop",
+                    "platform": "moneybird",
+                    "base_url": simulator.base_url,
+                    "administration_id": simulator.administration_ids[0],
+                    "token": "${SHOP_TOKEN}",
+                }
+            ],
+        }
+        settings = settings_from_dict(raw, environ={"SHOP_TOKEN": "t-0123456789", "STATUS_TOKEN": TOKEN})
+        daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
+        daemon.open()
+        daemon.cycle("shop")  # no [email]: the e-mail stages fail and show up as needing attention
+        yield daemon
+        daemon.store.close()
+
+
+@pytest.fixture
+def endpoints(daemon: Daemon) -> HealthEndpoints:
+    return HealthEndpoints(
+        liveness=daemon.liveness,
+        readiness=daemon.readiness,
+        metrics=daemon.metrics.render,
+        status=daemon.status,
+        status_token=TOKEN,
+    )
+
+
+def get(endpoints: HealthEndpoints, path: str, **headers: str) -> tuple[int, str, bytes]:
+    reply = endpoints.handle("GET", path, {k.lower().replace("_", "-"): v for k, v in headers.items()})
+    return reply.status, reply.content_type, reply.body
+
+
+def test_status_wants_the_bearer_token_and_the_probes_do_not(endpoints: HealthEndpoints) -> None:
+    assert get(endpoints, "/status")[0] == 401
+    assert get(endpoints, "/status.json", authorization="Bearer wrong-token")[0] == 401
+    assert get(endpoints, "/status", authorization=f"Bearer {TOKEN}")[0] == 200
+    assert get(endpoints, "/readyz")[0] == 200
+    assert get(endpoints, "/metrics")[0] == 200
+    # Not started: the scheduler does not run, so the process is not alive in the sense that matters.
+    status, _, body = get(endpoints, "/healthz")
+    assert status == 503 and json.loads(body)["scheduler"] == "stopped"
+
+
+def test_only_status_shows_customers(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+    names = {view.contact_name for view in daemon.store.invoices("shop")} - {None}
+    assert names
+    for path in ("/healthz", "/readyz", "/metrics"):
+        body = get(endpoints, path)[2].decode()
+        assert not any(name in body for name in names if name), path
+    page = get(endpoints, "/status.json", authorization=f"Bearer {TOKEN}")[2].decode()
+    assert "contact_id" in page
+
+
+def test_status_json_adds_up_to_the_mirror(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+    status, content_type, body = get(endpoints, "/status", authorization=f"Bearer {TOKEN}", accept="application/json")
+    assert status == 200 and content_type == "application/json"
+    (shop,) = json.loads(body)["administrations"]
+    views = daemon.store.invoices("shop")
+    assert shop["open_invoices"] == len(views) == 30
+    assert Decimal(shop["open_amount"]["EUR"]) == sum(v.open_amount for v in views)
+    assert sum(bucket["invoices"] for bucket in shop["ageing"]) == 30
+    assert sum(Decimal(bucket["amount"]) for bucket in shop["ageing"]) == Decimal(shop["open_amount"]["EUR"])
+    assert [bucket["bucket"] for bucket in shop["ageing"]] == [
+        "not yet due",
+        "1-30 days",
+        "31-60 days",
+        "61-90 days",
+        "90+ days",
+    ]
+    assert shop["ready"] is True and shop["last_sync"]["outcome"] == "success"
+    # Without [email] the e-mail stages could not go out: a person must see that.
+    kinds = {item["kind"] for item in shop["attention"]}
+    assert kinds & {"action_failed", "action_review"} or shop["outbox_depth"] > 0
+
+
+def test_the_html_page_and_the_routes_that_are_not_there(endpoints: HealthEndpoints) -> None:
+    status, content_type, body = get(endpoints, "/status", authorization=f"Bearer {TOKEN}", accept="text/html")
+    page = body.decode()
+    assert status == 200 and content_type.startswith("text/html")
+    assert "shop" in page and "open invoices" in page and "90+ days" in page
+    assert get(endpoints, "/nope")[0] == 404
+    assert endpoints.handle("POST", "/readyz", {}).status == 405
+
+
+def test_metrics_parse_and_carry_the_store_figures(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+    families = {f.name: f for f in text_string_to_metric_families(get(endpoints, "/metrics")[2].decode())}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert samples[("connector_invoices_open", (("administration", "shop"),))] == 30
+    assert (
+        samples[
+            ("connector_syncs_total", (("administration", "shop"), ("outcome", "success"), ("platform", "moneybird")))
+        ]
+        == 1
+    )
+    calls = samples[("connector_api_calls_total", (("administration", "shop"), ("platform", "moneybird")))]
+    (run,) = daemon.store.sync_runs(daemon.store.administration_id("shop") or 0)
+    assert calls >= run.api_calls > 0  # the sync's calls, plus the dispatcher's re-checks and notes
+    assert samples[("connector_last_successful_sync_timestamp_seconds", (("administration", "shop"),))] == (
+        daemon.clock.now().timestamp()
+    )
+    stages = {s.labels["stage"] for s in families["connector_actions"].samples}
+    box = OutboxStore(daemon.store)
+    assert stages and stages == {action.stage for action in box.actions(daemon.store.administration_id("shop") or 0)}

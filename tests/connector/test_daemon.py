@@ -1,0 +1,176 @@
+"""The daemon's cycle, in process: parking on auth failure, no overlap, housekeeping, clean stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.cli import app
+from connector.clock import ManualClock
+from connector.config import Settings, settings_from_dict
+from connector.daemon import Daemon
+from connector.store.models import SyncRun
+from tests.conftest import FAST_RETRIES, SIM_TODAY
+
+GOOD, BAD = "good-token-0123456789", "revoked-token-0123456789"
+
+
+@pytest.fixture
+def simulator() -> Iterator[MoneybirdSimulator]:
+    with MoneybirdSimulator.generate(invoices=12, contacts=4, seed=3, today=SIM_TODAY, valid_tokens=[GOOD]) as sim:
+        yield sim
+
+
+def settings_for(simulator: MoneybirdSimulator, database_url: str, token: str, **connector: Any) -> Settings:
+    raw = {
+        "connector": {"database_url": database_url, "shutdown_grace_seconds": 0.5, **connector},
+        "administrations": [
+            {
+                "name": "shop",
+                "platform": "moneybird",
+                "base_url": simulator.base_url,
+                "administration_id": simulator.administration_ids[0],
+                "token": "${SHOP_TOKEN}",
+            }
+        ],
+    }
+    return settings_from_dict(raw, environ={"SHOP_TOKEN": token})
+
+
+def daemon_for(settings: Settings, clock: ManualClock) -> Daemon:
+    daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
+    daemon.open()
+    return daemon
+
+
+def api_requests(simulator: MoneybirdSimulator) -> int:
+    return len([r for r in simulator.requests() if r["path"].startswith("/api/")])
+
+
+def test_an_auth_failure_parks_the_administration_until_the_credentials_change(
+    simulator: MoneybirdSimulator, database_url: str, clock: ManualClock
+) -> None:
+    daemon = daemon_for(settings_for(simulator, database_url, BAD), clock)
+    daemon.cycle("shop")
+    record = daemon.overview.administrations()["shop"]
+    assert record.parked and record.parked_reason
+    assert BAD not in record.parked_reason
+
+    # Parked: not retried in a loop, and visible to /readyz and /status.
+    calls = api_requests(simulator)
+    daemon.cycle("shop")
+    daemon.cycle("shop")
+    assert api_requests(simulator) == calls
+    ready, document = daemon.readiness()
+    assert not ready and "parked" in document["administrations"]["shop"]["reason"]
+    attention = daemon.status()["administrations"][0]["attention"]
+    assert attention[0]["kind"] == "parked"
+    daemon.store.close()
+
+    # The same credentials after a restart: still parked. New ones: tried again, and it syncs.
+    restarted = daemon_for(settings_for(simulator, database_url, BAD), clock)
+    restarted.cycle("shop")
+    assert api_requests(simulator) == calls
+    restarted.store.close()
+    renewed = daemon_for(settings_for(simulator, database_url, GOOD), clock)
+    renewed.cycle("shop")
+    assert not renewed.overview.administrations()["shop"].parked
+    assert renewed.readiness()[0] is True
+    renewed.store.close()
+
+
+def test_unpark_lets_a_person_try_again(
+    simulator: MoneybirdSimulator, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'connector.db'}"
+    daemon = daemon_for(settings_for(simulator, database_url, BAD), clock)
+    daemon.cycle("shop")
+    assert daemon.overview.administrations()["shop"].parked
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[connector]\ndatabase_url = "{database_url}"\n\n[[administrations]]\nname = "shop"\nplatform = "moneybird"\n'
+        f'administration_id = "{simulator.administration_ids[0]}"\ntoken = "${{SHOP_TOKEN}}"\n'
+    )
+    monkeypatch.setenv("SHOP_TOKEN", BAD)
+    result = CliRunner().invoke(app, ["unpark", "--admin", "shop", "--config", str(config)])
+    assert result.exit_code == 0 and "unparked" in result.output
+    assert not daemon.overview.administrations()["shop"].parked
+    again = CliRunner().invoke(app, ["unpark", "--admin", "shop", "--config", str(config)])
+    assert "was not parked" in again.output
+    daemon.store.close()
+
+
+def test_cycles_of_one_administration_never_overlap(
+    simulator: MoneybirdSimulator, database_url: str, clock: ManualClock
+) -> None:
+    daemon = daemon_for(settings_for(simulator, database_url, GOOD), clock)
+    daemon._locks["shop"].acquire()  # a cycle in progress
+    daemon.cycle("shop")
+    assert api_requests(simulator) == 0
+    daemon._locks["shop"].release()
+    daemon.cycle("shop")
+    assert api_requests(simulator) > 0
+    daemon.store.close()
+
+
+def test_one_broken_administration_does_not_stop_the_others(
+    simulator: MoneybirdSimulator, tmp_path: Path, clock: ManualClock
+) -> None:
+    raw = {
+        "connector": {"database_url": f"sqlite:///{tmp_path / 'c.db'}"},
+        "administrations": [
+            {"name": name, "platform": "moneybird", "base_url": url, "administration_id": admin_id, "token": "${T}"}
+            for name, url, admin_id in (
+                ("gone", "http://127.0.0.1:9", "1"),  # nothing listens on the discard port
+                ("shop", simulator.base_url, simulator.administration_ids[0]),
+            )
+        ],
+    }
+    daemon = daemon_for(settings_from_dict(raw, environ={"T": GOOD}), clock)
+    daemon.cycle("gone")
+    daemon.cycle("shop")
+    ready, document = daemon.readiness()
+    assert not ready
+    assert document["administrations"]["shop"] == {"ready": True}
+    assert "last attempt failed" in document["administrations"]["gone"]["reason"]
+    daemon.store.close()
+
+
+def test_housekeeping_prunes_old_runs_but_keeps_the_last_success(
+    simulator: MoneybirdSimulator, database_url: str, clock: ManualClock
+) -> None:
+    daemon = daemon_for(settings_for(simulator, database_url, GOOD, keep_sync_runs_days=7), clock)
+    daemon.cycle("shop")
+    clock.advance(timedelta(days=1))
+    daemon.cycle("shop")
+    clock.advance(timedelta(days=30))
+    daemon.housekeeping()
+    with daemon.store.session() as session:
+        runs = list(session.exec(select(SyncRun)))
+    assert len(runs) == 1 and runs[0].outcome == "success"
+    assert daemon.overview.last_syncs()[runs[0].administration_id].last_success_at == runs[0].finished_at
+    daemon.store.close()
+
+
+def test_stop_waits_for_the_cycle_in_hand_and_then_gives_up(
+    simulator: MoneybirdSimulator, tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = settings_for(simulator, f"sqlite:///{tmp_path / 'c.db'}", GOOD)
+    idle = daemon_for(settings, clock)
+    assert idle.stop() is True
+    busy = daemon_for(settings, clock)
+    busy._locks["shop"].acquire()
+    outcome: list[bool] = []
+    stopping = threading.Thread(target=lambda: outcome.append(busy.stop()))
+    stopping.start()
+    stopping.join(5)
+    assert outcome == [False]
+    busy.store.close()
