@@ -1,0 +1,48 @@
+"""`connector demo`, as the README's first command runs it: under a minute, and its summary agrees with what
+the SMTP sink and the simulated ledgers hold (counted here from the .eml files and the ledger's final state)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from email import message_from_bytes
+from pathlib import Path
+
+
+def test_demo_plays_45_days_in_under_a_minute_and_its_summary_matches_the_sink_and_the_ledger(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert elapsed < 60, f"the demo took {elapsed:.0f} s"
+    folder = tmp_path / "demo"
+    summary = json.loads((folder / "summary.json").read_text())
+    ledger = json.loads((folder / "ledger.json").read_text())
+
+    emails = sorted((folder / "mail").glob("*.eml"))
+    assert summary["emails_sent"] == len(emails) > 0
+    keys = [message_from_bytes(path.read_bytes())["X-Connector-Action"] for path in emails]
+    assert len(set(keys)) == len(keys), "an e-mail went out twice"
+
+    invoices = [invoice for administration in ledger.values() for invoice in administration]
+    notes = [note for invoice in invoices for note in invoice["notes"] or []]
+    refs = [note["note"].rsplit("[ref ", 1)[-1] + note["entity_id"] for note in notes if "[ref " in note["note"]]
+    assert summary["notes_written"] == len(notes) == len(refs) > 0
+    assert len(set(refs)) == len(refs), "a note was written twice"
+    paid = [invoice for invoice in invoices if invoice["state"] == "paid"]
+    assert summary["paid_during_run"] == len(paid) == sum(len(invoice["payments"] or []) for invoice in invoices) > 0
+    assert summary["invoices_mirrored"] == len(invoices)
+    assert len(summary["disputed"]) == 1
+    assert set(summary["actions_by_stage"]) >= {"call", "reminder", "aanmaning", "ingebrekestelling"}
+    assert summary["consistent"] is True
+
+    out = result.stdout
+    assert "Summary after 45 days" in out and "Status page:" in out and ".eml" in out
