@@ -7,6 +7,7 @@ shared and committed. Every problem is reported with its key path, never just th
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -115,6 +116,24 @@ class ConnectorSection(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment wins over the file: that is how a deployment overrides one value.
         return env_settings, init_settings
+
+    @field_validator("status_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (an empty token would leave /status open)")
+        return value
+
+    @field_validator("send_days", mode="before")
+    @classmethod
+    def _days_from_text(cls, value: Any) -> Any:
+        """From the environment a list arrives as text: "mon,tue,sat" (or JSON)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [day.strip() for day in text.split(",") if day.strip()]
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -251,3 +251,29 @@ def test_policy_mistakes_are_reported_with_their_keys() -> None:
     assert any(p.startswith("policies.gentle.stages[0].action:") for p in problems)
     assert "administrations[0].policy: unknown policy 'firm' (known: default, gentle)" not in problems  # gentle failed
     assert "administrations[0].policy: unknown policy 'firm' (known: default)" in problems
+
+
+def test_send_days_come_from_the_file_or_the_environment() -> None:
+    assert settings_from_dict({}, environ={}).connector.send_weekdays == frozenset(range(5))
+    from_file = settings_from_dict({"connector": {"send_days": ["sat"]}}, environ={})
+    assert from_file.connector.send_weekdays == frozenset({5})
+    from_env = settings_from_dict({}, environ={"CONNECTOR_SEND_DAYS": "mon, sat"})
+    assert from_env.connector.send_weekdays == frozenset({0, 5})
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"connector": {"send_days": ["mon", "zat"]}}, environ={})
+    assert caught.value.problems[0].startswith("connector.send_days[1]:")
+
+
+@pytest.mark.parametrize("token", ["", "short-token"])
+def test_a_weak_status_token_is_refused_rather_than_leaving_status_open(token: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({}, environ={"CONNECTOR_STATUS_TOKEN": token})
+    assert caught.value.problems == [
+        "connector.status_token: must be at least 16 characters (an empty token would leave /status open)"
+    ]
+
+
+def test_a_literal_status_token_in_the_file_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"connector": {"status_token": "a-literal-token-of-some-length"}}, environ={})
+    assert caught.value.problems[0].startswith("connector.status_token: a secret must not be written in the file")

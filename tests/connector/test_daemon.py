@@ -174,3 +174,20 @@ def test_stop_waits_for_the_cycle_in_hand_and_then_gives_up(
     stopping.join(5)
     assert outcome == [False]
     busy.store.close()
+
+
+def test_the_schedule_coalesces_missed_runs_and_serves_health(simulator: MoneybirdSimulator, tmp_path: Path) -> None:
+    settings = settings_for(simulator, f"sqlite:///{tmp_path / 'c.db'}", GOOD, health_port=0)
+    daemon = Daemon(settings, http_options=FAST_RETRIES)
+    daemon.start()
+    try:
+        job = daemon.scheduler.get_job("cycle:shop") if daemon.scheduler else None
+        assert job is not None
+        # After a pause (a suspended machine, a long cycle) the missed runs become one run, not a burst.
+        assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
+        assert job.trigger.interval.total_seconds() == settings.administrations[0].sync_interval == 300
+        assert daemon.liveness()[0] is True
+        assert daemon.health is not None and daemon.health.url.startswith("http://127.0.0.1:")
+    finally:
+        assert daemon.stop() is True
+    assert daemon.liveness()[0] is False
