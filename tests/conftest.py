@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
 from connector.clock import ManualClock
-from connector.config import MoneybirdAdministration
+from connector.config import MoneybirdAdministration, Settings, settings_from_dict
 from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
@@ -144,3 +144,22 @@ def smtp_sink() -> Iterator[tuple[MailSink, int]]:
         yield sink, port
     finally:
         sink.stop()
+
+
+def moneybird_settings(
+    simulator: Any, database_url: str, token: str, *, environ: dict[str, str] | None = None, **connector: Any
+) -> Settings:
+    """Settings with one Moneybird administration, "shop", its token read from the environment as configured."""
+    raw = {
+        "connector": {"database_url": database_url, **connector},
+        "administrations": [
+            {
+                "name": "shop",
+                "platform": "moneybird",
+                "base_url": simulator.base_url,
+                "administration_id": simulator.administration_ids[0],
+                "token": "${SHOP_TOKEN}",
+            }
+        ],
+    }
+    return settings_from_dict(raw, environ={"SHOP_TOKEN": token, **(environ or {})})

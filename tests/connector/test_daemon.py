@@ -18,7 +18,7 @@ from connector.clock import ManualClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.store.models import SyncRun
-from tests.conftest import FAST_RETRIES, SIM_TODAY
+from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 
 GOOD, BAD = "good-token-0123456789", "revoked-token-0123456789"
 
@@ -30,19 +30,7 @@ def simulator() -> Iterator[MoneybirdSimulator]:
 
 
 def settings_for(simulator: MoneybirdSimulator, database_url: str, token: str, **connector: Any) -> Settings:
-    raw = {
-        "connector": {"database_url": database_url, "shutdown_grace_seconds": 0.5, **connector},
-        "administrations": [
-            {
-                "name": "shop",
-                "platform": "moneybird",
-                "base_url": simulator.base_url,
-                "administration_id": simulator.administration_ids[0],
-                "token": "${SHOP_TOKEN}",
-            }
-        ],
-    }
-    return settings_from_dict(raw, environ={"SHOP_TOKEN": token})
+    return moneybird_settings(simulator, database_url, token, shutdown_grace_seconds=0.5, **connector)
 
 
 def daemon_for(settings: Settings, clock: ManualClock) -> Daemon:

@@ -11,11 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
-from connector.config import settings_from_dict
 from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints
 from connector.store.outbox import OutboxStore
-from tests.conftest import FAST_RETRIES, SIM_TODAY
+from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 
 TOKEN = "status-token-0123456789"
 
@@ -23,19 +22,9 @@ TOKEN = "status-token-0123456789"
 @pytest.fixture
 def daemon(database_url: str, clock: ManualClock) -> Iterator[Daemon]:
     with MoneybirdSimulator.generate(invoices=30, contacts=6, seed=5, today=SIM_TODAY) as simulator:
-        raw = {
-            "connector": {"database_url": database_url, "status_token": "${STATUS_TOKEN}"},
-            "administrations": [
-                {
-                    "name": "shop",
-                    "platform": "moneybird",
-                    "base_url": simulator.base_url,
-                    "administration_id": simulator.administration_ids[0],
-                    "token": "${SHOP_TOKEN}",
-                }
-            ],
-        }
-        settings = settings_from_dict(raw, environ={"SHOP_TOKEN": "t-0123456789", "STATUS_TOKEN": TOKEN})
+        settings = moneybird_settings(
+            simulator, database_url, "t-0123456789", environ={"STATUS_TOKEN": TOKEN}, status_token="${STATUS_TOKEN}"
+        )
         daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
         daemon.open()
         daemon.cycle("shop")  # no [email]: the e-mail stages fail and show up as needing attention
