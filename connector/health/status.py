@@ -13,9 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
-from connector.domain import format_amount
 from connector.reports import ageing
 from connector.store.models import SyncRun
 from connector.store.overview import LastSync, OpenInvoice, OverviewStore
@@ -210,5 +211,5 @@ def _actions_by_stage(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[s
 
 
 def money(amount: str | Decimal) -> str:
-    """Amounts for people, Dutch style (1.234,56)."""
-    return format_amount(Decimal(amount))
+    """Amounts for people, Dutch style (1.234,56); the JSON keeps plain decimal strings."""
+    return format_decimal(Decimal(amount), format="#,##0.00", locale="nl_NL")

@@ -91,11 +91,14 @@ def test_status_json_adds_up_to_the_mirror(endpoints: HealthEndpoints, daemon: D
     assert kinds & {"action_failed", "action_review"} or shop["outbox_depth"] > 0
 
 
-def test_the_html_page_and_the_routes_that_are_not_there(endpoints: HealthEndpoints) -> None:
+def test_the_html_page_and_the_routes_that_are_not_there(endpoints: HealthEndpoints, daemon: Daemon) -> None:
     status, content_type, body = get(endpoints, "/status", authorization=f"Bearer {TOKEN}", accept="text/html")
     page = body.decode()
     assert status == 200 and content_type.startswith("text/html")
     assert "shop" in page and "open invoices" in page and "90+ days" in page
+    total = sum(view.open_amount for view in daemon.store.invoices("shop"))
+    whole, cents = f"{total:.2f}".split(".")
+    assert f"EUR {int(whole):,}".replace(",", ".") + f",{cents}" in page  # Dutch style: 12.345,67
     assert get(endpoints, "/nope")[0] == 404
     assert endpoints.handle("POST", "/readyz", {}).status == 405
 
