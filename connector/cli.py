@@ -25,7 +25,6 @@ from connector.store.outbox import OutboxStore
 from connector.store.overview import OverviewStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
-from connector.workflow.planner import planner_for
 
 app = typer.Typer(
     help="Credit-management connector for Dutch bookkeeping ledgers.",
@@ -285,10 +284,7 @@ def plan(
             administration_id = store.administration_id(administration.name)
             if administration_id is None:
                 continue  # never synced: nothing mirrored to plan from
-            inputs = workflow.planning_inputs(administration_id)
-            actions += planner_for(administration, settings.policies).plan(
-                today, inputs.invoices, inputs.progress, inputs.contacts
-            )
+            actions += workflow.due_actions(administration_id, administration, settings.policies, today)
     if as_json:
         typer.echo(json.dumps([action.to_json() for action in actions], indent=2))
         return

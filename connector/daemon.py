@@ -240,7 +240,7 @@ class Daemon:
                 log.info("dispatch.finished", **{k: v for k, v in result.to_json().items() if k != "administration"})
 
     def _parked(self, config: AdministrationConfig) -> bool:
-        record = self.overview.administrations().get(config.name)
+        record = self.overview.administration(config.name)  # read each cycle: `connector unpark` acts at once
         if record is None or not record.parked:
             return False
         if record.parked_credential != credential_fingerprint(config):

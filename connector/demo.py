@@ -126,16 +126,16 @@ class _Story:
         if administration_id is None:
             return []
         box = OutboxStore(store)
+        open_numbers = {view.ledger_id: view.number for view in store.invoices(NAMES[0], "open")}
         for action in box.actions(administration_id, ["done"]):
             if action.stage != "reminder":
                 continue
             for ledger_id in box.invoice_ids(action):
-                open_ids = {v.ledger_id for v in store.invoices(NAMES[0], "open")}
-                if ledger_id in open_ids:
+                if ledger_id in open_numbers:
                     WorkflowStore(store).hold(
                         administration_id, ledger_id, "dispute", None, "customer disputes the delivery (demo)"
                     )
-                    number = next(v.number for v in store.invoices(NAMES[0], "open") if v.ledger_id == ledger_id)
+                    number = open_numbers[ledger_id]
                     self.disputed.append(f"{NAMES[0]}/{number}")
                     return [f"{NAMES[0]}: customer disputes invoice {number}; reminders for it are paused"]
         return []

@@ -34,7 +34,6 @@ from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import letter_term
-from connector.workflow.planner import planner_for
 from connector.workflow.policy import Policy
 
 log = get_logger("dispatch")
@@ -120,10 +119,7 @@ class Dispatcher:
         today = today or self.calendar.today(now)
         report = DispatchReport(self.administration.name)
         self._recover(report)
-        inputs = self.workflow.planning_inputs(self.administration_id)
-        actions = planner_for(self.administration, self.policies).plan(
-            today, inputs.invoices, inputs.progress, inputs.contacts
-        )
+        actions = self.workflow.due_actions(self.administration_id, self.administration, self.policies, today)
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
             self._write_back(action, report)  # a write-back an earlier run did not finish

@@ -19,9 +19,9 @@ from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
 from connector.reports import ageing
 from connector.store.models import SyncRun
+from connector.store.outbox import OPEN_STATES
 from connector.store.overview import LastSync, OpenInvoice, OverviewStore
 from connector.store.workflow import WorkflowStore
-from connector.workflow.planner import planner_for
 
 
 @dataclass
@@ -72,11 +72,7 @@ class AdministrationFigures:
 
     @property
     def outbox_depth(self) -> int:
-        return sum(
-            count
-            for (_, status), count in self.actions.items()
-            if status in ("pending", "executing", "sending", "sent")
-        )
+        return sum(count for (_, status), count in self.actions.items() if status in OPEN_STATES)
 
 
 def gather(overview: OverviewStore, settings: Settings) -> list[AdministrationFigures]:
@@ -140,10 +136,7 @@ def status_document(
         due: list[Any] = []
         attention: list[dict[str, Any]] = []
         if item.administration_id is not None:
-            inputs = workflow.planning_inputs(item.administration_id)
-            due = planner_for(item.config, settings.policies).plan(
-                today, inputs.invoices, inputs.progress, inputs.contacts
-            )
+            due = workflow.due_actions(item.administration_id, item.config, settings.policies, today)
             attention = [
                 {
                     "kind": f"action_{action.status}",

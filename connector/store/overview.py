@@ -63,17 +63,12 @@ class OverviewStore:
 
     def administrations(self) -> dict[str, AdministrationRecord]:
         with self.store.session() as session:
-            return {
-                row.name: AdministrationRecord(
-                    id=row.id or 0,
-                    name=row.name,
-                    platform=row.platform,
-                    parked_at=row.parked_at,
-                    parked_reason=row.parked_reason,
-                    parked_credential=row.parked_credential,
-                )
-                for row in session.exec(select(Administration))
-            }
+            return {row.name: _record(row) for row in session.exec(select(Administration))}
+
+    def administration(self, name: str) -> AdministrationRecord | None:
+        with self.store.session() as session:
+            row = session.exec(select(Administration).where(Administration.name == name)).first()
+            return _record(row) if row is not None else None
 
     def park(self, administration_id: int, reason: str, credential: str) -> None:
         with self.store.session() as session, session.begin():
@@ -179,3 +174,14 @@ class OverviewStore:
         )
         with self.store.session() as session:
             return {admin_id: count for admin_id, count in session.exec(query)}
+
+
+def _record(row: Administration) -> AdministrationRecord:
+    return AdministrationRecord(
+        id=row.id or 0,
+        name=row.name,
+        platform=row.platform,
+        parked_at=row.parked_at,
+        parked_reason=row.parked_reason,
+        parked_credential=row.parked_credential,
+    )

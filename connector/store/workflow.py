@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -17,6 +17,7 @@ from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
 from connector.workflow.legal import DebtorKind
+from connector.workflow.policy import Policy
 
 # Actions that count as the stage being reached: planned and not yet done count too, so a stage is never
 # planned twice for an invoice; dropped and failed ones do not.
@@ -35,6 +36,15 @@ class WorkflowStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.clock = store.clock
+
+    def due_actions(
+        self, administration_id: int, administration: Any, policies: Mapping[str, Policy], today: date
+    ) -> list[planner.PlannedAction]:
+        """What the workflow wants done for this administration on `today`, from what the store holds."""
+        inputs = self.planning_inputs(administration_id)
+        return planner.planner_for(administration, policies).plan(
+            today, inputs.invoices, inputs.progress, inputs.contacts
+        )
 
     def planning_inputs(self, administration_id: int) -> PlanningInputs:
         """Open invoices, what was done for each, the holds on them and what people decided per contact.
