@@ -8,7 +8,7 @@ platform JSON. Required operations are abstract; optional ones are declared in `
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
 
 __all__ = [
+    "ApiBudget",
     "AuthError",
     "BadRecord",
     "Capability",
@@ -118,13 +119,19 @@ class SyncState:
     `cursor` is the adapter's own opaque bookmark (for ledgers that have one); `known_versions` maps the
     ledger ids the mirror holds (open invoices, or contacts) to their stored versions;
     `quarantined_versions` are records held in quarantine (fetch them again only when their version
-    changes); `wanted_ids` are ids the mirror refers to but does not hold yet (the contact of an invoice).
+    changes); `wanted_ids` are ids the mirror refers to but does not hold yet (the contact of an invoice);
+    `stored_raw` reads the payloads the mirror holds.
     """
 
     cursor: str | None = None
     known_versions: Mapping[str, str | None] = field(default_factory=dict)
     quarantined_versions: Mapping[str, str | None] = field(default_factory=dict)
     wanted_ids: frozenset[str] = frozenset()
+    # The payloads the mirror holds (`raw` of each record) for the given ids, or for all of them (None):
+    # for ledgers that send a change in parts, so the adapter can put the whole record together again.
+    stored_raw: Callable[[Collection[str] | None], Mapping[str, Mapping[str, Any]]] = field(
+        default=lambda _ids: {}, compare=False, repr=False
+    )
 
 
 @dataclass
@@ -139,6 +146,24 @@ class ChangeBatch(Generic[RecordT]):
 
     def __len__(self) -> int:
         return len(self.records) + len(self.deleted) + len(self.bad)
+
+
+@dataclass(frozen=True)
+class ApiBudget:
+    """A ledger's daily call budget as its last answer reported it (Exact Online: per app and division)."""
+
+    limit: int
+    remaining: int
+    resets_at: datetime
+    observed_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "resets_at": self.resets_at.isoformat(),
+            "observed_at": self.observed_at.isoformat(),
+        }
 
 
 class Capability(StrEnum):
@@ -195,6 +220,10 @@ class LedgerAdapter(abc.ABC):
     def throttled_responses(self) -> int:
         """How many times the ledger answered 'too many requests' so far."""
         return 0
+
+    def budget(self) -> ApiBudget | None:
+        """The ledger's daily call budget, for ledgers that have one and report it."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and sessions."""

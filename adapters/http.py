@@ -3,7 +3,10 @@
 - Retries (tenacity, jittered exponential backoff) on connection errors, timeouts, 5xx and malformed
   answers — but a request that is not idempotent is only retried when it surely never reached the ledger.
 - 429: wait until the platform's reset time (headers parsed as epoch seconds, epoch milliseconds or a
-  delay, whichever the value is), then retry.
+  delay, whichever the value is), then retry; a reset further away than `max_rate_limit_wait` (a daily
+  budget spent) ends the request with RateLimited instead of blocking for hours.
+- An endpoint that keeps answering 4xx is held back for a while (`ErrorBudget`): some ledgers block an
+  endpoint for an hour after ten errors, and repeating a refused request never helps.
 - A client-side sliding-window limiter keeps each credential under the platform's published limit, so
   429s stay rare. Limiters are shared per (platform, credential): two administrations reached with one
   token share one budget, because that is how the ledger counts.
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json as jsonlib
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -34,6 +39,7 @@ from adapters.base import (
 from connector.log import get_logger, redact_url
 
 USER_AGENT = "ledger-connector/0.1"
+T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -137,6 +143,54 @@ def shared_limiter(platform: str, credential: str, limit: RateLimit) -> RateLimi
         return limiter
 
 
+class ErrorBudget:
+    """At most `max_errors` 4xx answers per endpoint in `per_seconds`; after that the endpoint is not called
+    until the oldest error ages out. Shared per credential like the rate limiter, since the ledger counts so."""
+
+    def __init__(self, max_errors: int, per_seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.max_errors = max_errors
+        self.per_seconds = per_seconds
+        self._monotonic = monotonic
+        self._errors: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, endpoint: str) -> collections.deque[float]:
+        errors = self._errors.setdefault(endpoint, collections.deque())
+        while errors and errors[0] <= self._monotonic() - self.per_seconds:
+            errors.popleft()
+        return errors
+
+    def record(self, endpoint: str) -> None:
+        with self._lock:
+            self._recent(endpoint).append(self._monotonic())
+
+    def blocked_for(self, endpoint: str) -> float:
+        """Seconds until the endpoint may be called again (0: now)."""
+        with self._lock:
+            errors = self._recent(endpoint)
+            if len(errors) < self.max_errors:
+                return 0.0
+            return errors[0] + self.per_seconds - self._monotonic()
+
+
+_shared: dict[tuple[type, str], Any] = {}
+
+
+def shared(kind: type[T], key: str, make: Callable[[], T]) -> T:
+    """The one object of `kind` for a rate budget's `key` in this process (made on first use): the ledger
+    counts per credential, so every client on that credential must share what it knows."""
+    with _limiters_lock:
+        found = _shared.get((kind, key))
+        if found is None:
+            found = _shared[(kind, key)] = make()
+        assert isinstance(found, kind)
+        return found
+
+
+def shared_error_budget(key: str, max_errors: int, per_seconds: float) -> ErrorBudget:
+    return shared(ErrorBudget, key, lambda: ErrorBudget(max_errors, per_seconds))
+
+
 def reset_delay(value: str | None, now: datetime) -> float | None:
     """Seconds until a reset given as epoch milliseconds, epoch seconds or a plain delay in seconds."""
     if not value:
@@ -224,7 +278,12 @@ class ApiClient:
         sleep: Callable[[float], None] = time.sleep,
         error_message: Callable[[httpx.Response], str] = default_error_message,
         reset_headers: tuple[str, ...] = ("Retry-After",),
+        on_response: Callable[[httpx.Response], None] | None = None,
+        error_budget: ErrorBudget | None = None,
+        decimal_json: bool = False,
     ) -> None:
+        """`on_response` sees every answer (to read rate-limit headers); `decimal_json` parses JSON numbers
+        as Decimal, for ledgers that send amounts as numbers."""
         self.platform = platform
         self.administration = administration
         self.limiter = rate_limiter
@@ -232,6 +291,9 @@ class ApiClient:
         self._sleep = sleep
         self._error_message = error_message
         self._reset_headers = reset_headers
+        self._on_response = on_response
+        self.error_budget = error_budget
+        self._decimal_json = decimal_json
         self._counts: collections.Counter[str] = collections.Counter()
         self._throttled = 0  # 429 responses received
         self._counts_lock = threading.Lock()
@@ -282,7 +344,9 @@ class ApiClient:
             return retrying(self._attempt, method, path, endpoint, params, json, expect_json)
         except _Throttled as exc:
             retry_at = datetime.now(UTC) + timedelta(seconds=exc.wait or 0)
-            raise RateLimited(f"{endpoint}: rate limited by {self.platform}", retry_at) from exc
+            raise RateLimited(
+                f"{endpoint}: rate limited by {self.platform} until {retry_at:%H:%M} UTC", retry_at
+            ) from exc
         except _RetryableResponse as exc:
             raise TransientError(f"{endpoint}: {exc}", outcome_unknown=not safe_to_repeat) from exc
         except httpx.LocalProtocolError as exc:
@@ -315,6 +379,14 @@ class ApiClient:
         json: Any,
         expect_json: bool,
     ) -> Any:
+        if self.error_budget is not None:
+            blocked = self.error_budget.blocked_for(endpoint)
+            if blocked > 0:
+                raise RequestRejected(
+                    f"{endpoint}: held back for {blocked / 60:.0f} more minutes after "
+                    f"{self.error_budget.max_errors} refused requests within the hour",
+                    0,
+                )
         self.limiter.acquire()
         with self._counts_lock:
             self._counts[endpoint] += 1
@@ -338,6 +410,8 @@ class ApiClient:
             ms=elapsed_ms,
         )
         status = response.status_code
+        if self._on_response is not None:
+            self._on_response(response)
         if status == 429:
             with self._counts_lock:
                 self._throttled += 1
@@ -347,12 +421,16 @@ class ApiClient:
         if status >= 500:
             raise _ServerError(f"{status} {response.reason_phrase}", status=status)
         if status >= 400:
+            if self.error_budget is not None:
+                self.error_budget.record(endpoint)
             raise self._client_error(endpoint, response)
         if not expect_json:
             return response
         if status == 204 or not response.content:
             return None
         try:
+            if self._decimal_json:
+                return jsonlib.loads(response.content, parse_float=Decimal)
             return response.json()
         except ValueError as exc:
             raise _Malformed(f"malformed JSON in a {status} answer", status=status) from exc
@@ -371,15 +449,16 @@ class ApiClient:
         for header in self._reset_headers:
             delay = reset_delay(response.headers.get(header), now)
             if delay is not None:
-                return min(max(delay, 0.5), self.retry.max_rate_limit_wait)
+                return max(delay, 0.5)
         return self.retry.initial_wait * 4
 
     # --- retry policy ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _retryable(exc: BaseException, safe_to_repeat: bool) -> bool:
+    def _retryable(self, exc: BaseException, safe_to_repeat: bool) -> bool:
         if isinstance(exc, _Throttled):
-            return True  # the ledger refused it, so it was not carried out
+            # The ledger refused it, so it was not carried out; but a reset hours away (a daily budget
+            # spent) is for the scheduler to wait out, not this request.
+            return exc.wait is None or exc.wait <= self.retry.max_rate_limit_wait
         if isinstance(exc, httpx.LocalProtocolError):
             return False
         if isinstance(exc, httpx.TransportError):

@@ -4,7 +4,10 @@ every simulated ledger needs (request log, fault injection, a per-token fixed-wi
 A ledger simulator subclasses `SimulatorServer`, registers handlers with `route()` and overrides the
 `*_response` hooks to shape errors the way its ledger does. Handlers run under `self.lock`, so the
 simulated state needs no locking of its own. Control endpoints live under `/_simulator/` at the server
-root: they need no token, are not logged, not rate limited and never faulted.
+root: they need no token, are not logged, not rate limited and never faulted. Public routes (e.g. an
+OAuth token endpoint) need no token either and are never faulted or rate limited, but they are logged.
+A simulator that shapes the whole API pipeline differently (its own rate limits, error budgets) overrides
+`handle_api` and reuses `stall` and `route_api`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import math
 import random
 import re
+import signal
 import socket
 import sys
 import threading
@@ -22,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,6 +43,7 @@ __all__ = [
     "Router",
     "SimulatorServer",
     "parse_fault_spec",
+    "serve_until_signal",
 ]
 
 CONTROL_PREFIX = "/_simulator/"
@@ -118,6 +123,10 @@ class Router:
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         self._routes.append((method.upper(), re.compile(pattern), handler))
+
+    def methods(self, path: str) -> set[str]:
+        """The methods some route serves `path` with (to tell 405 from 404)."""
+        return {method for method, pattern, _ in self._routes if pattern.fullmatch(path)}
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
         for route_method, pattern, handler in self._routes:
@@ -342,6 +351,7 @@ class SimulatorServer:
         self.lock = threading.RLock()
         self.router = Router()
         self.control_router = Router()
+        self.public_router = Router()
         self._host = "127.0.0.1"
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -358,6 +368,10 @@ class SimulatorServer:
 
     def control_route(self, method: str, pattern: str, handler: Handler) -> None:
         self.control_router.add(method, pattern, handler)
+
+    def public_route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Register a route on the full path that needs no token, is logged, never faulted or rate limited."""
+        self.public_router.add(method, pattern, handler)
 
     # lifecycle --------------------------------------------------------------------------------------
 
@@ -474,12 +488,26 @@ class SimulatorServer:
         )
         if request.path.startswith(CONTROL_PREFIX):
             return self._dispatch(self.control_router, request) or self.error_response(404, "Unknown control route")
-        response = self._handle_api(request)
+        response = self._dispatch(self.public_router, request)
+        if response is None:
+            response = self.handle_api(request)
         status = response.status if response is not None else 0
         self.request_log.record(request.method, request.path, request.query, status, received)
         return response
 
-    def _handle_api(self, request: Request) -> Response | None:
+    def stall(self) -> None:
+        """What a 'timeout' fault does: hold the request for `timeout_seconds` (or until the server stops)."""
+        self._stopping.wait(self.timeout_seconds)
+
+    def route_api(self, request: Request) -> Response:
+        """Route an admitted API request below `base_path` (not found: `not_found_response`)."""
+        if not request.path.startswith(self.base_path + "/"):
+            return self.not_found_response(request)
+        routed = replace(request, route_path=request.path[len(self.base_path) :])
+        return self._dispatch(self.router, routed) or self.not_found_response(request)
+
+    def handle_api(self, request: Request) -> Response | None:
+        """The API pipeline: faults, rate limit, token check, routing. None drops the connection."""
         fault = self.faults.draw()
         if fault == "drop":
             return None
@@ -490,17 +518,14 @@ class SimulatorServer:
         if not decision.allowed:
             return self.rate_limited_response(decision)
         if fault == "timeout":
-            self._stopping.wait(self.timeout_seconds)
+            self.stall()
         elif fault in _SERVER_ERRORS:
             return self.server_error_response(int(fault))
         elif fault == "malformed":
             return self.malformed_response()
         if not self.is_authorized(request.token):
             return self.unauthorized_response(request)
-        if not request.path.startswith(self.base_path + "/"):
-            return self.not_found_response(request)
-        routed = replace(request, route_path=request.path[len(self.base_path) :])
-        return self._dispatch(self.router, routed) or self.not_found_response(request)
+        return self.route_api(request)
 
     def _dispatch(self, router: Router, request: Request) -> Response | None:
         resolved = router.resolve(request.method, request.route_path)
@@ -534,3 +559,29 @@ class SimulatorServer:
         except ValueError as exc:
             return self.error_response(400, str(exc))
         return Response.json({"spec": self.faults.spec, "seed": seed})
+
+
+# --- running from the command line ------------------------------------------------------------------
+
+
+def serve_until_signal(
+    simulator: SimulatorServer, *, port: int = 0, lines: Callable[[], Iterable[str]] = tuple
+) -> None:
+    """Serve on 127.0.0.1 until SIGINT/SIGTERM. Prints `listening on <base url>` first, then `lines()`,
+    then `press Ctrl+C to stop`, each line flushed at once."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"listening on {simulator.start(port=port)}", flush=True)
+        for line in [*lines(), "press Ctrl+C to stop"]:
+            print(line, flush=True)
+        while not stop.wait(0.2):
+            pass
+    finally:
+        simulator.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -52,7 +52,10 @@ class MoneybirdAdapter(LedgerAdapter):
         self.clock = clock
 
     @classmethod
-    def from_config(cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions) -> MoneybirdAdapter:
+    def from_config(
+        cls, config: MoneybirdAdministration, clock: Clock, options: HttpOptions, tokens: object = None
+    ) -> MoneybirdAdapter:
+        """`tokens` is unused: Moneybird takes a bearer token from the configuration."""
         override = config.rate_limit
         limit = None
         if override is not None:

@@ -17,15 +17,12 @@ from __future__ import annotations
 import copy
 import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,7 +42,7 @@ from adapters.moneybird.simulator_data import (
     parse_timestamp,
     unpaid_state,
 )
-from adapters.simulation import HttpError, RateDecision, Request, Response, SimulatorServer
+from adapters.simulation import HttpError, RateDecision, Request, Response, SimulatorServer, serve_until_signal
 from connector.clock import Clock, SystemClock, business_date
 
 __all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range", "run_from_cli"]
@@ -920,18 +917,4 @@ def run_from_cli(
         invoices = 50 if generate is None else generate
         people = contacts if contacts is not None else (20 if generate is None else max(1, generate // 5))
         simulator = MoneybirdSimulator.generate(invoices=invoices, contacts=people, **options)
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(f"listening on {simulator.start(port=port)}", flush=True)
-        print("\n".join([*simulator.summary_lines(), "press Ctrl+C to stop"]), flush=True)
-        while not stop.wait(0.2):
-            pass
-    finally:
-        simulator.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    serve_until_signal(simulator, port=port, lines=simulator.summary_lines)

@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from adapters.sample_data import CITIES, SERVICES, STREETS
+
 __all__ = [
     "PAUSED_NEXT_REMINDER",
     "REMINDABLE_STATES",
@@ -613,16 +615,6 @@ _TRADES = (
     "Catering", "Fietsen", "Architecten", "Metaalbewerking", "Reclame", "Interieur", "Zorg", "Logistiek",
 )  # fmt: skip
 _LEGAL_FORMS = ("B.V.", "B.V.", "B.V.", "Holding B.V.", "V.O.F.", "& Zn.")
-_STREETS = (
-    "Hoofdstraat", "Kerkstraat", "Dorpsstraat", "Molenweg", "Stationsweg", "Schoolstraat", "Julianastraat",
-    "Wilhelminastraat", "Beatrixlaan", "Industrieweg", "Nieuwstraat", "Parallelweg", "Lindelaan", "Eikenlaan",
-)  # fmt: skip
-_CITIES = (
-    ("Amsterdam", 10), ("Rotterdam", 30), ("Utrecht", 35), ("Den Haag", 25), ("Eindhoven", 56),
-    ("Groningen", 97), ("Tilburg", 50), ("Almere", 13), ("Breda", 48), ("Nijmegen", 65), ("Apeldoorn", 73),
-    ("Haarlem", 20), ("Arnhem", 68), ("Zwolle", 80), ("Leeuwarden", 89), ("Maastricht", 62),
-)  # fmt: skip
-_SERVICES = ("Advieswerkzaamheden", "Installatie", "Onderhoud", "Levering materialen", "Licentie", "Projecturen")
 _MIN_EXCL_CENTS, _MAX_EXCL_CENTS = 2_067, 2_066_115  # incl. 21% VAT: 25.01 .. 24,999.99
 
 
@@ -631,11 +623,11 @@ def _slug(text: str) -> str:
 
 
 def _fake_contact(rng: random.Random, contact_id: str, index: int, created: float) -> dict[str, Any]:
-    city, zip_prefix = rng.choice(_CITIES)
+    city, zip_prefix = rng.choice(CITIES)
     zipcode = f"{zip_prefix}{rng.randint(10, 99)} {rng.choice('BCDEGHJKLMNPRTVXZ')}{rng.choice('ABCDEGHJKLMNPRTVXZ')}"
     contact: dict[str, Any] = {
         "id": contact_id,
-        "address1": f"{rng.choice(_STREETS)} {rng.randint(1, 250)}",
+        "address1": f"{rng.choice(STREETS)} {rng.randint(1, 250)}",
         "zipcode": zipcode,
         "city": city,
         "created_at": iso_timestamp(created),
@@ -662,7 +654,7 @@ def _fake_invoice(
     cuts = sorted(rng.sample(range(1, excl_cents), rng.randint(0, 2))) if excl_cents > 3 else []
     parts = [b - a for a, b in zip([0, *cuts], [*cuts, excl_cents], strict=True)]
     details = [
-        make_detail(ids, administration, rng.choice(_SERVICES), Decimal(cents) / 100, row, created)
+        make_detail(ids, administration, rng.choice(SERVICES), Decimal(cents) / 100, row, created)
         for row, cents in enumerate(parts, start=1)
     ]
     excl = Decimal(excl_cents) / 100
