@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.base import LedgerError
 from adapters.registry import PlatformNotAvailable, create_adapter
 from connector.clock import SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
@@ -23,6 +24,7 @@ from connector.log import configure_logging
 from connector.store import Store
 from connector.store.outbox import OutboxStore
 from connector.store.overview import OverviewStore
+from connector.store.tokens import TokenVault
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.sync import SyncReport, sync_administration
 
@@ -34,8 +36,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The local store.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Run a ledger simulator on 127.0.0.1 (for tests, benchmarks and trying things).")
+auth_app = typer.Typer(help="Connect a ledger that uses OAuth (Exact Online).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(auth_app, name="auth")
 
 ConfigOption = Annotated[
     Path | None,
@@ -123,7 +127,7 @@ def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOp
     with _store(settings) as store:
         for administration in _selected(settings, admin):
             try:
-                adapter = create_adapter(administration, clock)
+                adapter = create_adapter(administration, clock, tokens=TokenVault.for_settings(store, settings))
             except PlatformNotAvailable as exc:
                 report = SyncReport(administration=administration.name, outcome="failed", error=str(exc))
             else:
@@ -172,6 +176,81 @@ def run(config: ConfigOption = None) -> None:
         # the action in hand on the next start, and a cut-off sync repeats from its last stored batch.
         sys.stderr.flush()
         os._exit(0)
+
+
+@auth_app.command("exact")
+def auth_exact(
+    admin: Annotated[str, typer.Option("--admin", help="The Exact Online administration's name.")],
+    config: ConfigOption = None,
+    list_divisions: Annotated[
+        bool, typer.Option("--list-divisions", help="List the divisions the stored tokens reach, then stop.")
+    ] = False,
+    refresh_token: Annotated[
+        str | None,
+        typer.Option("--refresh-token", help="Import a refresh token from another integration instead of consenting."),
+    ] = None,
+    code: Annotated[str | None, typer.Option("--code", help="An authorization code you already have.")] = None,
+    paste: Annotated[
+        bool, typer.Option("--paste", help="Paste the redirect address instead of receiving it on the redirect URI.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the redirect.")] = 300.0,
+) -> None:
+    """Consent once (or import a refresh token); the tokens are stored encrypted and kept fresh by the daemon."""
+    from adapters.exact_online.adapter import oauth_for
+    from connector import consent
+    from connector.config import ExactOnlineAdministration
+
+    settings = _settings(config)
+    administration = _selected(settings, admin)[0]
+    if not isinstance(administration, ExactOnlineAdministration):
+        typer.echo(f"{admin}: not an Exact Online administration ({administration.platform})", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    clock = SystemClock()
+    with _store(settings) as store:
+        vault = TokenVault.for_settings(store, settings)
+        assert vault is not None  # check-config insists on the key for Exact Online
+        try:
+            if list_divisions:
+                rows = consent.list_divisions(administration, vault, clock)
+                for row in rows:
+                    mark = "  <- configured" if str(row.get("Code")) == str(administration.division) else ""
+                    typer.echo(f"{row.get('Code')}\t{row.get('Description') or ''}{mark}")
+                if not any(str(row.get("Code")) == str(administration.division) for row in rows):
+                    typer.echo(f"division {administration.division} (configured) is not among them", err=True)
+                    raise typer.Exit(1)
+                return
+            oauth = oauth_for(administration)
+            if refresh_token is not None:
+                result = consent.import_refresh_token(settings, store, administration, vault, refresh_token, oauth)
+                what = "refresh token imported and refreshed"
+            else:
+                grant = consent.consent_flow(
+                    administration,
+                    code=code,
+                    paste=paste,
+                    prompt=lambda text: str(typer.prompt(text)),
+                    say=typer.echo,
+                    timeout=timeout,
+                    oauth=oauth,
+                )
+                result = consent.store_grant(settings, store, administration, vault, grant)
+                what = "consent stored"
+        except (consent.ConsentError, LedgerError) as exc:
+            typer.echo(f"{admin}: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(
+        f"{admin}: {what} for connection {result.status.connection!r} (chain {result.status.generation}); "
+        f"division {administration.division} is used"
+        + (f"; unparked {', '.join(result.unparked)}" if result.unparked else "")
+    )
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for CONNECTOR_SECRET_KEY (it encrypts the stored OAuth tokens; keep it safe)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
 
 
 @app.command()
@@ -319,7 +398,7 @@ def dispatch(
     with _store(settings) as store:
         for administration in _selected(settings, admin):
             try:
-                adapter = create_adapter(administration, clock)
+                adapter = create_adapter(administration, clock, tokens=TokenVault.for_settings(store, settings))
             except PlatformNotAvailable as exc:
                 typer.echo(f"{administration.name}: {exc}", err=True)
                 continue
@@ -576,6 +655,43 @@ def simulate_moneybird(
         fault_seed=fault_seed,
         rate_limit=rate_limit,
         rate_window_seconds=rate_window,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+@simulate_app.command("exact_online")
+def simulate_exact_online(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    seed_file: Annotated[
+        Path | None, typer.Option("--seed-file", help='Seed JSON: {"app": {...}, "divisions": [...]}.')
+    ] = None,
+    generate: Annotated[int | None, typer.Option(help="Generate this many open receivable terms.")] = None,
+    accounts: Annotated[int | None, typer.Option(help="...over this many accounts.")] = None,
+    faults: Annotated[str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.02'.")] = None,
+    fault_seed: Annotated[int, typer.Option(help="Seed for the fault dice.")] = 0,
+    rate_limit_minutely: Annotated[int, typer.Option(help="API calls per minute per division.")] = 60,
+    rate_limit_daily: Annotated[int, typer.Option(help="API calls per UTC day per division.")] = 5000,
+    access_token_seconds: Annotated[int, typer.Option(help="Access-token lifetime.")] = 600,
+    min_refresh_seconds: Annotated[int, typer.Option(help="Refusing refreshes until the token is this old.")] = 570,
+    timeout_seconds: Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")] = 5.0,
+) -> None:
+    """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token."""
+    from adapters.exact_online.simulator import run_from_cli
+
+    if seed_file is not None and generate is not None:
+        typer.echo("--seed-file and --generate exclude each other", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        accounts=accounts,
+        faults=faults,
+        fault_seed=fault_seed,
+        rate_limit_minutely=rate_limit_minutely,
+        rate_limit_daily=rate_limit_daily,
+        access_token_seconds=access_token_seconds,
+        min_refresh_seconds=min_refresh_seconds,
         timeout_seconds=timeout_seconds,
     )
 

@@ -7,6 +7,8 @@ shared and committed. Every problem is reported with its key path, never just th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -99,6 +101,9 @@ class ConnectorSection(BaseSettings):
     status_token: SecretStr | None = None  # when set, /status wants "Authorization: Bearer <token>"
     keep_sync_runs_days: int = Field(default=30, ge=1, le=3650)  # older sync runs are pruned
     shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: time for the action in hand
+    # Encrypts OAuth tokens in the store (Fernet: 32 url-safe base64 bytes; `connector secret-key` makes one).
+    # Several keys separated by commas: the first encrypts, all decrypt, so a key can be rotated.
+    secret_key: SecretStr | None = None
 
     @property
     def send_window_times(self) -> tuple[time, time]:
@@ -123,6 +128,24 @@ class ConnectorSection(BaseSettings):
         if value is not None and len(value.get_secret_value().strip()) < 16:
             raise ValueError("must be at least 16 characters (an empty token would leave /status open)")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
+        if not keys:
+            return None
+        for key in keys:
+            try:
+                if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise ValueError(
+                    "not a Fernet key (32 url-safe base64-encoded bytes); make one with `connector secret-key`"
+                ) from None
+        return SecretStr(",".join(keys))
 
     @field_validator("send_days", mode="before")
     @classmethod
@@ -256,10 +279,24 @@ class ExactOnlineAdministration(AdministrationBase):
     secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
     # 5,000 calls a day per division: every 10 minutes is 144 syncs, leaving most of the day for the rest.
     default_sync_interval: ClassVar[int] = 600
-    division: int = Field(gt=0)
+    division: int = Field(gt=0)  # pinned: never taken from the user's CurrentDivision
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
     country: Literal["nl", "be", "de", "uk", "us", "es", "fr"] = "nl"
+    # Exact keeps one token chain per app and user: administrations consented by one user share a connection
+    # (and so one chain). Unset: the administration's own name.
+    connection: str | None = Field(default=None, pattern=NAME_PATTERN)
+    redirect_uri: str = Field(default="http://127.0.0.1:8765/callback", pattern=r"^https?://\S+$")
+    # Calls of the daily budget (5,000 per app per division) kept free for people and other tools.
+    daily_reserve: int = Field(default=500, ge=0, le=100_000)
+    # Also keep a one-line status about the connector's reminders in the account's Remarks field.
+    write_remarks: bool = False
+    # A full read of the open receivables every so many days, to catch anything the change feed missed.
+    consistency_check_days: int = Field(default=7, ge=1, le=365)
+
+    @property
+    def connection_name(self) -> str:
+        return self.connection or self.name
 
     @property
     def ledger_reference(self) -> str:
@@ -387,6 +424,13 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             known = ", ".join(sorted(policies))
             problems.append(f"administrations[{index}].policy: unknown policy {admin.policy!r} (known: {known})")
 
+    if connector is not None and connector.secret_key is None:
+        problems += [
+            f"connector.secret_key: CONNECTOR_SECRET_KEY is not set; administration {admin.name!r} keeps its "
+            "OAuth tokens in the store encrypted with it (make one with `connector secret-key`)"
+            for admin in administrations
+            if admin.enabled and admin.platform == "exact_online"
+        ][:1]
     if problems:
         raise ConfigError(sorted(problems, key=_file_order))
     assert connector is not None
@@ -395,6 +439,9 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             register_secret(getattr(admin, field_name).get_secret_value())
     if connector.status_token is not None:
         register_secret(connector.status_token.get_secret_value())
+    if connector.secret_key is not None:
+        for key in connector.secret_key.get_secret_value().split(","):
+            register_secret(key)
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
     if email is not None and email.password is not None:
@@ -423,12 +470,13 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
                     f"administrations[{index}].{key}: a secret must not be written in the file; "
                     f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
                 )
-    token = raw_connector.get("status_token")
-    if token not in (None, "") and not (isinstance(token, str) and _ONLY_REFERENCE.match(token)):
-        problems.append(
-            "connector.status_token: a secret must not be written in the file; "
-            'reference an environment variable, e.g. status_token = "${CONNECTOR_STATUS_TOKEN}"'
-        )
+    for key in ("status_token", "secret_key"):
+        token = raw_connector.get(key)
+        if token not in (None, "") and not (isinstance(token, str) and _ONLY_REFERENCE.match(token)):
+            problems.append(
+                f"connector.{key}: a secret must not be written in the file; "
+                f'reference an environment variable, e.g. {key} = "${{CONNECTOR_{key.upper()}}}"'
+            )
     url = raw_connector.get("database_url")
     if isinstance(url, str):
         try:
@@ -534,6 +582,7 @@ _NEVER_ECHOED = {
     "database_url",
     "password",
     "status_token",
+    "secret_key",
     *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields),
 }
 

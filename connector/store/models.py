@@ -61,6 +61,7 @@ class Contact(SQLModel, table=True):
     kvk_number: str | None = Field(default=None, sa_type=sa.Text)
     vat_number: str | None = Field(default=None, sa_type=sa.Text)
     customer_number: str | None = Field(default=None, sa_type=sa.Text)
+    language: str | None = Field(default=None, max_length=8)  # for reminders on invoices that name none
     is_business: bool = False
     ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
@@ -243,3 +244,26 @@ class AuditEntry(SQLModel, table=True):
     contact_ledger_id: str | None = Field(default=None, max_length=64)
     action_id: int | None = Field(default=None, foreign_key="actions.id", ondelete="SET NULL")
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+
+
+class OAuthToken(SQLModel, table=True):
+    """One OAuth token chain (an app and the user who consented), encrypted with the connector's secret key.
+
+    Refresh tokens rotate: whoever refreshes must hold this row's lock and commit the new pair before using
+    it, or the chain is lost and the user must consent again.
+    """
+
+    __tablename__ = "oauth_tokens"
+
+    connection: str = Field(primary_key=True, max_length=64)
+    platform: str = Field(max_length=32)
+    client_id: str = Field(max_length=128)  # the app the chain belongs to (not a secret)
+    access_token: str | None = Field(default=None, sa_type=sa.Text)  # encrypted
+    refresh_token: str = Field(sa_type=sa.Text)  # encrypted
+    issued_at: datetime | None = _utc(default=None)  # of the current access token: no refresh for ~570 s after
+    expires_at: datetime | None = _utc(default=None)
+    consented_at: datetime = _utc()  # the chain began (consent or an imported refresh token)
+    generation: int = 1  # +1 per consent or import: a new chain
+    refreshes: int = 0
+    failure: str | None = Field(default=None, sa_type=sa.Text)  # why the ledger refused the chain, if it did
+    updated_at: datetime = _utc()

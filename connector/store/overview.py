@@ -37,10 +37,11 @@ class AdministrationRecord:
 
 @dataclass(frozen=True)
 class LastSync:
-    """The latest run (any outcome) and when the latest successful one finished."""
+    """The latest run (any outcome), the latest finished one, and when the latest successful one finished."""
 
     run: SyncRun | None
     last_success_at: datetime | None
+    finished: SyncRun | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,11 @@ class OverviewStore:
 
     def last_syncs(self) -> dict[int, LastSync]:
         latest_ids = select(func.max(SyncRun.id)).group_by(col(SyncRun.administration_id))
+        finished_ids = (
+            select(func.max(SyncRun.id))
+            .where(col(SyncRun.finished_at).is_not(None))
+            .group_by(col(SyncRun.administration_id))
+        )
         successes = (
             select(SyncRun.administration_id, func.max(SyncRun.finished_at))
             .where(SyncRun.outcome == "success")
@@ -101,8 +107,15 @@ class OverviewStore:
                 run.administration_id: run
                 for run in session.exec(select(SyncRun).where(col(SyncRun.id).in_(latest_ids)))
             }
+            finished = {
+                run.administration_id: run
+                for run in session.exec(select(SyncRun).where(col(SyncRun.id).in_(finished_ids)))
+            }
             success_at = {admin_id: at for admin_id, at in session.exec(successes)}
-        return {admin_id: LastSync(runs.get(admin_id), success_at.get(admin_id)) for admin_id in {*runs, *success_at}}
+        return {
+            admin_id: LastSync(runs.get(admin_id), success_at.get(admin_id), finished.get(admin_id))
+            for admin_id in {*runs, *success_at}
+        }
 
     def prune_sync_runs(self, older_than: datetime) -> int:
         """Delete finished runs that started before `older_than`, keeping each administration's latest success

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -160,6 +160,22 @@ class Store:
         )
         with self.session() as session:
             return set(session.exec(query))
+
+    def raw_payloads(
+        self, administration_id: int, entity: str, ledger_ids: Collection[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The ledger's payloads the mirror holds, by ledger id: the given ids, or (None) every open invoice /
+        every contact. For adapters whose ledger sends changes in parts (Exact's payment terms)."""
+        table: type[Invoice] | type[Contact] = Invoice if entity == "invoice" else Contact
+        query = select(table.ledger_id, table.raw).where(table.administration_id == administration_id)
+        if ledger_ids is not None:
+            if not ledger_ids:
+                return {}
+            query = query.where(col(table.ledger_id).in_(list(ledger_ids)))
+        elif table is Invoice:
+            query = query.where(Invoice.status == domain.InvoiceStatus.OPEN)
+        with self.session() as session:
+            return {ledger_id: dict(raw) for ledger_id, raw in session.exec(query)}
 
     def cursor(self, administration_id: int, entity: str) -> str | None:
         with self.session() as session:
@@ -511,6 +527,7 @@ def _contact_fields(contact: domain.Contact, now: datetime) -> dict[str, Any]:
         "kvk_number": contact.kvk_number,
         "vat_number": contact.vat_number,
         "customer_number": contact.customer_number,
+        "language": contact.language,
         "is_business": contact.is_business,
         "ledger_version": contact.version,
         "raw": dict(contact.raw),

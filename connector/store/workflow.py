@@ -48,8 +48,16 @@ class WorkflowStore:
 
     def planning_inputs(self, administration_id: int) -> PlanningInputs:
         """Open invoices, what was done for each, the holds on them and what people decided per contact.
-        Four queries, whatever the number of invoices."""
+        Five queries, whatever the number of invoices."""
         with self.store.session() as session:
+            languages: dict[str, str] = {
+                ledger_id: language
+                for ledger_id, language in session.execute(
+                    sa.select(col(ContactRow.ledger_id), col(ContactRow.language)).where(
+                        col(ContactRow.administration_id) == administration_id, col(ContactRow.language).is_not(None)
+                    )
+                ).all()
+            }
             rows = session.execute(
                 sa.select(
                     col(Invoice.ledger_id),
@@ -70,7 +78,7 @@ class WorkflowStore:
                     due_date=r[3],
                     currency=r[4],
                     open_amount=r[5],
-                    language=r[6] or "nl",
+                    language=r[6] or languages.get(r[2]) or "nl",
                     ledger_paused=bool(r[7]),
                 )
                 for r in rows
