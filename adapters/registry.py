@@ -7,10 +7,12 @@ from typing import Any
 
 from adapters.base import LedgerAdapter
 from adapters.http import HttpOptions
+from adapters.oauth import TokenKeeper
 from connector.clock import Clock
 
 ADAPTERS: dict[str, str] = {
     "moneybird": "adapters.moneybird.adapter:MoneybirdAdapter",
+    "exact_online": "adapters.exact_online.adapter:ExactOnlineAdapter",
 }
 
 
@@ -27,8 +29,11 @@ def adapter_class(platform: str) -> type[LedgerAdapter]:
     return cls
 
 
-def create_adapter(config: Any, clock: Clock, options: HttpOptions | None = None) -> LedgerAdapter:
-    """Build the adapter for one configured administration."""
+def create_adapter(
+    config: Any, clock: Clock, options: HttpOptions | None = None, tokens: TokenKeeper | None = None
+) -> LedgerAdapter:
+    """Build the adapter for one configured administration; `tokens` keeps OAuth tokens for ledgers that
+    use them (Exact Online)."""
     cls = adapter_class(config.platform)
-    adapter: LedgerAdapter = cls.from_config(config, clock, options or HttpOptions())  # type: ignore[attr-defined]
+    adapter: LedgerAdapter = cls.from_config(config, clock, options or HttpOptions(), tokens)  # type: ignore[attr-defined]
     return adapter
