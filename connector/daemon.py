@@ -15,6 +15,7 @@ import hashlib
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
@@ -25,6 +26,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from adapters.base import ApiBudget
 from adapters.http import HttpOptions
 from adapters.registry import PlatformNotAvailable, create_adapter
 from connector.clock import Clock, SystemClock
@@ -34,8 +36,10 @@ from connector.health.metrics import Metrics
 from connector.health.server import HealthEndpoints, HealthServer
 from connector.health.status import AdministrationFigures, gather, readiness, status_document
 from connector.log import get_logger, redact_text
+from connector.pacing import Pace, average_calls, pace
 from connector.store import Store
 from connector.store.overview import OverviewStore
+from connector.store.tokens import TokenVault
 from connector.sync import sync_administration
 
 log = get_logger("daemon")
@@ -43,11 +47,26 @@ HOUSEKEEPING_SECONDS = 3600
 MAX_WORKERS = 8
 
 
-def credential_fingerprint(config: AdministrationConfig) -> str:
-    """Tells whether the credentials changed since an administration was parked, without keeping them."""
+def credential_fingerprint(config: AdministrationConfig, tokens: TokenVault | None = None) -> str:
+    """Tells whether the credentials changed since an administration was parked, without keeping them.
+    For OAuth ledgers a new consent (a new token chain) or another secret key counts as a change."""
     secrets = [getattr(config, name).get_secret_value() for name in config.secret_fields]
-    material = "\0".join([config.platform, config.base_url or "", *secrets])
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
+    material = [config.platform, config.base_url or "", *secrets]
+    connection = getattr(config, "connection_name", None)
+    if tokens is not None and connection is not None:
+        status = tokens.status(connection)
+        material += [tokens.key_fingerprint, str(status.generation if status else 0)]
+    return hashlib.sha256("\0".join(material).encode()).hexdigest()[:32]
+
+
+@dataclass
+class Pacing:
+    """What the daemon knows about one administration's call budget."""
+
+    last_started: float | None = None  # monotonic seconds
+    calls_per_cycle: float | None = None
+    budget: ApiBudget | None = None
+    pace: Pace | None = None
 
 
 def _version() -> str:
@@ -78,6 +97,8 @@ class Daemon:
         self._housekeeping_lock = threading.Lock()
         self._stopping = threading.Event()
         self._unavailable_logged: set[str] = set()
+        self._pacing = {name: Pacing() for name in self.administrations}
+        self.tokens: TokenVault | None = None
         self.started_at: datetime | None = None
         self.store: Store
         self.overview: OverviewStore
@@ -91,6 +112,7 @@ class Daemon:
         """Open (and upgrade) the store; `start` does this first."""
         self.store = Store.open(self.settings.connector.database_url, self.clock)
         self.overview = OverviewStore(self.store)
+        self.tokens = TokenVault.for_settings(self.store, self.settings)
         self.started_at = self.clock.now()
         for name, record in self.overview.administrations().items():
             if record.parked and name in self.administrations:
@@ -200,15 +222,39 @@ class Daemon:
             lock.release()
 
     def _cycle(self, config: AdministrationConfig) -> None:
-        if self._parked(config):
+        if self._parked(config) or self._budget_says_wait(config):
             return
         try:
-            adapter = create_adapter(config, self.clock, self.http_options)
+            adapter = create_adapter(config, self.clock, self.http_options, self.tokens)
         except PlatformNotAvailable as exc:
             if config.name not in self._unavailable_logged:
                 self._unavailable_logged.add(config.name)
                 log.error("cycle.platform_not_available", error=str(exc))
             return
+        pacing = self._pacing[config.name]
+        pacing.last_started = time.monotonic()
+        try:
+            self._sync_and_dispatch(config, adapter)
+        finally:
+            pacing.calls_per_cycle = average_calls(pacing.calls_per_cycle, sum(adapter.api_calls().values()))
+            pacing.budget = adapter.budget() or pacing.budget
+
+    def _budget_says_wait(self, config: AdministrationConfig) -> bool:
+        """Stretch the interval when the day's remaining calls would not last at the configured one."""
+        pacing = self._pacing[config.name]
+        reserve = int(getattr(config, "daily_reserve", 0))
+        previous = pacing.pace
+        pacing.pace = pace(
+            config.sync_interval, pacing.budget, pacing.calls_per_cycle or 0.0, reserve, datetime.now(UTC)
+        )
+        if pacing.pace.stretched != (previous.stretched if previous else False):
+            log.info("budget.pace", stretched=pacing.pace.stretched, reason=pacing.pace.reason)
+        if not pacing.pace.stretched or pacing.last_started is None:
+            return False
+        elapsed = (time.monotonic() - pacing.last_started) * self.time_scale
+        return elapsed < pacing.pace.interval_seconds - 1
+
+    def _sync_and_dispatch(self, config: AdministrationConfig, adapter: Any) -> None:
         with adapter:
             report = sync_administration(
                 self.store,
@@ -226,7 +272,16 @@ class Daemon:
             if not report.ok or self._stopping.is_set():
                 return  # act only on a fresh mirror
             dispatcher = Dispatcher.for_settings(self.settings, self.store, adapter, config, self.clock)
-            dispatcher.should_stop = self._stopping.is_set
+            reserve = int(getattr(config, "daily_reserve", 0))
+
+            def should_stop() -> bool:
+                budget = adapter.budget()
+                if budget is not None and budget.remaining <= reserve:
+                    log.warning("dispatch.budget_reserve_reached", remaining=budget.remaining, reserve=reserve)
+                    return True  # the rest waits for the next cycle; the reserve is for people and tools
+                return self._stopping.is_set()
+
+            dispatcher.should_stop = should_stop
             result = dispatcher.run()
             self.metrics.observe_dispatch(
                 config.name,
@@ -243,7 +298,7 @@ class Daemon:
         record = self.overview.administration(config.name)  # read each cycle: `connector unpark` acts at once
         if record is None or not record.parked:
             return False
-        if record.parked_credential != credential_fingerprint(config):
+        if record.parked_credential != credential_fingerprint(config, self.tokens):
             self.overview.unpark(config.name)
             log.info("administration.unparked", reason="the credentials changed")
             return False
@@ -253,7 +308,7 @@ class Daemon:
         administration_id = self.store.administration_id(config.name)
         if administration_id is None:
             return
-        self.overview.park(administration_id, redact_text(reason), credential_fingerprint(config))
+        self.overview.park(administration_id, redact_text(reason), credential_fingerprint(config, self.tokens))
         log.error(
             "administration.parked",
             reason=reason,
@@ -310,8 +365,19 @@ class Daemon:
                 if job is not None and job.next_run_time is not None:
                     ahead = (job.next_run_time - wall).total_seconds() * self.time_scale
                     next_runs[name] = (now + timedelta(seconds=max(ahead, 0))).isoformat()
+        budgets: dict[str, dict[str, Any]] = {}
+        for name, pacing in self._pacing.items():
+            if pacing.budget is not None:
+                budgets[name] = {
+                    **pacing.budget.to_json(),
+                    "reserve": int(getattr(self.administrations[name], "daily_reserve", 0)),
+                    "calls_per_cycle": round(pacing.calls_per_cycle or 0, 1),
+                    "interval_seconds": round(pacing.pace.interval_seconds) if pacing.pace else None,
+                    "stretched": bool(pacing.pace and pacing.pace.stretched),
+                }
         return {
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "version": _version(),
             "next_runs": next_runs,
+            "api_budgets": budgets,
         }

@@ -65,6 +65,7 @@ class Contact:
     kvk_number: str | None = None
     vat_number: str | None = None
     customer_number: str | None = None
+    language: str | None = None  # ISO 639-1; used when the invoice names no language of its own
     version: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

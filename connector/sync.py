@@ -207,6 +207,7 @@ def _sync_invoices(work: _Pass) -> None:
         known_versions=store.open_invoice_versions(administration_id),
         # Not fetched again until the ledger changes them.
         quarantined_versions=store.quarantined_versions(administration_id, "invoice"),
+        stored_raw=lambda ids: store.raw_payloads(administration_id, "invoice", ids),
     )
     for batch in work.adapter.invoice_changes(state):
         work.store_batch(batch, store.apply_invoice_batch)
@@ -219,6 +220,7 @@ def _sync_contacts(work: _Pass) -> None:
         known_versions=store.contact_versions(administration_id),
         quarantined_versions=store.quarantined_versions(administration_id, "contact"),
         wanted_ids=frozenset(store.missing_contact_ids(administration_id)),
+        stored_raw=lambda ids: store.raw_payloads(administration_id, "contact", ids),
     )
     for batch in work.adapter.contact_changes(state):
         work.store_batch(batch, store.apply_contact_batch)

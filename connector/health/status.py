@@ -31,6 +31,7 @@ class AdministrationFigures:
     parked_at: datetime | None = None
     parked_reason: str | None = None
     last_run: SyncRun | None = None
+    last_finished_run: SyncRun | None = None
     last_success_at: datetime | None = None
     invoices_mirrored: int = 0
     open_invoices: list[OpenInvoice] = field(default_factory=list)
@@ -56,12 +57,16 @@ class AdministrationFigures:
         return None
 
     def _last_failure(self) -> str:
-        run = self.last_run
-        if run is not None and run.outcome == "running":
-            return f"; a sync has been running since {run.started_at.isoformat()}"
-        if run is None or run.outcome == "success":
-            return ""
-        return f"; last attempt {run.outcome}" + (f": {run.error}" if run.error else "")
+        """The latest finished attempt's failure, and a sync in progress if there is one (both matter: a retry
+        running right now does not make the previous failure less true)."""
+        reason = ""
+        finished = self.last_finished_run
+        if finished is not None and finished.outcome != "success":
+            reason += f"; last attempt {finished.outcome}" + (f": {finished.error}" if finished.error else "")
+        running = self.last_run
+        if running is not None and running.outcome == "running":
+            reason += f"; a sync has been running since {running.started_at.isoformat()}"
+        return reason
 
     @property
     def open_amounts(self) -> dict[str, Decimal]:
@@ -93,6 +98,7 @@ def gather(overview: OverviewStore, settings: Settings) -> list[AdministrationFi
             figures.administration_id = record.id
             figures.parked_at, figures.parked_reason = record.parked_at, record.parked_reason
             figures.last_run, figures.last_success_at = last.run, last.last_success_at
+            figures.last_finished_run = last.finished
             figures.invoices_mirrored = counts.get(record.id, 0)
             figures.open_invoices = open_invoices.get(record.id, [])
             figures.actions = actions.get(record.id, {})
@@ -185,6 +191,7 @@ def status_document(
                 "actions": _actions_by_stage(item.actions),
                 "attention": attention,
                 "next_run_at": runtime.get("next_runs", {}).get(item.name),
+                "api_budget": runtime.get("api_budgets", {}).get(item.name),
             }
         )
     return {
