@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_moneybird_sync.py
+	$(BIN)/python benchmarks/bench_exact_day.py
 	$(BIN)/python benchmarks/bench_planner.py
 
 clean:

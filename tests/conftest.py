@@ -15,19 +15,22 @@ from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from adapters.exact_online.adapter import ExactOnlineAdapter
 from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
+from adapters.oauth import TokenGrant
 from connector.clock import ManualClock
-from connector.config import MoneybirdAdministration, Settings, settings_from_dict
+from connector.config import ExactOnlineAdministration, MoneybirdAdministration, Settings, settings_from_dict
 from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
+from connector.store.tokens import TokenVault
 
 PG_SKIP_REASON = (
     "PostgreSQL half of the suite: set TEST_DATABASE_URL, e.g. "
     "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run does)"
 )
-TABLES = ("quarantined_records", "sync_runs", "sync_cursors", "invoices", "contacts", "administrations")
+TABLES = ("quarantined_records", "sync_runs", "sync_cursors", "invoices", "contacts", "administrations", "oauth_tokens")
 
 configure_logging("warning", "console")
 
@@ -123,6 +126,41 @@ def moneybird_adapter(
     simulator: Any, clock: ManualClock, *, options: HttpOptions = FAST_RETRIES, **extra: Any
 ) -> MoneybirdAdapter:
     return MoneybirdAdapter.from_config(moneybird_config(simulator, **extra), clock, options)
+
+
+EXACT_SECRET_KEY = "9dS3Kq7d3wq5ZbZl2m8kQ7a3rUo9c4bVb2xW1y0zN6E="  # a test-only Fernet key
+
+
+def exact_config(simulator: Any, *, name: str = "acme", **extra: Any) -> ExactOnlineAdministration:
+    return ExactOnlineAdministration(
+        name=name,
+        platform="exact_online",
+        base_url=simulator.base_url,
+        division=simulator.division,
+        client_id=simulator.client_id,
+        client_secret=SecretStr(simulator.client_secret),
+        redirect_uri=simulator.redirect_uri,
+        **extra,
+    )
+
+
+def exact_adapter(
+    simulator: Any,
+    store: Store,
+    clock: ManualClock,
+    *,
+    options: HttpOptions = FAST_RETRIES,
+    consent: bool = True,
+    **extra: Any,
+) -> ExactOnlineAdapter:
+    """An adapter on the simulator with its tokens in the store's vault (a fresh consent unless told not)."""
+    config = exact_config(simulator, **extra)
+    vault = TokenVault(store, EXACT_SECRET_KEY)
+    if consent:
+        body = simulator.issue_tokens()
+        grant = TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_in"]))
+        vault.save_grant(config.connection_name, "exact_online", config.client_id, grant)
+    return ExactOnlineAdapter.from_config(config, clock, options, vault)
 
 
 def calls_by_endpoint(requests: list[dict[str, Any]]) -> dict[str, int]:

@@ -1,4 +1,8 @@
-"""The dispatcher end to end: the Moneybird simulator (real HTTP) and a real SMTP server on loopback."""
+"""The dispatcher end to end: a ledger simulator (real HTTP) and a real SMTP server on loopback.
+
+The 45-day run is the same test on every ledger (`LedgerView` hides only how a simulator is asked
+about invoices, payments and the notes written back); the other tests use Moneybird's features.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from adapters.moneybird.adapter import MoneybirdAdapter
+from adapters.base import LedgerAdapter
+from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import app
 from connector.clock import AMSTERDAM, ManualClock
@@ -31,7 +36,7 @@ from connector.store.models import Action, AuditEntry
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
 from connector.workflow.policy import default_policy
-from tests.conftest import SIM_TODAY, moneybird_adapter, moneybird_config
+from tests.conftest import SIM_TODAY, exact_adapter, exact_config, moneybird_adapter, moneybird_config
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
 
@@ -40,18 +45,97 @@ def at(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=AMSTERDAM).astimezone(UTC)
 
 
+class LedgerView:
+    """What the 45-day test asks of a simulated ledger, whichever ledger it is."""
+
+    def open_ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_open(self, ledger_id: str) -> bool:
+        raise NotImplementedError
+
+    def pay_in_full(self, ledger_id: str) -> None:
+        raise NotImplementedError
+
+    def notes(self) -> list[tuple[str, str]]:
+        """(invoice ledger id, text) of every note written back."""
+        raise NotImplementedError
+
+
+class MoneybirdView(LedgerView):
+    def __init__(self, simulator: MoneybirdSimulator) -> None:
+        self.simulator, self.admin = simulator, simulator.administration_ids[0]
+
+    def open_ids(self) -> list[str]:
+        return [i for i in self.simulator.invoice_ids(self.admin) if self.is_open(i)]
+
+    def is_open(self, ledger_id: str) -> bool:
+        return self.simulator.get_invoice(self.admin, ledger_id)["state"] in ("open", "late", "reminded")
+
+    def pay_in_full(self, ledger_id: str) -> None:
+        invoice = self.simulator.get_invoice(self.admin, ledger_id)
+        self.simulator.add_payment(self.admin, ledger_id, invoice["total_unpaid"])
+
+    def notes(self) -> list[tuple[str, str]]:
+        return [
+            (ledger_id, note["note"])
+            for ledger_id in self.simulator.invoice_ids(self.admin)
+            for note in self.simulator.get_invoice(self.admin, ledger_id)["notes"]
+        ]
+
+
+class ExactView(LedgerView):
+    """Exact has no invoice notes: they are CommunicationNotes (Tasks for calls) naming the invoice."""
+
+    def __init__(self, simulator: ExactOnlineSimulator) -> None:
+        self.simulator = simulator
+
+    def open_ids(self) -> list[str]:
+        return [str(number) for number in self.simulator.open_invoice_numbers()]
+
+    def is_open(self, ledger_id: str) -> bool:
+        return bool(self.simulator.open_terms(int(ledger_id)))
+
+    def pay_in_full(self, ledger_id: str) -> None:
+        owed = sum((Decimal(str(t["AmountDC"])) for t in self.simulator.open_terms(int(ledger_id))), Decimal(0))
+        self.simulator.add_payment(int(ledger_id), owed)
+
+    def notes(self) -> list[tuple[str, str]]:
+        found = []
+        for row in [*self.simulator.notes(), *self.simulator.tasks()]:
+            match = re.match(r"Factuur (\d+):", str(row.get("Subject") or row.get("Description") or ""))
+            assert match, row  # every note names its invoice
+            found.append((match.group(1), str(row["Notes"])))
+        return found
+
+
 class World:
     """One administration: simulator, store, adapter, dispatcher, SMTP sink, and a clock to move."""
 
     def __init__(
-        self, simulator: MoneybirdSimulator, store: Store, clock: ManualClock, sink: MailSink, port: int, tmp: Path
+        self,
+        simulator: MoneybirdSimulator | ExactOnlineSimulator,
+        store: Store,
+        clock: ManualClock,
+        sink: MailSink,
+        port: int,
+        tmp: Path,
     ):
-        self.simulator, self.store, self.clock, self.sink = simulator, store, clock, sink
-        self.admin = simulator.administration_ids[0]
-        self.config = moneybird_config(
-            simulator, rate_limit=UNLIMITED, company=Company(name="Bakkerij De Vries", iban="NL91ABNA0417164300")
-        )
-        self.adapter: MoneybirdAdapter = moneybird_adapter(simulator, clock, rate_limit=UNLIMITED)
+        self.store, self.clock, self.sink = store, clock, sink
+        company = Company(name="Bakkerij De Vries", iban="NL91ABNA0417164300")
+        self.adapter: LedgerAdapter
+        self.ledger: LedgerView
+        if isinstance(simulator, ExactOnlineSimulator):
+            self.exact = simulator
+            self.config: Any = exact_config(simulator, rate_limit=UNLIMITED, company=company)
+            self.adapter = exact_adapter(simulator, store, clock, rate_limit=UNLIMITED)
+            self.ledger = ExactView(simulator)
+        else:
+            self.simulator = simulator
+            self.admin = simulator.administration_ids[0]
+            self.config = moneybird_config(simulator, rate_limit=UNLIMITED, company=company)
+            self.adapter = moneybird_adapter(simulator, clock, rate_limit=UNLIMITED)
+            self.ledger = MoneybirdView(simulator)
         self.dispatcher = Dispatcher(
             store=store,
             adapter=self.adapter,
@@ -88,10 +172,38 @@ def world(store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp
         for ledger_id in sim.invoice_ids(admin)[::4]:
             sim.update_invoice(admin, ledger_id, language="en")
         yield World(sim, store, clock, smtp_sink[0], smtp_sink[1], tmp_path)
-        World.close = None  # type: ignore[attr-defined]
 
 
-def test_forty_five_days_emails_notes_and_audit_agree(world: World) -> None:
+@pytest.fixture(params=["moneybird", "exact_online"])
+def any_world(
+    request: pytest.FixtureRequest, store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path
+) -> Iterator[World]:
+    """The same administration-sized world on each ledger that has an adapter."""
+    if request.param == "moneybird":
+        yield request.getfixturevalue("world")
+        return
+    with ExactOnlineSimulator.generate(
+        terms=220,
+        accounts=60,
+        seed=5,
+        today=SIM_TODAY,
+        clock=clock,  # the ledger's time is the test's: tokens expire as the days pass
+        rate_limit_minutely=100_000,
+        rate_limit_daily=1_000_000,
+    ) as sim:
+        for index, account_id in enumerate(sim.account_ids()):
+            if not sim.account(account_id).get("Email"):  # as in the Moneybird world, everyone can be mailed
+                sim.update_account(account_id, Email=f"debiteur{index}@example.nl")
+            if index % 4 == 0:
+                sim.update_account(account_id, Language="EN        ")  # Exact pads it
+        world = World(sim, store, clock, smtp_sink[0], smtp_sink[1], tmp_path)
+        yield world
+        world.adapter.close()
+
+
+def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
+    """Runs unchanged on every ledger: the same reminders, and notes written back as that ledger keeps them."""
+    world = any_world
     dice = random.Random(8)
     paid_on: dict[str, date] = {}
     for offset in range(45):
@@ -102,11 +214,10 @@ def test_forty_five_days_emails_notes_and_audit_agree(world: World) -> None:
             planned = [
                 i for a in world.actions() if a.status == "pending" for i in world.dispatcher.outbox.invoice_ids(a)
             ]
-            open_ids = [i for i in world.simulator.invoice_ids(world.admin) if i not in paid_on]
+            open_ids = [i for i in world.ledger.open_ids() if i not in paid_on]
             for ledger_id in dice.sample(planned, min(5, len(planned))) + dice.sample(open_ids, 10):
-                invoice = world.simulator.get_invoice(world.admin, ledger_id)
-                if ledger_id not in paid_on and invoice["state"] in ("open", "late", "reminded"):
-                    world.simulator.add_payment(world.admin, ledger_id, invoice["total_unpaid"])
+                if ledger_id not in paid_on and world.ledger.is_open(ledger_id):
+                    world.ledger.pay_in_full(ledger_id)
                     paid_on[ledger_id] = today
         world.day(today)
 
@@ -120,11 +231,10 @@ def test_forty_five_days_emails_notes_and_audit_agree(world: World) -> None:
 
     # notes in the ledger: exactly one per invoice per executed action, carrying the action's reference
     notes: dict[str, list[str]] = defaultdict(list)
-    for ledger_id in world.simulator.invoice_ids(world.admin):
-        for note in world.simulator.get_invoice(world.admin, ledger_id)["notes"]:
-            match = re.search(r"\[ref ([0-9a-f]{12})\]", note["note"])
-            if match:
-                notes[match.group(1)].append(ledger_id)
+    for ledger_id, text in world.ledger.notes():
+        match = re.search(r"\[ref ([0-9a-f]{12})\]", text)
+        if match:
+            notes[match.group(1)].append(ledger_id)
     written = world.audit("note_written")
     for action in done:
         covered = sorted(world.dispatcher.outbox.invoice_ids(action))
