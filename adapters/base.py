@@ -34,6 +34,7 @@ __all__ = [
     "RequestRejected",
     "SyncState",
     "TransientError",
+    "chunks",
 ]
 
 
@@ -105,6 +106,12 @@ class BadRecord(LedgerError):
         # What the ledger says became of it, when that much could be read: a paid invoice with a broken
         # field must still leave the open set in the mirror.
         self.status = status
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    """`items` in lists of at most `size` (ids per call or per stored batch)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 # --- sync shapes --------------------------------------------------------------------------------------

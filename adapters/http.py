@@ -187,6 +187,12 @@ def shared(kind: type[T], key: str, make: Callable[[], T]) -> T:
         return found
 
 
+def shared_objects(kind: type[T]) -> list[T]:
+    """Every shared object of `kind` made so far (to release them at shutdown)."""
+    with _limiters_lock:
+        return [found for (made, _), found in _shared.items() if made is kind]
+
+
 def shared_error_budget(key: str, max_errors: int, per_seconds: float) -> ErrorBudget:
     return shared(ErrorBudget, key, lambda: ErrorBudget(max_errors, per_seconds))
 
@@ -281,9 +287,11 @@ class ApiClient:
         on_response: Callable[[httpx.Response], None] | None = None,
         error_budget: ErrorBudget | None = None,
         decimal_json: bool = False,
+        classify_error: Callable[[str, httpx.Response], LedgerError | None] | None = None,
     ) -> None:
         """`on_response` sees every answer (to read rate-limit headers); `decimal_json` parses JSON numbers
-        as Decimal, for ledgers that send amounts as numbers."""
+        as Decimal, for ledgers that send amounts as numbers; `classify_error` may map a 4xx to the contract's
+        error by its body (a ledger that says "administration blocked" in a 400), given the message."""
         self.platform = platform
         self.administration = administration
         self.limiter = rate_limiter
@@ -294,6 +302,7 @@ class ApiClient:
         self._on_response = on_response
         self.error_budget = error_budget
         self._decimal_json = decimal_json
+        self._classify_error = classify_error
         self._counts: collections.Counter[str] = collections.Counter()
         self._throttled = 0  # 429 responses received
         self._counts_lock = threading.Lock()
@@ -438,6 +447,10 @@ class ApiClient:
     def _client_error(self, endpoint: str, response: httpx.Response) -> LedgerError:
         status = response.status_code
         message = f"{endpoint}: {status} {self._error_message(response)}"
+        if self._classify_error is not None:
+            classified = self._classify_error(message, response)
+            if classified is not None:
+                return classified
         if status in (401, 403):
             return AuthError(message)
         if status == 404:

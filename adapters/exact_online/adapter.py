@@ -42,6 +42,7 @@ from adapters.base import (
     RequestRejected,
     SyncState,
     TransientError,
+    chunks,
 )
 from adapters.exact_online.client import COUNTRY_HOSTS, DailyBudget, ExactOAuth, exact_api_client
 from adapters.exact_online.mapping import (
@@ -264,7 +265,7 @@ class ExactOnlineAdapter(LedgerAdapter):
         batch: ChangeBatch[Invoice] = ChangeBatch()
         numbers = [i for i in ledger_ids if i.isdigit()]
         batch.deleted += [i for i in ledger_ids if not i.isdigit()]
-        for chunk in _chunks(numbers, FILTER_CHUNK):
+        for chunk in chunks(numbers, FILTER_CHUNK):
             where = " or ".join(f"InvoiceNumber eq {number}" for number in chunk)
             terms: list[Term] = []
             for row in self.pages("cashflow/Receivables", {"$filter": where, "$select": TERM_FIELDS}):
@@ -333,7 +334,7 @@ class ExactOnlineAdapter(LedgerAdapter):
         batch: ChangeBatch[Contact] = ChangeBatch()
         ids = [i.lower() for i in ledger_ids if _GUID.match(i)]
         batch.deleted += [i for i in ledger_ids if not _GUID.match(i)]
-        for chunk in _chunks(ids, FILTER_CHUNK):
+        for chunk in chunks(ids, FILTER_CHUNK):
             accounts = {
                 _id(row): row
                 for row in self.pages(
@@ -574,8 +575,3 @@ def _first_line(text: str) -> str:
 
 def _number_order(ledger_id: str) -> tuple[int, str]:
     return (int(ledger_id), "") if ledger_id.isdigit() else (0, ledger_id)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])

@@ -26,10 +26,10 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, TypeVar
 
-from adapters.sample_data import CITIES, SERVICES, STREETS
+from adapters.sample_data import CITIES, SERVICES, STREETS, parse_amount
 from connector.clock import AMSTERDAM
 
 __all__ = [
@@ -151,24 +151,6 @@ def parse_exact_date(value: object) -> date | None:
         return datetime.fromisoformat(text).date() if "T" in text or " " in text else date.fromisoformat(text)
     except ValueError:
         return None
-
-
-def parse_amount(value: object) -> Decimal | None:
-    """An amount given as a number or a string (`"12.50"`, `"12,50"`); None when it does not parse."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        if isinstance(value, float):
-            amount = Decimal(repr(value))
-        elif isinstance(value, int | Decimal):
-            amount = Decimal(value)
-        elif isinstance(value, str):
-            amount = Decimal(value.strip().replace(",", "."))
-        else:
-            return None
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
 
 
 def json_number(value: Decimal) -> int | float:

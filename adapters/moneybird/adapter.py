@@ -23,6 +23,7 @@ from adapters.base import (
     RequestRejected,
     SyncState,
     TransientError,
+    chunks,
 )
 from adapters.http import ApiClient, HttpOptions, RateLimit
 from adapters.moneybird.client import DEFAULT_BASE_URL, PUBLISHED_LIMIT, moneybird_client
@@ -94,7 +95,7 @@ class MoneybirdAdapter(LedgerAdapter):
         )
         # Only what the mirror holds as open needs explaining; a quarantined record that left is no one's debt.
         left_open_set = sorted(i for i in state.known_versions if i not in listed)
-        for chunk in _chunks(changed + left_open_set, FETCH_LIMIT):
+        for chunk in chunks(changed + left_open_set, FETCH_LIMIT):
             yield self.invoices_by_id(chunk)
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
@@ -115,7 +116,7 @@ class MoneybirdAdapter(LedgerAdapter):
             for i, version in state.known_versions.items()
             if i in listed and listed[i] != version and state.quarantined_versions.get(i, _ABSENT) != listed[i]
         }
-        for chunk in _chunks(sorted(stale | set(state.wanted_ids)), FETCH_LIMIT):
+        for chunk in chunks(sorted(stale | set(state.wanted_ids)), FETCH_LIMIT):
             yield self.contacts_by_id(chunk)
 
     def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
@@ -129,7 +130,7 @@ class MoneybirdAdapter(LedgerAdapter):
     ) -> ChangeBatch[RecordT]:
         """Fetch by id (100 a call); what the ledger no longer returns is reported as deleted."""
         batch: ChangeBatch[RecordT] = ChangeBatch()
-        for chunk in _chunks(list(ledger_ids), FETCH_LIMIT):
+        for chunk in chunks(list(ledger_ids), FETCH_LIMIT):
             found = self._fetch(resource, chunk)
             for ledger_id in chunk:
                 payload = found.get(ledger_id) or self._confirm_gone(resource, ledger_id)
@@ -281,8 +282,3 @@ def _collect(
     except Exception as defect:  # a mapping defect must cost one record, never the pass
         entity = "contact" if mapper is contact_from_moneybird else "invoice"
         bad.append(BadRecord(entity, str(payload.get("id", "?")), f"cannot be mapped: {defect!r}", payload))
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
