@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 from adapters.base import LedgerAdapter
@@ -13,6 +14,7 @@ from connector.clock import Clock
 ADAPTERS: dict[str, str] = {
     "moneybird": "adapters.moneybird.adapter:MoneybirdAdapter",
     "exact_online": "adapters.exact_online.adapter:ExactOnlineAdapter",
+    "eboekhouden": "adapters.eboekhouden.adapter:EboekhoudenAdapter",
 }
 
 
@@ -37,3 +39,13 @@ def create_adapter(
     cls = adapter_class(config.platform)
     adapter: LedgerAdapter = cls.from_config(config, clock, options or HttpOptions(), tokens)  # type: ignore[attr-defined]
     return adapter
+
+
+def end_sessions() -> None:
+    """Close the ledger sessions this process opened (e-Boekhouden's); for a clean stop. An adapter module
+    that keeps sessions offers `end_sessions()`; modules never loaded have none open."""
+    for target in ADAPTERS.values():
+        module = sys.modules.get(target.partition(":")[0])
+        closer = getattr(module, "end_sessions", None)
+        if callable(closer):
+            closer()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from adapters.base import LedgerError
-from adapters.registry import PlatformNotAvailable, create_adapter
+from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.clock import SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
 from connector.dispatch.dispatcher import Dispatcher
@@ -53,7 +53,10 @@ EXIT_CONFIG = 2
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        end_sessions()  # a one-shot command leaves no ledger session open behind it
 
 
 def _settings(path: Path | None) -> Settings:
@@ -626,26 +629,38 @@ def _one_invoice(
     return found[0]
 
 
+PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")]
+FaultsOption = Annotated[
+    str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,malformed:0.02,429:0.01'.")
+]
+FaultSeedOption = Annotated[int, typer.Option(help="Seed for the fault dice.")]
+FaultTimeoutOption = Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")]
+
+
+def _one_seed_source(seed_file: Path | None, generate: int | None) -> None:
+    if seed_file is not None and generate is not None:
+        typer.echo("--seed-file and --generate exclude each other", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+
+
 @simulate_app.command("moneybird")
 def simulate_moneybird(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    port: PortOption = 0,
     seed_file: Annotated[
         Path | None, typer.Option("--seed-file", help='Seed JSON: {"administrations": [...]}.')
     ] = None,
     generate: Annotated[int | None, typer.Option(help="Generate this many open invoices.")] = None,
     contacts: Annotated[int | None, typer.Option(help="...over this many contacts.")] = None,
-    faults: Annotated[str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.01'.")] = None,
-    fault_seed: Annotated[int, typer.Option(help="Seed for the fault dice.")] = 0,
+    faults: FaultsOption = None,
+    fault_seed: FaultSeedOption = 0,
     rate_limit: Annotated[int, typer.Option(help="Requests per window per token.")] = 150,
     rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 300.0,
-    timeout_seconds: Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")] = 5.0,
+    timeout_seconds: FaultTimeoutOption = 5.0,
 ) -> None:
     """A stateful Moneybird API on 127.0.0.1; prints `listening on http://127.0.0.1:PORT/api/v2` first."""
     from adapters.moneybird.simulator import run_from_cli
 
-    if seed_file is not None and generate is not None:
-        typer.echo("--seed-file and --generate exclude each other", err=True)
-        raise typer.Exit(EXIT_CONFIG)
+    _one_seed_source(seed_file, generate)
     run_from_cli(
         port=port,
         seed_file=seed_file,
@@ -661,26 +676,24 @@ def simulate_moneybird(
 
 @simulate_app.command("exact_online")
 def simulate_exact_online(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 0,
+    port: PortOption = 0,
     seed_file: Annotated[
         Path | None, typer.Option("--seed-file", help='Seed JSON: {"app": {...}, "divisions": [...]}.')
     ] = None,
     generate: Annotated[int | None, typer.Option(help="Generate this many open receivable terms.")] = None,
     accounts: Annotated[int | None, typer.Option(help="...over this many accounts.")] = None,
-    faults: Annotated[str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,429:0.02'.")] = None,
-    fault_seed: Annotated[int, typer.Option(help="Seed for the fault dice.")] = 0,
+    faults: FaultsOption = None,
+    fault_seed: FaultSeedOption = 0,
     rate_limit_minutely: Annotated[int, typer.Option(help="API calls per minute per division.")] = 60,
     rate_limit_daily: Annotated[int, typer.Option(help="API calls per UTC day per division.")] = 5000,
     access_token_seconds: Annotated[int, typer.Option(help="Access-token lifetime.")] = 600,
     min_refresh_seconds: Annotated[int, typer.Option(help="Refusing refreshes until the token is this old.")] = 570,
-    timeout_seconds: Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")] = 5.0,
+    timeout_seconds: FaultTimeoutOption = 5.0,
 ) -> None:
     """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token."""
     from adapters.exact_online.simulator import run_from_cli
 
-    if seed_file is not None and generate is not None:
-        typer.echo("--seed-file and --generate exclude each other", err=True)
-        raise typer.Exit(EXIT_CONFIG)
+    _one_seed_source(seed_file, generate)
     run_from_cli(
         port=port,
         seed_file=seed_file,
@@ -692,6 +705,36 @@ def simulate_exact_online(
         rate_limit_daily=rate_limit_daily,
         access_token_seconds=access_token_seconds,
         min_refresh_seconds=min_refresh_seconds,
+        timeout_seconds=timeout_seconds,
+    )
+
+
+@simulate_app.command("eboekhouden")
+def simulate_eboekhouden(
+    port: PortOption = 0,
+    seed_file: Annotated[
+        Path | None,
+        typer.Option("--seed-file", help='Seed JSON: {"apiToken": ..., "relations": [...], "mutations": [...]}.'),
+    ] = None,
+    generate: Annotated[int | None, typer.Option(help="Generate this many outstanding sales invoices.")] = None,
+    relations: Annotated[int | None, typer.Option(help="...over this many relations.")] = None,
+    faults: FaultsOption = None,
+    fault_seed: FaultSeedOption = 0,
+    session_seconds: Annotated[int, typer.Option(help="Session-token lifetime.")] = 3600,
+    timeout_seconds: FaultTimeoutOption = 5.0,
+) -> None:
+    """A stateful e-Boekhouden REST API on 127.0.0.1; prints the URL, then the API token, then a summary."""
+    from adapters.eboekhouden.simulator import run_from_cli
+
+    _one_seed_source(seed_file, generate)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        relations=relations,
+        faults=faults,
+        fault_seed=fault_seed,
+        session_seconds=session_seconds,
         timeout_seconds=timeout_seconds,
     )
 

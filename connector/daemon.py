@@ -28,7 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import ApiBudget
 from adapters.http import HttpOptions
-from adapters.registry import PlatformNotAvailable, create_adapter
+from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.clock import Clock, SystemClock
 from connector.config import AdministrationConfig, Settings
 from connector.dispatch.dispatcher import Dispatcher
@@ -179,6 +179,7 @@ class Daemon:
         if self.health is not None:
             self.health.stop()
         if clean:
+            end_sessions()  # only when no cycle still uses them
             self.store.close()
         log.info("daemon.stopped", clean=clean)
         return clean

@@ -15,12 +15,19 @@ from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from adapters.eboekhouden.adapter import EboekhoudenAdapter
 from adapters.exact_online.adapter import ExactOnlineAdapter
 from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.oauth import TokenGrant
 from connector.clock import ManualClock
-from connector.config import ExactOnlineAdministration, MoneybirdAdministration, Settings, settings_from_dict
+from connector.config import (
+    EboekhoudenAdministration,
+    ExactOnlineAdministration,
+    MoneybirdAdministration,
+    Settings,
+    settings_from_dict,
+)
 from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
@@ -161,6 +168,22 @@ def exact_adapter(
         grant = TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_in"]))
         vault.save_grant(config.connection_name, "exact_online", config.client_id, grant)
     return ExactOnlineAdapter.from_config(config, clock, options, vault)
+
+
+def eboekhouden_config(simulator: Any, *, name: str = "acme", **extra: Any) -> EboekhoudenAdministration:
+    return EboekhoudenAdministration(
+        name=name,
+        platform="eboekhouden",
+        base_url=simulator.base_url,
+        api_token=SecretStr(simulator.api_token),
+        **extra,
+    )
+
+
+def eboekhouden_adapter(
+    simulator: Any, clock: ManualClock, *, options: HttpOptions = FAST_RETRIES, **extra: Any
+) -> EboekhoudenAdapter:
+    return EboekhoudenAdapter.from_config(eboekhouden_config(simulator, **extra), clock, options)
 
 
 def calls_by_endpoint(requests: list[dict[str, Any]]) -> dict[str, int]:
