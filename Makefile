@@ -33,6 +33,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_moneybird_sync.py
 	$(BIN)/python benchmarks/bench_exact_day.py
+	$(BIN)/python benchmarks/bench_eboekhouden_sync.py
 	$(BIN)/python benchmarks/bench_planner.py
 
 clean:

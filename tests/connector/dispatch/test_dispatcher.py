@@ -23,6 +23,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from adapters.base import LedgerAdapter
+from adapters.eboekhouden.mapping import summary_lines
+from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import app
@@ -36,7 +38,15 @@ from connector.store.models import Action, AuditEntry
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
 from connector.workflow.policy import default_policy
-from tests.conftest import SIM_TODAY, exact_adapter, exact_config, moneybird_adapter, moneybird_config
+from tests.conftest import (
+    SIM_TODAY,
+    eboekhouden_adapter,
+    eboekhouden_config,
+    exact_adapter,
+    exact_config,
+    moneybird_adapter,
+    moneybird_config,
+)
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
 
@@ -109,12 +119,38 @@ class ExactView(LedgerView):
         return found
 
 
+class EboekhoudenView(LedgerView):
+    """e-Boekhouden has no notes at all: the connector's lines live in a block in the relation's note."""
+
+    def __init__(self, simulator: EboekhoudenSimulator) -> None:
+        self.simulator = simulator
+        self.by_number = {simulator.mutation(i)["invoiceNumber"]: i for i in simulator.outstanding_ids()}
+
+    def open_ids(self) -> list[str]:
+        return self.simulator.outstanding_ids()
+
+    def is_open(self, ledger_id: str) -> bool:
+        return self.simulator.outstanding(ledger_id) is not None
+
+    def pay_in_full(self, ledger_id: str) -> None:
+        self.simulator.add_payment(ledger_id)
+
+    def notes(self) -> list[tuple[str, str]]:
+        found = []
+        for relation_id in self.simulator.relation_ids():
+            for line in summary_lines(self.simulator.relation(relation_id).get("note")):
+                match = re.match(r"Factuur (\S+): ", line)
+                assert match, line  # every line names its invoice
+                found.append((self.by_number[match.group(1)], line))
+        return found
+
+
 class World:
     """One administration: simulator, store, adapter, dispatcher, SMTP sink, and a clock to move."""
 
     def __init__(
         self,
-        simulator: MoneybirdSimulator | ExactOnlineSimulator,
+        simulator: MoneybirdSimulator | ExactOnlineSimulator | EboekhoudenSimulator,
         store: Store,
         clock: ManualClock,
         sink: MailSink,
@@ -130,6 +166,10 @@ class World:
             self.config: Any = exact_config(simulator, rate_limit=UNLIMITED, company=company)
             self.adapter = exact_adapter(simulator, store, clock, rate_limit=UNLIMITED)
             self.ledger = ExactView(simulator)
+        elif isinstance(simulator, EboekhoudenSimulator):
+            self.config = eboekhouden_config(simulator, rate_limit=UNLIMITED, company=company)
+            self.adapter = eboekhouden_adapter(simulator, clock, rate_limit=UNLIMITED)
+            self.ledger = EboekhoudenView(simulator)
         else:
             self.simulator = simulator
             self.admin = simulator.administration_ids[0]
@@ -174,13 +214,25 @@ def world(store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp
         yield World(sim, store, clock, smtp_sink[0], smtp_sink[1], tmp_path)
 
 
-@pytest.fixture(params=["moneybird", "exact_online"])
+@pytest.fixture(params=["moneybird", "exact_online", "eboekhouden"])
 def any_world(
     request: pytest.FixtureRequest, store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path
 ) -> Iterator[World]:
     """The same administration-sized world on each ledger that has an adapter."""
     if request.param == "moneybird":
         yield request.getfixturevalue("world")
+        return
+    if request.param == "eboekhouden":
+        with EboekhoudenSimulator.generate(items=220, relations=60, seed=5, today=SIM_TODAY, clock=clock) as ebh:
+            for index, relation_id in enumerate(ebh.relation_ids()):
+                relation = ebh.relation(relation_id)
+                if not any(relation.get(k) for k in ("emailAddressReminder", "emailAddressInvoice", "emailAddress")):
+                    ebh.update_relation(relation_id, emailAddress=f"debiteur{index}@example.nl")
+                if index % 4 == 0:
+                    ebh.update_relation(relation_id, country="Germany")  # letters in English
+            world = World(ebh, store, clock, smtp_sink[0], smtp_sink[1], tmp_path)
+            yield world
+            world.adapter.close()
         return
     with ExactOnlineSimulator.generate(
         terms=220,
