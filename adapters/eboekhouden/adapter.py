@@ -72,6 +72,7 @@ from connector.log import get_logger
 __all__ = ["EboekhoudenAdapter", "end_sessions"]
 
 PAGE = 2000  # the API's maximum `limit`
+MAX_PAGES = 1000  # 2,000,000 rows: beyond that the ledger is not paging as documented
 BATCH_SIZE = 500  # invoices or contacts stored per transaction
 MIN_REFRESH_SLICE = 10  # relations read again per pass at least, when any are due
 FRESH_SECONDS = 2.0  # a relation read this recently is good enough to write back to
@@ -109,6 +110,7 @@ class EboekhoudenAdapter(LedgerAdapter):
         self._unsent: set[str] = set()  # ... of which the mirror has not been given yet
         self._looked_up: dict[str, tuple[float, Mapping[str, Any]]] = {}  # read by find_note, for add_note
         self._sessions_at_start = session.created if session is not None else 0
+        self.page_size = PAGE
 
     @classmethod
     def from_config(
@@ -161,14 +163,19 @@ class EboekhoudenAdapter(LedgerAdapter):
         for chunk in _item_chunks(changed, BATCH_SIZE):
             batch: ChangeBatch[Invoice] = ChangeBatch()
             for item in chunk:
-                term = listed_terms.get(item.mutation_id) or self._booking_term(item)
+                try:
+                    term = listed_terms.get(item.mutation_id) or self._booking_term(item)
+                except RequestRejected as exc:  # this one booking cannot be read: the rest goes on
+                    reason = f"no payment term: its booking cannot be read ({exc})"
+                    batch.bad.append(BadRecord("invoice", item.mutation_id, reason, dict(item.row), item.version))
+                    continue
                 invoice = invoice_from_item(item, term)
                 self._known[item.mutation_id] = dict(invoice.raw)
                 batch.records.append(invoice)
             batch.contacts = self._take_new_relations()
             yield batch
         if left:
-            yield from self._settled(left, state.stored_raw(left))
+            yield from self._settled(left, state.stored_raw(left), confirm=self._listed >= self.page_size)
 
     def _open_items(self, invoice_number: str | None = None) -> tuple[dict[str, OpenItem], list[BadRecord]]:
         """Every open sales item (or those with one invoice number), by mutation id, and the unreadable rows."""
@@ -196,7 +203,11 @@ class EboekhoudenAdapter(LedgerAdapter):
                 terms[item.mutation_id] = Term(0, "credit")
         missing = [item for item in items if item.mutation_id not in terms]
         if missing:
-            by_number = self._invoice_terms(since=min(item.invoice_date for item in missing))
+            try:
+                by_number = self._invoice_terms(since=min(item.invoice_date for item in missing))
+            except RequestRejected as exc:  # e.g. MODULE_002: no invoicing module; the bookings still tell
+                log.warning("invoice_list.unavailable", error=str(exc))
+                by_number = {}
             for item in missing:
                 term = by_number.get((item.invoice_number or "", item.relation_id))
                 if term is not None:
@@ -234,13 +245,46 @@ class EboekhoudenAdapter(LedgerAdapter):
             return Term(days, "relation")
         return Term(self.default_term_days, "default")
 
-    def _settled(self, ids: Sequence[str], stored: Mapping[str, Mapping[str, Any]]) -> Iterator[ChangeBatch[Invoice]]:
-        """Items that left the list: paid when the booking is still there, deleted when it is not."""
+    def _settled(
+        self, ids: Sequence[str], stored: Mapping[str, Mapping[str, Any]], *, confirm: bool
+    ) -> Iterator[ChangeBatch[Invoice]]:
+        """Items that left the list: paid when the booking is still there, deleted when it is not. When the
+        list took several pages, a payment between two page reads shifts the offsets and can hide an open
+        item, so each is first looked up by its number (one call): absent there too, it has left."""
         for chunk in chunks(ids, BATCH_SIZE):
             batch: ChangeBatch[Invoice] = ChangeBatch()
             for item_id in chunk:
-                self._close(batch, item_id, stored.get(item_id))
+                raw = stored.get(item_id)
+                number = (raw or {}).get("outstanding", {}).get("invoiceNumber")
+                if confirm and number:
+                    items, bad = self._open_items(str(number))
+                    if self._still_open(batch, item_id, items, bad, raw):
+                        continue
+                self._close(batch, item_id, raw)
+            batch.contacts = self._take_new_relations()
             yield batch
+
+    def _still_open(
+        self,
+        batch: ChangeBatch[Invoice],
+        item_id: str,
+        items: Mapping[str, OpenItem],
+        bad: Sequence[BadRecord],
+        raw: Mapping[str, Any] | None,
+    ) -> bool:
+        """Add the item to `batch` if the list still has it (or has it unreadable); False when it is gone."""
+        refused = [row for row in bad if row.ledger_id == item_id]
+        if refused:
+            batch.bad.extend(refused)  # cannot judge it: quarantined, never settled on a guess
+            return True
+        item = items.get(item_id)
+        if item is None:
+            return False
+        term = term_from_raw(raw or {}) or self._term_for_one(item, None)
+        invoice = invoice_from_item(item, term)
+        self._known[item_id] = dict(invoice.raw)
+        batch.records.append(invoice)
+        return True
 
     def _close(self, batch: ChangeBatch[Invoice], item_id: str, raw: Mapping[str, Any] | None) -> None:
         try:
@@ -248,6 +292,9 @@ class EboekhoudenAdapter(LedgerAdapter):
             deleted = False
         except NotFound:
             deleted = True
+        except RequestRejected as exc:  # this one booking cannot be read: the rest goes on
+            batch.bad.append(BadRecord("invoice", item_id, f"left the open list; its booking: {exc}", dict(raw or {})))
+            return
         if deleted and not raw:
             batch.deleted.append(item_id)
             return
@@ -259,37 +306,34 @@ class EboekhoudenAdapter(LedgerAdapter):
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
         """The re-check before an action: the list filtered by invoice number, one call an invoice (the
-        whole list when fewer calls); what is no longer listed is settled or deleted, as in a pass."""
+        whole list when that is fewer calls, or when an item is not where its number says: renumbered, or
+        booked without one). Only an item the whole list lacks is settled or deleted, as in a pass; an
+        unreadable row is reported as bad, never settled on a guess."""
         batch: ChangeBatch[Invoice] = ChangeBatch()
         ids = list(dict.fromkeys(ledger_ids))
         raws = dict(self._known)
         unknown = [i for i in ids if i not in raws]
         if unknown and self._stored_raw is not None:
             raws.update(self._stored_raw(unknown))
-        full_read = self._listed > 0 and len(ids) > math.ceil(self._listed / PAGE)
-        listed: dict[str, OpenItem] = self._open_items()[0] if full_read else {}
+        listed: dict[str, OpenItem] = {}
+        unreadable: list[BadRecord] = []
+        full_read = self._listed > 0 and len(ids) > math.ceil(self._listed / self.page_size)
+        if full_read:
+            listed, unreadable = self._open_items()
         for item_id in ids:
             raw = raws.get(item_id)
-            booking: Mapping[str, Any] | None = None
-            if not full_read:
-                number = (raw or {}).get("outstanding", {}).get("invoiceNumber")
-                if not number:
-                    try:
-                        booking = self._mutation(item_id)
-                    except NotFound:
-                        batch.deleted.append(item_id)
-                        continue
-                    number = booking.get("invoiceNumber")
-                if number:
-                    listed.update(self._open_items(str(number))[0])
-            item = listed.get(item_id)
-            if item is None:
+            number = (raw or {}).get("outstanding", {}).get("invoiceNumber")
+            if not full_read and number:
+                found, bad = self._open_items(str(number))
+                listed.update(found)
+                unreadable += bad
+            if item_id not in listed and not any(row.ledger_id == item_id for row in unreadable) and not full_read:
+                full_read = True
+                found, bad = self._open_items()
+                listed.update(found)
+                unreadable += bad
+            if not self._still_open(batch, item_id, listed, unreadable, raw):
                 self._close(batch, item_id, raw)
-                continue
-            term = term_from_raw(raw or {}) or self._term_for_one(item, booking)
-            invoice = invoice_from_item(item, term)
-            self._known[item_id] = dict(invoice.raw)
-            batch.records.append(invoice)
         # The relation too, as it is now: a reminder must not go to the address it had this morning (there
         # is no change feed to tell). One call per customer per action.
         for relation_id in sorted({i.contact_id for i in batch.records if i.status is InvoiceStatus.OPEN}):
@@ -300,7 +344,7 @@ class EboekhoudenAdapter(LedgerAdapter):
         batch.contacts = self._take_new_relations()
         return batch
 
-    def _term_for_one(self, item: OpenItem, booking: Mapping[str, Any] | None) -> Term:
+    def _term_for_one(self, item: OpenItem, booking: Mapping[str, Any] | None = None) -> Term:
         if item.outstanding <= 0:
             return Term(0, "credit")
         if item.invoice_number:
@@ -394,7 +438,9 @@ class EboekhoudenAdapter(LedgerAdapter):
             f"v1/relation/{invoice.contact_id}",
             endpoint="relation.patch",
             json=body,
-            idempotent=True,  # the same body again leaves the same relation
+            # Not repeated after a timeout: the body is a snapshot of the whole relation, and a person may have
+            # saved it since. An unknown outcome goes back to the dispatcher, whose next try asks find_note.
+            idempotent=False,
         )
         return self._note_id(invoice, marker)
 
@@ -424,19 +470,25 @@ class EboekhoudenAdapter(LedgerAdapter):
     # --- plumbing -------------------------------------------------------------------------------------
 
     def _pages(self, path: str, endpoint: str, params: Mapping[str, str]) -> Iterator[Mapping[str, Any]]:
-        """`{items, count}` pages of 2,000 until a short one (`count` is the page's size, not a total)."""
+        """`{items, count}` pages of `page_size` until a short one (`count` is the page's size, not a total).
+        An answer of another shape is an error, never an empty list: read as "nothing is open", it would
+        settle every invoice the mirror holds."""
         offset = 0
-        while True:
-            query = {**params, "limit": str(PAGE), "offset": str(offset)}
+        for _ in range(MAX_PAGES):
+            query = {**params, "limit": str(self.page_size), "offset": str(offset)}
             body = self.client.get_json(path, endpoint=endpoint, params=query)
-            rows = body.get("items") if isinstance(body, dict) else None
-            if not isinstance(body, dict) or not isinstance(rows, list | None):
-                raise TransientError(f"{endpoint}: expected a JSON object with `items`")
-            rows = rows or []
+            rows = body.get("items", _ABSENT) if isinstance(body, dict) else _ABSENT
+            if rows is None and isinstance(body, dict) and body.get("count") in (0, "0"):
+                rows = []  # the spec allows `items: null` for an empty list
+            if not isinstance(rows, list):
+                raise TransientError(f"{endpoint}: expected a JSON object with an `items` list")
+            if len(rows) > self.page_size:
+                raise TransientError(f"{endpoint}: {len(rows)} rows on a page of {self.page_size}")
             yield from (row for row in rows if isinstance(row, dict))
-            if len(rows) < PAGE:
+            if len(rows) < self.page_size:
                 return
-            offset += PAGE
+            offset += self.page_size
+        raise TransientError(f"{endpoint}: more than {MAX_PAGES} pages; the ledger may be ignoring `offset`")
 
     def _mutation(self, mutation_id: str) -> Mapping[str, Any]:
         if not mutation_id.isdigit():

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import AuthError, LedgerError
+from adapters.base import AuthError, LedgerError, TransientError
 from adapters.http import (
     USER_AGENT,
     ApiClient,
@@ -40,17 +40,13 @@ FALLBACK_SESSION_SECONDS = 600  # when an answer carries no usable `expiresIn`
 # Codes that mean the administration itself is out of reach: a person must act, retrying will not help.
 BLOCKING_CODES = frozenset(
     {
-        "SECURITY_001",
-        "SECURITY_002",
-        "SECURITY_003",
-        "SECURITY_004",
-        "SECURITY_005",
-        "SECURITY_006",
-        "SECURITY_010",
-        "SECURITY_011",
-        "SECURITY_999",
-        "MODULE_001",
-        "MODULE_002",
+        "SECURITY_001",  # no permission
+        "SECURITY_003",  # no access to the administration
+        "SECURITY_004",  # not activated
+        "SECURITY_005",  # overdue payment
+        "SECURITY_006",  # not accessible
+        "SECURITY_011",  # registered under another domain
+        "MODULE_001",  # the accounting trial's limit
         "PAKKET_001",
         "PAKKET_002",
         "EP_001",
@@ -125,24 +121,24 @@ class Session:
         )
 
     def accept(self, response: httpx.Response) -> str | None:
-        """The new session token from a `POST /v1/session` answer; None when the answer is a transient
-        failure (the caller hands that answer on, so the client's retry policy sees it); AuthError when
-        e-Boekhouden refuses the API token."""
+        """The new session token from a `POST /v1/session` answer. AuthError (which parks the administration)
+        only for what a person must fix: the token refused, expired or missing, the administration blocked.
+        None for any other failure: the caller hands that answer on, so the client's retry policy judges it."""
         status = response.status_code
-        if status == 429 or status >= 500:
-            return None
         body = error_body(response)
-        if status >= 400:
-            code = str(body.get("code") or "")
-            what = error_message(response)
+        code = str(body.get("code") or "")
+        what = error_message(response)
+        if status == 403 or code in ("API_SESSION_003", "API_SESSION_004") or code in BLOCKING_CODES:
             if code == "API_SESSION_004":
                 raise AuthError(f"e-Boekhouden says the API token has expired ({what}): {RENEWAL_HELP}")
-            if code in ("API_SESSION_001", "API_SESSION_002"):
-                raise AuthError(f"e-Boekhouden refused the session's source {self.source!r} ({what})")
             raise AuthError(f"e-Boekhouden refused the API token ({status} {what}): {RENEWAL_HELP}")
+        if code in ("API_SESSION_001", "API_SESSION_002"):
+            raise AuthError(f"e-Boekhouden refused the session's source {self.source!r} ({what})")
+        if status >= 300:
+            return None  # anything else (5xx, 429, a proxy's 404) is this request's answer, judged as such
         token = body.get("token")
         if not isinstance(token, str) or not token:
-            raise AuthError("e-Boekhouden opened a session without a token")
+            raise TransientError("e-Boekhouden answered the session request without a token")
         expires_in = body.get("expiresIn")
         seconds = int(expires_in) if isinstance(expires_in, int | float) and expires_in > 0 else None
         lifetime = seconds if seconds is not None else FALLBACK_SESSION_SECONDS

@@ -32,7 +32,8 @@ FREE_TEXT_MAX = 100  # `freeText1..10`
 BLOCK_MAX_LINES = 40  # the summary keeps the newest lines; the full history stays in the connector's store
 BLOCK_START = "--- Incassobeheer (automatisch bijgewerkt door de connector; tekst hierbuiten blijft staan) ---"
 BLOCK_END = "--- einde incassobeheer ---"
-_BLOCK = re.compile(re.escape(BLOCK_START) + r"\n(.*?)\n?" + re.escape(BLOCK_END), re.DOTALL)
+# Line ends as the web app saved them: a note edited in a browser comes back with CRLF.
+_BLOCK = re.compile(re.escape(BLOCK_START) + r"\r?\n(.*?)(?:\r?\n)?" + re.escape(BLOCK_END), re.DOTALL)
 # The writable fields of `PATCH /v1/relation/{id}`: the whole relation goes back, since `name` is required,
 # an empty `type` turns a private relation into a business, and whether omitted fields are kept is unknown.
 PATCHABLE = (
@@ -383,15 +384,16 @@ def with_summary_line(note: str | None, line: str, *, max_length: int = NOTE_MAX
     byte for byte. The block keeps the newest BLOCK_MAX_LINES lines and shrinks (oldest first) so the note
     fits `max_length`; ValueError when even one line does not fit beside the person's text."""
     note = note or ""
+    newline = "\r\n" if "\r\n" in note else "\n"
     match = _BLOCK.search(note)
     lines = [line, *[old for old in summary_lines(note) if old != line]][:BLOCK_MAX_LINES]
     if match is None:  # a new block below the person's text, which stays exactly as it was
-        separator = "" if not note.strip() else "\n" if note.endswith("\n") else "\n\n"
+        separator = "" if not note.strip() else newline if note.endswith("\n") else newline * 2
         before, after = note + separator, ""
     else:
         before, after = note[: match.start()], note[match.end() :]
     while lines:
-        block = "\n".join([BLOCK_START, *lines, BLOCK_END])
+        block = newline.join([BLOCK_START, *lines, BLOCK_END])
         merged = before + block + after
         if len(merged) <= max_length:
             return merged

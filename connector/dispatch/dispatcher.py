@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
+from adapters.base import AuthError, Capability, Invoice, LedgerAdapter, LedgerError, RateLimited, TransientError
 from connector.clock import Clock
 from connector.config import AdministrationBase, EmailSection, Settings
 from connector.dispatch.channels import (
@@ -377,9 +377,11 @@ class Dispatcher:
                     notes[invoice.ledger_id] = self.adapter.find_note(invoice, marker) or self.adapter.add_note(
                         invoice, text
                     )
-                except TransientError as exc:
+                except (TransientError, RateLimited, AuthError) as exc:
+                    # Not refused, only not now (a timeout, the rate limit, credentials a person must renew):
+                    # the next run looks for the marker before writing again.
                     self.log.info("dispatch.writeback_deferred", action=action.key, error=str(exc))
-                    return  # the next run looks for the marker before writing again
+                    return
                 except LedgerError as exc:
                     notes[invoice.ledger_id] = ""
                     report.problems.append(f"note on {invoice.number or invoice.ledger_id} refused: {exc}")

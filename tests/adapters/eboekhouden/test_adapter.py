@@ -389,3 +389,97 @@ def test_a_free_text_field_holds_only_the_latest_step(
     assert relation["note"] == person
     assert len(relation["freeText3"]) <= 100 and relation["freeText3"].endswith("[ref 1111111111ab]")
     assert adapter.find_note(invoice, "[ref 1111111111ab]") and not adapter.find_note(invoice, "[ref 0123456789ab]")
+
+
+# --- what must never settle an open invoice -------------------------------------------------------------
+
+
+def test_a_page_of_another_shape_fails_the_pass_instead_of_settling_everything(
+    simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    assert sync(store, adapter, clock).ok
+    before = len(mirror(store))
+    real_get = adapter.client.get_json
+
+    def pascal_case_page(path: str, **kwargs: Any) -> Any:
+        body = real_get(path, **kwargs)
+        return {"Items": body["items"], "Count": body["count"]} if path.endswith("/outstanding") else body
+
+    monkeypatch.setattr(adapter.client, "get_json", pascal_case_page)
+    report = sync(store, adapter, clock)
+    assert report.outcome == "failed" and "items" in (report.error or "")
+    assert len(mirror(store)) == before  # nothing settled on a misread
+
+
+def test_an_item_hidden_by_a_payment_between_two_pages_stays_open(
+    simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock
+) -> None:
+    adapter.page_size = 10  # the list takes several pages, as 2,000-row pages do for large administrations
+    assert sync(store, adapter, clock).ok
+    open_ids = simulator.outstanding_ids()
+    first, hidden = open_ids[0], open_ids[10]  # paying the first shifts the 11th onto the page already read
+    pages_read = 0
+
+    def pay_after_the_first_page(response: httpx.Response) -> None:
+        nonlocal pages_read
+        if response.request.url.path.endswith("/outstanding") and "invoiceNumber" not in response.request.url.params:
+            pages_read += 1
+            if pages_read == 1:
+                simulator.add_payment(first)
+
+    adapter.client._client.event_hooks["response"].append(pay_after_the_first_page)
+    assert sync(store, adapter, clock).ok
+    assert pages_read > 1
+    # The hidden one was looked up by its number before anything was settled; the paid one was still on the
+    # page read before the payment, so this pass keeps it open and the next one settles it.
+    assert stored(store)[hidden].status == InvoiceStatus.OPEN
+    assert stored(store)[first].status == InvoiceStatus.OPEN
+    assert sync(store, adapter, clock).ok
+    assert stored(store)[first].status == InvoiceStatus.PAID and stored(store)[hidden].status == InvoiceStatus.OPEN
+    assert sorted(mirror(store)) == sorted(simulator.outstanding_ids())
+
+
+def test_the_recheck_of_an_item_without_a_number_reads_the_whole_list(clock: ManualClock, store: Store) -> None:
+    seed = {
+        "relations": [{"id": 1, "type": "B", "name": "Acme", "emailAddress": "a@acme.nl", "termOfPayment": 14}],
+        "mutations": [
+            {"id": 10, "type": 2, "date": "2026-10-01", "relationId": 1, "termOfPayment": 14, "inExVat": "IN",
+             "rows": [{"amount": 100.0, "ledgerId": 8000}]},
+        ],
+        "invoices": [],
+    }  # fmt: skip
+    with EboekhoudenSimulator(seed, today=SIM_TODAY, clock=clock) as sim:
+        adapter = eboekhouden_adapter(sim, clock)
+        assert sync(store, adapter, clock).ok
+        fresh = adapter.invoices_by_id(["10"])
+        assert [(i.ledger_id, i.status) for i in fresh.records] == [("10", InvoiceStatus.OPEN)]
+        assert by_route(api_requests(sim))["GET mutation/invoice/outstanding"] == 2  # the pass, then the whole list
+        sim.delete_mutation("10")
+        assert [i.status for i in adapter.invoices_by_id(["10"]).records] == [InvoiceStatus.DELETED]
+
+
+def test_five_thousand_items_over_a_thousand_relations_cost_the_calls_the_issue_allows(
+    clock: ManualClock, store: Store
+) -> None:
+    """The acceptance case: list pages of 2,000, each relation read at most once, per-item reads only for the
+    items no invoice record covers; then a pass with nothing changed reads only the list pages."""
+    with EboekhoudenSimulator.generate(items=5000, relations=1000, seed=1, today=SIM_TODAY, clock=clock) as sim:
+        adapter = eboekhouden_adapter(sim, clock, rate_limit=UNLIMITED)
+        assert sync(store, adapter, clock).ok
+        requests = api_requests(sim)
+        routes = by_route(requests)
+        open_ids = sim.outstanding_ids()
+        uncovered = [m for m in open_ids if not (sim.invoice_for(m) or {}).get("termOfPayment")]
+        relations = {str(sim.outstanding(m)["relationId"]) for m in open_ids}  # type: ignore[index]
+        lists = [r for r in requests if r["path"] in ("/v1/mutation/invoice/outstanding", "/v1/invoice")]
+        assert {r["query"]["limit"] for r in lists} == {"2000"}
+        assert routes["GET mutation/invoice/outstanding"] == 3 and routes["GET invoice"] <= 3
+        assert routes["GET mutation/{id}"] == len(uncovered)
+        reads = Counter(r["path"] for r in requests if r["path"].startswith("/v1/relation/"))
+        assert len(reads) == len(relations) and set(reads.values()) == {1}
+        assert sorted(mirror(store)) == sorted(open_ids)
+        sim.clear_requests()
+        clock.advance(timedelta(minutes=5))
+        assert sync(store, eboekhouden_adapter(sim, clock, rate_limit=UNLIMITED), clock).ok
+        assert by_route(api_requests(sim)) == {"GET mutation/invoice/outstanding": 3}

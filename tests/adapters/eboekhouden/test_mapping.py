@@ -281,3 +281,12 @@ def test_a_persons_text_survives_every_write_back(before: str, edits: list[tuple
             assert written.startswith(note)
         assert summary_lines(written)[0] == line and len(summary_lines(written)) == n + 1
         note = above + written + below  # the person edits around the block
+
+
+def test_a_note_saved_with_windows_line_ends_keeps_one_block() -> None:
+    saved = with_summary_line("Belt liever na 14:00.", LINE).replace("\n", "\r\n")  # a browser saved it
+    assert has_line(saved, "Factuur F1", "[ref 0123456789ab]", block=True)
+    again = with_summary_line(saved, "Factuur F2: Aanmaning [ref 1111111111ab]")
+    assert again.count(BLOCK_START) == 1 and again.startswith("Belt liever na 14:00.\r\n\r\n")
+    assert summary_lines(again) == ["Factuur F2: Aanmaning [ref 1111111111ab]", LINE]
+    assert "\n" not in again.replace("\r\n", "")  # one kind of line end throughout

@@ -22,7 +22,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from adapters.base import LedgerAdapter
+from adapters.base import AuthError, LedgerAdapter, RateLimited
 from adapters.eboekhouden.mapping import summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.exact_online.simulator import ExactOnlineSimulator
@@ -368,6 +368,31 @@ def test_a_second_run_the_same_day_sends_nothing_new(world: World) -> None:
     assert sent > 0
     world.day(today)
     assert len(world.sink.messages) == sent and len(world.audit("note_written")) == notes
+
+
+@pytest.mark.parametrize("refusal", [RateLimited("rate limited until 10:05"), AuthError("token expired")])
+def test_a_note_the_ledger_cannot_take_now_is_written_later_not_lost(
+    world: World, monkeypatch: pytest.MonkeyPatch, refusal: Exception
+) -> None:
+    today = SIM_TODAY + timedelta(days=1)
+    real_add_note = world.adapter.add_note
+
+    def not_now(*args: Any, **kwargs: Any) -> str:
+        raise refusal
+
+    monkeypatch.setattr(world.adapter, "add_note", not_now)
+    world.day(today)
+    sent = [a for a in world.actions() if a.status == "sent"]
+    assert sent and not world.audit("note_written")  # the e-mails went; their notes wait, none marked refused
+    assert not [a for a in world.actions() if a.status == "done" and a.action == "email"]
+
+    monkeypatch.setattr(world.adapter, "add_note", real_add_note)
+    world.day_at(today)
+    assert {a.status for a in world.actions() if a.id in {s.id for s in sent}} == {"done"}
+    written = world.ledger.notes()
+    for action in sent:
+        marker = f"[ref {action.key[:12]}]"
+        assert sorted(i for i, text in written if marker in text) == sorted(world.dispatcher.outbox.invoice_ids(action))
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])
