@@ -108,7 +108,10 @@ class BadRecord(LedgerError):
         self.status = status
 
 
-def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+ItemT = TypeVar("ItemT")
+
+
+def chunks(items: Sequence[ItemT], size: int) -> Iterator[list[ItemT]]:
     """`items` in lists of at most `size` (ids per call or per stored batch)."""
     for start in range(0, len(items), size):
         yield list(items[start : start + size])

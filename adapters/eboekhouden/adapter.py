@@ -160,7 +160,7 @@ class EboekhoudenAdapter(LedgerAdapter):
         listed_terms = self._listed_terms(changed, stored)
         if fresh:
             yield ChangeBatch(bad=fresh)
-        for chunk in _item_chunks(changed, BATCH_SIZE):
+        for chunk in chunks(changed, BATCH_SIZE):
             batch: ChangeBatch[Invoice] = ChangeBatch()
             for item in chunk:
                 try:
@@ -229,13 +229,12 @@ class EboekhoudenAdapter(LedgerAdapter):
                 found.setdefault((str(number_found), relation), term)
         return found
 
-    def _booking_term(self, item: OpenItem, booking: Mapping[str, Any] | None = None) -> Term:
+    def _booking_term(self, item: OpenItem) -> Term:
         """The term on the booking, else the relation's, else the default (one call each, cached)."""
-        if booking is None:
-            try:
-                booking = self._mutation(item.mutation_id)
-            except NotFound:
-                booking = {}
+        try:
+            booking = self._mutation(item.mutation_id)
+        except NotFound:
+            booking = {}
         days = term_days(booking.get("termOfPayment"))
         if days is not None:
             return Term(days, "mutation")
@@ -280,7 +279,7 @@ class EboekhoudenAdapter(LedgerAdapter):
         item = items.get(item_id)
         if item is None:
             return False
-        term = term_from_raw(raw or {}) or self._term_for_one(item, None)
+        term = term_from_raw(raw or {}) or self._term_for_one(item)
         invoice = invoice_from_item(item, term)
         self._known[item_id] = dict(invoice.raw)
         batch.records.append(invoice)
@@ -344,14 +343,14 @@ class EboekhoudenAdapter(LedgerAdapter):
         batch.contacts = self._take_new_relations()
         return batch
 
-    def _term_for_one(self, item: OpenItem, booking: Mapping[str, Any] | None = None) -> Term:
+    def _term_for_one(self, item: OpenItem) -> Term:
         if item.outstanding <= 0:
             return Term(0, "credit")
         if item.invoice_number:
             found = self._invoice_terms(number=item.invoice_number).get((item.invoice_number, item.relation_id))
             if found is not None:
                 return found
-        return self._booking_term(item, booking)
+        return self._booking_term(item)
 
     # --- relations ------------------------------------------------------------------------------------
 
@@ -530,11 +529,6 @@ def _collect_contact(batch: ChangeBatch[Contact], relation: Mapping[str, Any], n
         batch.bad.append(problem)
     except Exception as defect:  # a mapping defect must cost one record, never the pass
         batch.bad.append(BadRecord("contact", str(relation.get("id", "?")), f"cannot be mapped: {defect!r}", relation))
-
-
-def _item_chunks(items: Sequence[OpenItem], size: int) -> Iterator[Sequence[OpenItem]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _label(invoice: Invoice) -> str:
