@@ -37,7 +37,17 @@ PG_SKIP_REASON = (
     "PostgreSQL half of the suite: set TEST_DATABASE_URL, e.g. "
     "postgresql+psycopg://postgres@127.0.0.1:5432/test (.ci/run does)"
 )
-TABLES = ("quarantined_records", "sync_runs", "sync_cursors", "invoices", "contacts", "administrations", "oauth_tokens")
+TABLES = (
+    "quarantined_records",
+    "sync_runs",
+    "sync_cursors",
+    "invoices",
+    "contacts",
+    "administrations",
+    "oauth_tokens",
+    "leases",
+    "replicas",
+)
 
 configure_logging("warning", "console")
 

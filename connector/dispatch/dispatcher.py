@@ -29,6 +29,7 @@ from connector.dispatch.channels import (
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
 from connector.log import get_logger, redact_text
 from connector.store import Store
+from connector.store.leases import Fence
 from connector.store.models import Action
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
@@ -76,10 +77,18 @@ class Dispatcher:
     max_attempts: int = 5
     retry_base: timedelta = timedelta(minutes=15)
     should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
+    fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
 
     @classmethod
     def for_settings(
-        cls, settings: Settings, store: Store, adapter: LedgerAdapter, administration: AdministrationBase, clock: Clock
+        cls,
+        settings: Settings,
+        store: Store,
+        adapter: LedgerAdapter,
+        administration: AdministrationBase,
+        clock: Clock,
+        *,
+        fence: Fence | None = None,
     ) -> Dispatcher:
         """A dispatcher as the configuration says: e-mail, handover, templates, tries and the send window."""
         section = settings.connector
@@ -102,10 +111,11 @@ class Dispatcher:
                 send_weekdays=section.send_weekdays,
                 send_on_public_holidays=section.send_on_public_holidays,
             ),
+            fence=fence,
         )
 
     def __post_init__(self) -> None:
-        self.outbox = OutboxStore(self.store)
+        self.outbox = OutboxStore(self.store, fence=self.fence)
         self.workflow = WorkflowStore(self.store)
         self.log = log.bind(administration=self.administration.name)
         self.administration_id = self.store.ensure_administration(
@@ -153,13 +163,17 @@ class Dispatcher:
                 self.outbox.transition(action, "failed", expect="executing", event="failed", error=error)
                 report.failed += 1
                 continue
-            self.outbox.transition(action, "pending", expect="executing", event="retry_after_interruption")
-            report.retried += 1
+            if self.outbox.transition(
+                action, "pending", expect="executing", event="retry_after_interruption", fenced=True
+            ):
+                report.retried += 1
         for action in self.outbox.unfinished(self.administration_id, "sending"):
             reason = "interrupted while sending: it may have reached the customer; check before resending"
-            self.outbox.transition(action, "review", expect="sending", event="needs_review", error=reason)
-            report.review += 1
-            self.log.warning("dispatch.needs_review", action=action.key, stage=action.stage)
+            if self.outbox.transition(
+                action, "review", expect="sending", event="needs_review", error=reason, fenced=True
+            ):
+                report.review += 1
+                self.log.warning("dispatch.needs_review", action=action.key, stage=action.stage)
 
     # --- one action -----------------------------------------------------------------------------------
 
@@ -220,9 +234,17 @@ class Dispatcher:
         outcome["deadline"] = deadline.isoformat() if deadline else None
         if action.legal_letter:
             outcome["letter_channel"] = self._policy(action).letter_channel
-        self.outbox.transition(
-            action, "sent", expect="sending", event=SENT_EVENT[action.action], outcome=outcome, detail=_summary(outcome)
-        )
+
+        def record_sent(expect: str) -> bool:
+            event = SENT_EVENT[action.action]
+            return self.outbox.transition(
+                action, "sent", expect=expect, event=event, outcome=outcome, detail=_summary(outcome)
+            )
+
+        if not record_sent("sending"):
+            # Another replica took the administration over while this one was sending, and flagged the
+            # action for review: it did go out, so it is recorded as sent (and never sent again).
+            record_sent("review")
         report.executed += 1
         self._write_back(action, report, invoices)
 
@@ -369,6 +391,9 @@ class Dispatcher:
         for invoice in sorted(invoices, key=lambda i: i.ledger_id):
             if invoice.ledger_id in notes:
                 continue
+            if not self.outbox.lease_holds():
+                self.log.info("dispatch.writeback_deferred", action=action.key, error="the lease moved on")
+                return  # the new owner finishes the write-back (it looks for the marker first)
             if outcome.get("task_invoice") == invoice.ledger_id:
                 notes[invoice.ledger_id] = str(outcome.get("task_note", ""))  # the task note is this invoice's note
             else:

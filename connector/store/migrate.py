@@ -20,9 +20,16 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Replicas starting together must not run the same migration twice: on PostgreSQL the first one holds this
+# transaction-level advisory lock while it upgrades, the others wait and then find the schema at head.
+MIGRATION_LOCK = 0x636F6E6E  # any constant; "conn"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -267,3 +267,33 @@ class OAuthToken(SQLModel, table=True):
     refreshes: int = 0
     failure: str | None = Field(default=None, sa_type=sa.Text)  # why the ledger refused the chain, if it did
     updated_at: datetime = _utc()
+
+
+class Replica(SQLModel, table=True):
+    """A running `connector run` process; alive while `expires_at` is ahead (it renews with its leases)."""
+
+    __tablename__ = "replicas"
+
+    name: str = Field(primary_key=True, max_length=128)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _utc()
+    heartbeat_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
+class Lease(SQLModel, table=True):
+    """Which replica works on an administration. `epoch` goes up with every new owner: a replica acts only
+    while the row still names it with the epoch it claimed (a fence, so one that hung and lost the lease
+    cannot act on it after it wakes up)."""
+
+    __tablename__ = "leases"
+
+    administration: str = Field(primary_key=True, max_length=64)  # the configured name
+    owner: str | None = Field(default=None, max_length=128)
+    epoch: int = 0
+    acquired_at: datetime | None = _utc(default=None)
+    renewed_at: datetime | None = _utc(default=None)
+    expires_at: datetime | None = _utc(default=None, index=True)
+    takeovers: int = 0  # claims of a lease whose owner had not let it go (died or hung)
+    previous_owner: str | None = Field(default=None, max_length=128)

@@ -5,6 +5,10 @@ States: pending -> executing (claimed; re-checking the ledger) -> sending (handi
 paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
 resent without a person). A crash leaves `executing` (safe to retry) or `sending` (flagged for review) or
 `sent` (the write-back resumes).
+
+Under a lease (`fence`), every move that may lead to a side effect (claiming an action, handing it to the
+channel) and every recovery of another run's action happens only while the lease still holds, in the same
+statement; recording what a channel already did never waits for a lease.
 """
 
 from __future__ import annotations
@@ -16,17 +20,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from connector.store.leases import Fence
 from connector.store.models import Action, ActionInvoice, AuditEntry
 from connector.store.repository import Store
 from connector.workflow.planner import PlannedAction
 
 OPEN_STATES = ("pending", "executing", "sending", "sent")
+FENCED_STATES = ("executing", "sending")  # entering these needs the lease
 
 
 class OutboxStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fence: Fence | None = None) -> None:
         self.store = store
         self.clock = store.clock
+        self.fence = fence
+
+    def lease_holds(self) -> bool:
+        """Whether the lease this works under still holds (always, without one)."""
+        if self.fence is None:
+            return True
+        with self.store.session() as session:
+            return bool(session.execute(sa.select(self.fence.clause())).scalar())
 
     def enqueue(self, administration_id: int, actions: Sequence[PlannedAction], not_before: datetime) -> list[int]:
         """Store planned actions not stored before (by key); returns the new ids. One transaction."""
@@ -119,9 +133,11 @@ class OutboxStore:
         outcome: dict[str, Any] | None = None,
         next_attempt_at: datetime | None = None,
         detail: dict[str, Any] | None = None,
+        fenced: bool | None = None,
     ) -> bool:
         """Move an action from `expect` to `to` if it is still in `expect` (so two workers never both win);
-        the audit entries per invoice go in the same transaction."""
+        the audit entries per invoice go in the same transaction. `fenced` (default: when entering a state
+        that leads to a side effect) also requires the lease."""
         now = self.clock.now()
         values: dict[str, Any] = {"status": to, "updated_at": now}
         if to == "executing":
@@ -137,9 +153,10 @@ class OutboxStore:
         if to == "sent":
             values["executed_at"] = now
         with self.store.session() as session, session.begin():
-            result = session.execute(
-                sa.update(Action).where(col(Action.id) == action.id, col(Action.status) == expect).values(**values)
-            )
+            update = sa.update(Action).where(col(Action.id) == action.id, col(Action.status) == expect)
+            if self.fence is not None and (fenced if fenced is not None else to in FENCED_STATES):
+                update = update.where(self.fence.clause())
+            result = session.execute(update.values(**values))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             if event is not None:
