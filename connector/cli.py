@@ -166,12 +166,13 @@ def run(config: ConfigOption = None) -> None:
     """Run unattended: sync every administration on its interval, send what is due inside the send window,
     serve /healthz, /readyz, /metrics and /status. Stops cleanly on SIGTERM or Ctrl-C."""
     from connector.daemon import Daemon
+    from connector.store.db import StoreInUse
 
     settings = _settings(config)
     daemon = Daemon(settings)
     try:
         clean = daemon.serve()
-    except OSError as exc:  # the health port is taken, the store's folder cannot be written, ...
+    except (OSError, StoreInUse) as exc:  # the health port is taken, another process has the SQLite store, ...
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
     if not clean:

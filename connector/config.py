@@ -101,6 +101,13 @@ class ConnectorSection(BaseSettings):
     status_token: SecretStr | None = None  # when set, /status wants "Authorization: Bearer <token>"
     keep_sync_runs_days: int = Field(default=30, ge=1, le=3650)  # older sync runs are pruned
     shutdown_grace_seconds: float = Field(default=8.0, gt=0, le=60)  # SIGTERM: time for the action in hand
+    # At most this many administrations sync or dispatch at the same time in this process (the rest queue).
+    max_concurrent_cycles: int = Field(default=8, ge=1, le=256)
+    # Several `connector run` on one PostgreSQL split the administrations by leases: a replica that dies or
+    # hangs loses its own after this long and the others take them over. Renewed every third of it.
+    lease_ttl_seconds: int = Field(default=30, ge=6, le=600)
+    # Names this process in /status and the lease table (a suffix keeps restarts apart); default: the host.
+    replica_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     # Encrypts OAuth tokens in the store (Fernet: 32 url-safe base64 bytes; `connector secret-key` makes one).
     # Several keys separated by commas: the first encrypts, all decrypt, so a key can be rotated.
     secret_key: SecretStr | None = None

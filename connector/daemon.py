@@ -1,16 +1,22 @@
 """`connector run`: keeps every administration mirrored and its reminders going, unattended, for months.
 
-One APScheduler job per administration runs a cycle every `sync_interval_seconds`: sync, then plan and
-dispatch (the dispatcher only acts inside the send window). A per-administration lock means cycles of one
-administration never overlap; coalescing means runs missed during a pause (a suspended machine, a long
-sync) collapse into one instead of a burst. One administration's trouble is reported and contained: an
-auth failure parks it until a person acts, anything else is retried on the next cycle. SIGTERM/SIGINT:
-no new work, the action in hand is finished or cleanly abandoned (the outbox picks it up on the next
-start), exit 0 within the grace period.
+One APScheduler job per owned administration runs a cycle every `sync_interval_seconds`: sync, then plan
+and dispatch (the dispatcher only acts inside the send window). At most `max_concurrent_cycles` run at once;
+first runs are spread over most of the interval, so a thousand administrations never start together. A
+per-administration lock means cycles of one administration never overlap; coalescing means runs missed
+during a pause (a suspended machine, a long sync) collapse into one instead of a burst. One
+administration's trouble is reported and contained: an auth failure parks it until a person acts, anything
+else is retried on the next cycle. SIGTERM/SIGINT: no new work, the action in hand is finished or cleanly
+abandoned (the outbox picks it up on the next start), exit 0 within the grace period.
+
+Ownership comes from leases in the store (connector/replicas.py): alone, this process owns every enabled
+administration; with other replicas on the same PostgreSQL, each owns a share, and takes over a dead one's.
+On SQLite a second `connector run` refuses to start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import signal
 import threading
@@ -23,6 +29,7 @@ from typing import Any
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -34,17 +41,29 @@ from connector.config import AdministrationConfig, Settings
 from connector.dispatch.dispatcher import Dispatcher
 from connector.health.metrics import Metrics
 from connector.health.server import HealthEndpoints, HealthServer
-from connector.health.status import AdministrationFigures, gather, readiness, status_document
+from connector.health.status import (
+    AdministrationFigures,
+    gather,
+    readiness,
+    replica_documents,
+    status_document,
+)
 from connector.log import get_logger, redact_text
+from connector.ownership import spread_offsets
 from connector.pacing import Pace, average_calls, pace
+from connector.replicas import ReplicaKeeper, replica_name
 from connector.store import Store
+from connector.store.db import ProcessLock, process_lock
+from connector.store.leases import Heartbeat, LeaseRow, LeaseStore
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
 from connector.sync import sync_administration
 
 log = get_logger("daemon")
 HOUSEKEEPING_SECONDS = 3600
-MAX_WORKERS = 8
+FIRST_RUN_SPACING = 0.5  # seconds between first runs of newly owned administrations, at most...
+FIRST_RUN_WINDOW = 0.8  # ...and all of them within this part of the interval
+FORGET_REPLICAS_AFTER = timedelta(days=1)
 
 
 def credential_fingerprint(config: AdministrationConfig, tokens: TokenVault | None = None) -> str:
@@ -85,10 +104,13 @@ class Daemon:
         time_scale: float = 1.0,
         http_options: HttpOptions | None = None,
         serve_health: bool = True,
+        lease_clock: Clock | None = None,
     ) -> None:
-        """`time_scale` > 1 runs the schedule faster than the wall clock, for an accelerated `clock` (the demo)."""
+        """`time_scale` > 1 runs the schedule faster than the wall clock, for an accelerated `clock` (the demo).
+        Leases keep `lease_clock` (wall time unless a test injects one): they are about processes being alive."""
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.lease_clock = lease_clock or SystemClock()
         self.time_scale = time_scale
         self.http_options = http_options
         self.serve_health = serve_health
@@ -104,14 +126,33 @@ class Daemon:
         self.overview: OverviewStore
         self.scheduler: BackgroundScheduler | None = None
         self.health: HealthServer | None = None
-        self.metrics = Metrics(self._figures, self.clock.now)
+        self.keeper: ReplicaKeeper | None = None
+        self.leases: LeaseStore
+        self._process_lock: ProcessLock | None = None
+        self.metrics = Metrics(self._figures, self.clock.now, self._live_replicas, self.lease_clock.now)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (and upgrade) the store; `start` does this first."""
-        self.store = Store.open(self.settings.connector.database_url, self.clock)
+        """Open (and upgrade) the store; `start` does this first. Raises StoreInUse when another process
+        runs on the same SQLite file."""
+        section = self.settings.connector
+        self._process_lock = process_lock(section.database_url)
+        if self._process_lock is not None:
+            self._process_lock.acquire()
+        self.store = Store.open(section.database_url, self.clock, connections=section.max_concurrent_cycles + 4)
         self.overview = OverviewStore(self.store)
+        self.leases = LeaseStore(self.store, self.lease_clock)
+        self.keeper = ReplicaKeeper(
+            self.leases,
+            list(self.administrations),
+            timedelta(seconds=section.lease_ttl_seconds),
+            self.lease_clock,
+            name=replica_name(section.replica_name),
+            on_change=self._ownership_changed,
+            busy=self._busy,
+        )
+        self.keeper.tick()  # alone, this owns everything from here on
         self.tokens = TokenVault.for_settings(self.store, self.settings)
         self.started_at = self.clock.now()
         for name, record in self.overview.administrations().items():
@@ -131,36 +172,72 @@ class Daemon:
             )
             self.health = HealthServer(endpoints, section.health_host, section.health_port)
             self.health.start()
+        workers = min(section.max_concurrent_cycles, max(len(self.administrations), 1))
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(self.administrations) + 1))},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=workers),
+                "housekeeping": ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        now = datetime.now(UTC)  # the scheduler keeps wall-clock time; business time is self.clock
-        for index, admin in enumerate(self.administrations.values()):
-            interval = admin.sync_interval / self.time_scale
-            self.scheduler.add_job(
-                self.cycle,
-                IntervalTrigger(seconds=interval),
-                args=[admin.name],
-                id=f"cycle:{admin.name}",
-                name=f"sync and dispatch {admin.name}",
-                next_run_time=now + timedelta(seconds=min(0.1 * index, interval)),  # not all at once
-            )
         self.scheduler.add_job(
             self.housekeeping,
             IntervalTrigger(seconds=max(HOUSEKEEPING_SECONDS / self.time_scale, 1.0)),
             id="housekeeping",
-            next_run_time=now,
+            executor="housekeeping",
+            next_run_time=datetime.now(UTC),
         )
         self.scheduler.start()
+        keeper = self.keeper
+        assert keeper is not None
+        self._schedule(sorted(keeper.owned()))
+        keeper.start()
         self.metrics.up.set(1)
         log.info(
             "daemon.started",
             administrations=len(self.administrations),
+            owned=len(keeper.owned()),
+            replica=keeper.name,
+            replicas=len(keeper.last.live_replicas) if keeper.last else 1,
             health=self.health.url if self.health else None,
             version=_version(),
         )
+
+    def _ownership_changed(self, heartbeat: Heartbeat) -> None:
+        """Schedule what this replica now owns, unschedule what it let go or lost."""
+        scheduler = self.scheduler
+        if scheduler is None or self._stopping.is_set():
+            return
+        for name in [*heartbeat.released, *heartbeat.lost]:
+            with contextlib.suppress(JobLookupError):
+                scheduler.remove_job(f"cycle:{name}")
+        self._schedule(heartbeat.claimed)
+
+    def _schedule(self, names: list[str]) -> None:
+        """A job for each newly owned administration, first runs spread out (a takeover of hundreds, or a
+        start with a thousand, never fires at once)."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        claimed = [name for name in names if name in self.administrations]
+        order = spread_offsets(claimed, 1.0)
+        now = datetime.now(UTC)  # the scheduler keeps wall-clock time; business time is self.clock
+        for name in claimed:
+            interval = self.administrations[name].sync_interval / self.time_scale
+            window = min(FIRST_RUN_WINDOW * interval, len(claimed) * FIRST_RUN_SPACING / self.time_scale)
+            scheduler.add_job(
+                self.cycle,
+                IntervalTrigger(seconds=interval),
+                args=[name],
+                id=f"cycle:{name}",
+                name=f"sync and dispatch {name}",
+                next_run_time=now + timedelta(seconds=order[name] * window),
+                replace_existing=True,
+            )
+
+    def _busy(self) -> set[str]:
+        return {name for name, lock in self._locks.items() if lock.locked()}
 
     def stop(self) -> bool:
         """Stop taking work and wait (up to the grace period) for the cycles in hand; True when all finished."""
@@ -180,9 +257,20 @@ class Daemon:
             self.health.stop()
         if clean:
             end_sessions()  # only when no cycle still uses them
-            self.store.close()
+        # Clean: hand the leases back now, so other replicas need not wait for them to run out. Not clean:
+        # a cycle may still act, so they run out by themselves (the fences stop it by then).
+        self.close(release=clean)
         log.info("daemon.stopped", clean=clean)
         return clean
+
+    def close(self, *, release: bool = True) -> None:
+        """Let go of the leases (unless told not to), the store and the SQLite process lock."""
+        if self.keeper is not None:
+            self.keeper.stop(release=release)
+        if release:
+            self.store.close()
+        if self._process_lock is not None:
+            self._process_lock.release()
 
     def serve(self) -> bool:
         """Run until SIGTERM or SIGINT (or the scheduler dies); returns whether the shutdown was clean."""
@@ -208,7 +296,13 @@ class Daemon:
 
     def cycle(self, name: str) -> None:
         """Sync one administration, then plan and dispatch; never raises (a defect costs one cycle)."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or self.keeper is None:
+            return
+        try:
+            if not self.keeper.holds_fresh(name):
+                return
+        except Exception:
+            log.exception("cycle.lease_unknown", administration=name)
             return
         lock = self._locks[name]
         if not lock.acquire(blocking=False):
@@ -221,6 +315,12 @@ class Daemon:
             log.exception("cycle.crashed", administration=name)
         finally:
             lock.release()
+
+    def _owns(self, name: str) -> bool:
+        return self.keeper is not None and self.keeper.holds(name)
+
+    def _should_stop(self, name: str) -> bool:
+        return self._stopping.is_set() or not self._owns(name)
 
     def _cycle(self, config: AdministrationConfig) -> None:
         if self._parked(config) or self._budget_says_wait(config):
@@ -263,16 +363,17 @@ class Daemon:
                 name=config.name,
                 ledger_reference=config.ledger_reference,
                 clock=self.clock,
-                should_stop=self._stopping.is_set,
+                should_stop=lambda: self._should_stop(config.name),
             )
             throttled = adapter.throttled_responses()
             self.metrics.observe_sync(report, config.platform, throttled)
             if report.outcome == "auth_failed":
                 self._park(config, report.error or "the ledger refused the credentials")
                 return
-            if not report.ok or self._stopping.is_set():
-                return  # act only on a fresh mirror
-            dispatcher = Dispatcher.for_settings(self.settings, self.store, adapter, config, self.clock)
+            fence = self.keeper.fence(config.name) if self.keeper is not None else None
+            if not report.ok or fence is None or self._stopping.is_set():
+                return  # act only on a fresh mirror, and only under a lease
+            dispatcher = Dispatcher.for_settings(self.settings, self.store, adapter, config, self.clock, fence=fence)
             reserve = int(getattr(config, "daily_reserve", 0))
 
             def should_stop() -> bool:
@@ -280,7 +381,7 @@ class Daemon:
                 if budget is not None and budget.remaining <= reserve:
                     log.warning("dispatch.budget_reserve_reached", remaining=budget.remaining, reserve=reserve)
                     return True  # the rest waits for the next cycle; the reserve is for people and tools
-                return self._stopping.is_set()
+                return self._should_stop(config.name)
 
             dispatcher.should_stop = should_stop
             result = dispatcher.run()
@@ -325,6 +426,9 @@ class Daemon:
             pruned = self.overview.prune_sync_runs(cutoff)
             if pruned:
                 log.info("housekeeping.pruned_sync_runs", runs=pruned)
+            forgotten = self.leases.forget_replicas(self.lease_clock.now() - FORGET_REPLICAS_AFTER)
+            if forgotten:
+                log.info("housekeeping.forgot_replicas", replicas=forgotten)
         except Exception:
             log.exception("housekeeping.crashed")
         finally:
@@ -333,7 +437,14 @@ class Daemon:
     # --- what the health endpoint asks ----------------------------------------------------------------
 
     def _figures(self) -> list[AdministrationFigures]:
-        return gather(self.overview, self.settings)
+        return gather(self.overview, self.settings, self._leases())
+
+    def _live_replicas(self) -> int:
+        now = self.lease_clock.now()
+        return sum(1 for replica in self.leases.replicas() if replica.expires_at > now)
+
+    def _leases(self) -> dict[str, LeaseRow]:
+        return {row.administration: row for row in self.leases.leases()}
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
         scheduler = self.scheduler
@@ -376,9 +487,21 @@ class Daemon:
                     "interval_seconds": round(pacing.pace.interval_seconds) if pacing.pace else None,
                     "stretched": bool(pacing.pace and pacing.pace.stretched),
                 }
+        lease_now = self.lease_clock.now()
+        keeper = self.keeper
         return {
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "version": _version(),
             "next_runs": next_runs,
             "api_budgets": budgets,
+            "lease_now": lease_now,
+            "replica": None
+            if keeper is None
+            else {
+                "name": keeper.name,
+                "administrations": len(keeper.owned()),
+                "lease_ttl_seconds": int(keeper.ttl.total_seconds()),
+                "heartbeat_failures": keeper.failures,
+            },
+            "replicas": replica_documents(self.leases.replicas(), self._leases(), lease_now),
         }

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from connector.health.status import AdministrationFigures
@@ -18,13 +18,22 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _StoreCollector(Collector):
-    def __init__(self, figures: Callable[[], list[AdministrationFigures]], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        figures: Callable[[], list[AdministrationFigures]],
+        clock: Callable[[], datetime],
+        live_replicas: Callable[[], int],
+        lease_clock: Callable[[], datetime],
+    ) -> None:
         self._figures = figures
         self._now = clock
+        self._live_replicas = live_replicas
+        self._lease_now = lease_clock
 
     def collect(self) -> Iterator[Metric]:
         figures = self._figures()
         now = self._now()
+        lease_now = self._lease_now()
         mirrored = GaugeMetricFamily(
             "connector_invoices_mirrored", "Invoices in the local mirror (open and closed).", labels=["administration"]
         )
@@ -57,6 +66,21 @@ class _StoreCollector(Collector):
         quarantined = GaugeMetricFamily(
             "connector_quarantined_records", "Ledger records that could not be mirrored.", labels=["administration"]
         )
+        lease_owned = GaugeMetricFamily(
+            "connector_lease_owned",
+            "1 for the replica that owns the administration now (any replica reports every lease).",
+            labels=["administration", "replica"],
+        )
+        lease_age = GaugeMetricFamily(
+            "connector_lease_age_seconds", "Since when the current owner holds the lease.", labels=["administration"]
+        )
+        takeovers = CounterMetricFamily(
+            "connector_lease_takeovers",
+            "Leases claimed from a replica that had not let go (it died or hung).",
+            labels=["administration"],
+        )
+        replicas = GaugeMetricFamily("connector_replicas_live", "Replicas with a current heartbeat.")
+        replicas.add_metric([], self._live_replicas())
         for item in figures:
             name = item.name
             mirrored.add_metric([name], item.invoices_mirrored)
@@ -72,11 +96,26 @@ class _StoreCollector(Collector):
             parked.add_metric([name], 1 if item.parked_at else 0)
             ready.add_metric([name], 1 if item.not_ready_because(now) is None else 0)
             quarantined.add_metric([name], item.quarantined)
+            lease = item.lease
+            if lease is not None:
+                held = lease.owner is not None and lease.expires_at is not None and lease.expires_at > lease_now
+                if held and lease.owner is not None:
+                    lease_owned.add_metric([name, lease.owner], 1)
+                    since = lease.acquired_at or lease_now
+                    lease_age.add_metric([name], max((lease_now - since).total_seconds(), 0.0))
+                takeovers.add_metric([name], lease.takeovers)
         yield from (mirrored, open_count, open_amount, actions, depth, oldest, last_success, parked, ready, quarantined)
+        yield from (lease_owned, lease_age, takeovers, replicas)
 
 
 class Metrics:
-    def __init__(self, figures: Callable[[], list[AdministrationFigures]], clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        figures: Callable[[], list[AdministrationFigures]],
+        clock: Callable[[], datetime],
+        live_replicas: Callable[[], int] = lambda: 1,
+        lease_clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         labels = ["administration", "platform"]
         self.syncs = Counter("connector_syncs", "Sync runs by outcome.", [*labels, "outcome"], registry=self.registry)
@@ -98,7 +137,7 @@ class Metrics:
             registry=self.registry,
         )
         self.up = Gauge("connector_scheduler_running", "1 while the scheduler runs.", registry=self.registry)
-        self.registry.register(_StoreCollector(figures, clock))
+        self.registry.register(_StoreCollector(figures, clock, live_replicas, lease_clock or clock))
 
     def observe_sync(self, report: SyncReport, platform: str, throttled: int) -> None:
         labels = (report.administration, platform)

@@ -18,7 +18,8 @@ from babel.numbers import format_decimal
 from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
 from connector.reports import ageing
-from connector.store.models import SyncRun
+from connector.store.leases import LeaseRow
+from connector.store.models import Replica, SyncRun
 from connector.store.outbox import OPEN_STATES
 from connector.store.overview import LastSync, OpenInvoice, OverviewStore
 from connector.store.workflow import WorkflowStore
@@ -38,6 +39,7 @@ class AdministrationFigures:
     actions: Mapping[tuple[str, str], int] = field(default_factory=dict)
     oldest_unfinished_at: datetime | None = None
     quarantined: int = 0
+    lease: LeaseRow | None = None
 
     @property
     def name(self) -> str:
@@ -80,8 +82,11 @@ class AdministrationFigures:
         return sum(count for (_, status), count in self.actions.items() if status in OPEN_STATES)
 
 
-def gather(overview: OverviewStore, settings: Settings) -> list[AdministrationFigures]:
+def gather(
+    overview: OverviewStore, settings: Settings, leases: Mapping[str, LeaseRow] | None = None
+) -> list[AdministrationFigures]:
     """The figures of every enabled administration, in a handful of queries."""
+    leases = leases or {}
     records = overview.administrations()
     syncs = overview.last_syncs()
     counts = overview.invoice_counts()
@@ -92,7 +97,7 @@ def gather(overview: OverviewStore, settings: Settings) -> list[AdministrationFi
     found = []
     for config in settings.enabled_administrations:
         record = records.get(config.name)
-        figures = AdministrationFigures(config)
+        figures = AdministrationFigures(config, lease=leases.get(config.name))
         if record is not None:
             last = syncs.get(record.id, LastSync(None, None))
             figures.administration_id = record.id
@@ -192,6 +197,7 @@ def status_document(
                 "attention": attention,
                 "next_run_at": runtime.get("next_runs", {}).get(item.name),
                 "api_budget": runtime.get("api_budgets", {}).get(item.name),
+                "lease": lease_document(item.lease, runtime.get("lease_now") or now),
             }
         )
     return {
@@ -199,8 +205,45 @@ def status_document(
         "business_date": today.isoformat(),
         "started_at": runtime.get("started_at"),
         "version": runtime.get("version"),
+        "replica": runtime.get("replica"),
+        "replicas": runtime.get("replicas", []),
         "administrations": administrations,
     }
+
+
+def lease_document(lease: LeaseRow | None, now: datetime) -> dict[str, Any] | None:
+    """Who owns an administration, since when, until when, and how often it was taken over."""
+    if lease is None:
+        return None
+    held = lease.owner is not None and lease.expires_at is not None and lease.expires_at > now
+    return {
+        "owner": lease.owner if held else None,
+        "epoch": lease.epoch,
+        "acquired_at": lease.acquired_at.isoformat() if lease.acquired_at else None,
+        "age_seconds": round((now - lease.acquired_at).total_seconds()) if held and lease.acquired_at else None,
+        "renewed_at": lease.renewed_at.isoformat() if lease.renewed_at else None,
+        "expires_at": lease.expires_at.isoformat() if lease.expires_at else None,
+        "takeovers": lease.takeovers,
+        "previous_owner": lease.previous_owner,
+    }
+
+
+def replica_documents(replicas: list[Replica], leases: Mapping[str, LeaseRow], now: datetime) -> list[dict[str, Any]]:
+    owned = Counter(
+        lease.owner for lease in leases.values() if lease.owner and lease.expires_at and lease.expires_at > now
+    )
+    return [
+        {
+            "name": replica.name,
+            "host": replica.host,
+            "pid": replica.pid,
+            "started_at": replica.started_at.isoformat(),
+            "heartbeat_at": replica.heartbeat_at.isoformat(),
+            "alive": replica.expires_at > now,
+            "administrations": owned.get(replica.name, 0),
+        }
+        for replica in replicas
+    ]
 
 
 def _actions_by_stage(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:

@@ -91,8 +91,10 @@ class Store:
         self.clock = clock
 
     @classmethod
-    def open(cls, database_url: str, clock: Clock, *, upgrade: bool = True) -> Store:
-        engine = create_engine(database_url)
+    def open(cls, database_url: str, clock: Clock, *, upgrade: bool = True, connections: int | None = None) -> Store:
+        """`connections`: how many threads may hold a connection at once (the pool grows to that, no wait)."""
+        pool = {"pool_size": connections, "max_overflow": 4} if connections else {}
+        engine = create_engine(database_url, **pool)
         if upgrade:
             migrate.upgrade(engine)
         return cls(engine, clock)

@@ -61,18 +61,18 @@ def test_an_auth_failure_parks_the_administration_until_the_credentials_change(
     assert not ready and "parked" in document["administrations"]["shop"]["reason"]
     attention = daemon.status()["administrations"][0]["attention"]
     assert attention[0]["kind"] == "parked"
-    daemon.store.close()
+    daemon.close()
 
     # The same credentials after a restart: still parked. New ones: tried again, and it syncs.
     restarted = daemon_for(settings_for(simulator, database_url, BAD), clock)
     restarted.cycle("shop")
     assert api_requests(simulator) == calls
-    restarted.store.close()
+    restarted.close()
     renewed = daemon_for(settings_for(simulator, database_url, GOOD), clock)
     renewed.cycle("shop")
     assert not renewed.overview.administrations()["shop"].parked
     assert renewed.readiness()[0] is True
-    renewed.store.close()
+    renewed.close()
 
 
 def test_unpark_lets_a_person_try_again(
@@ -93,7 +93,7 @@ def test_unpark_lets_a_person_try_again(
     assert not daemon.overview.administrations()["shop"].parked
     again = CliRunner().invoke(app, ["unpark", "--admin", "shop", "--config", str(config)])
     assert "was not parked" in again.output
-    daemon.store.close()
+    daemon.close()
 
 
 def test_cycles_of_one_administration_never_overlap(
@@ -106,7 +106,7 @@ def test_cycles_of_one_administration_never_overlap(
     daemon._locks["shop"].release()
     daemon.cycle("shop")
     assert api_requests(simulator) > 0
-    daemon.store.close()
+    daemon.close()
 
 
 def test_one_broken_administration_does_not_stop_the_others(
@@ -129,7 +129,7 @@ def test_one_broken_administration_does_not_stop_the_others(
     assert not ready
     assert document["administrations"]["shop"] == {"ready": True}
     assert "last attempt failed" in document["administrations"]["gone"]["reason"]
-    daemon.store.close()
+    daemon.close()
 
 
 def test_housekeeping_prunes_old_runs_but_keeps_the_last_success(
@@ -145,7 +145,7 @@ def test_housekeeping_prunes_old_runs_but_keeps_the_last_success(
         runs = list(session.exec(select(SyncRun)))
     assert len(runs) == 1 and runs[0].outcome == "success"
     assert daemon.overview.last_syncs()[runs[0].administration_id].last_success_at == runs[0].finished_at
-    daemon.store.close()
+    daemon.close()
 
 
 def test_stop_waits_for_the_cycle_in_hand_and_then_gives_up(

@@ -113,7 +113,7 @@ def test_a_cycle_mirrors_the_division_and_reports_the_daily_budget(database_url:
             daemon.cycle("acme")
             assert api_requests(simulator) > calls
         finally:
-            daemon.store.close()
+            daemon.close()
 
 
 def test_a_small_daily_budget_stretches_the_interval_and_skips_the_next_cycle(
@@ -146,7 +146,7 @@ def test_a_small_daily_budget_stretches_the_interval_and_skips_the_next_cycle(
             daemon.cycle("acme")
             assert api_requests(simulator) > calls
         finally:
-            daemon.store.close()
+            daemon.close()
 
 
 def test_a_dead_chain_parks_until_a_new_consent_is_stored(database_url: str, clock: ManualClock) -> None:
@@ -191,4 +191,4 @@ def test_a_dead_chain_parks_until_a_new_consent_is_stored(database_url: str, clo
             mirrored = {view.ledger_id for view in daemon.store.invoices("acme", "open")}
             assert mirrored == open_in_ledger(simulator)
         finally:
-            daemon.store.close()
+            daemon.close()

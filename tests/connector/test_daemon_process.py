@@ -157,6 +157,16 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
         ready = _wait_for(lambda: httpx.get(f"{health}/readyz", timeout=5).status_code == 200, 30, "/readyz 200")
         assert ready
         assert httpx.get(f"{health}/healthz", timeout=5).json()["alive"] is True
+        # A second process on the same SQLite store refuses to start, and says why and what to do instead.
+        second = subprocess.run(
+            [sys.executable, "-m", "connector", "run", "--config", str(config)],
+            env={**env, "CONNECTOR_HEALTH_PORT": str(_free_port())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"in use by pid {daemon.pid}" in second.stderr and "PostgreSQL" in second.stderr, second.stderr
         # Both administrations mirrored and dispatched what was due (the send window is always open here).
         _wait_for(lambda: all(a["outbox_depth"] == 0 and a["actions"] for a in status().values()), 30, "dispatch")
 

@@ -29,7 +29,7 @@ def daemon(database_url: str, clock: ManualClock) -> Iterator[Daemon]:
         daemon.open()
         daemon.cycle("shop")  # no [email]: the e-mail stages fail and show up as needing attention
         yield daemon
-        daemon.store.close()
+        daemon.close()
 
 
 @pytest.fixture

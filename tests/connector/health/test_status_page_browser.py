@@ -79,7 +79,7 @@ def status_url(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[str, Daemon
             yield f"{server.url}/status", daemon
         finally:
             server.stop()
-            daemon.store.close()
+            daemon.close()
 
 
 def chromium(*arguments: str) -> str:
