@@ -197,6 +197,33 @@ def shared_error_budget(key: str, max_errors: int, per_seconds: float) -> ErrorB
     return shared(ErrorBudget, key, lambda: ErrorBudget(max_errors, per_seconds))
 
 
+class PooledTransport(httpx.HTTPTransport):
+    """One connection pool per ledger host for the whole process: a thousand administrations on one
+    platform reuse a few kept-alive connections (and one TLS context) instead of each cycle opening its
+    own. Clients come and go per cycle; the pool stays until `close_pools` at shutdown."""
+
+    def close(self) -> None:
+        pass  # a client closing must not close the pool its neighbours use
+
+    def close_pool(self) -> None:
+        super().close()
+
+
+def pooled_transport(base_url: str) -> PooledTransport:
+    url = httpx.URL(base_url)
+    origin = f"{url.scheme}://{url.host}:{url.port or ''}"
+    return shared(PooledTransport, origin, lambda: PooledTransport(limits=httpx.Limits(max_keepalive_connections=32)))
+
+
+def close_pools() -> None:
+    """Close every pooled connection (a clean stop, when no cycle uses them any more)."""
+    with _limiters_lock:
+        pools = [key for key in _shared if key[0] is PooledTransport]
+        transports = [_shared.pop(key) for key in pools]
+    for transport in transports:
+        transport.close_pool()
+
+
 def reset_delay(value: str | None, now: datetime) -> float | None:
     """Seconds until a reset given as epoch milliseconds, epoch seconds or a plain delay in seconds."""
     if not value:
@@ -312,7 +339,7 @@ class ApiClient:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             auth=auth,
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            transport=transport or pooled_transport(base_url),
             follow_redirects=False,
         )
 

@@ -34,7 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.base import ApiBudget
-from adapters.http import HttpOptions
+from adapters.http import HttpOptions, close_pools
 from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.clock import Clock, SystemClock
 from connector.config import AdministrationConfig, Settings
@@ -257,6 +257,7 @@ class Daemon:
             self.health.stop()
         if clean:
             end_sessions()  # only when no cycle still uses them
+            close_pools()
         # Clean: hand the leases back now, so other replicas need not wait for them to run out. Not clean:
         # a cycle may still act, so they run out by themselves (the fences stop it by then).
         self.close(release=clean)
