@@ -22,6 +22,7 @@ from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
+from connector.store.leases import LeaseStore
 from connector.store.outbox import OutboxStore
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
@@ -400,7 +401,16 @@ def dispatch(
         raise typer.Exit(EXIT_CONFIG)
     reports = []
     with _store(settings) as store:
+        owners = LeaseStore(store, clock).live_owners()
         for administration in _selected(settings, admin):
+            if administration.name in owners:
+                # A running daemon dispatches it; a second dispatcher beside it would only get in its way.
+                typer.echo(
+                    f"{administration.name}: skipped, `connector run` ({owners[administration.name]}) is dispatching "
+                    "it; its outbox shows what it does (`connector outbox`)",
+                    err=True,
+                )
+                continue
             try:
                 adapter = create_adapter(administration, clock, tokens=TokenVault.for_settings(store, settings))
             except PlatformNotAvailable as exc:

@@ -220,6 +220,13 @@ class LeaseStore:
                 for lease in session.exec(select(Lease).order_by(col(Lease.administration)))
             ]
 
+    def live_owners(self) -> dict[str, str]:
+        """Administration -> the replica that holds its lease now."""
+        now = self.clock.now()
+        with self.store.session() as session:
+            rows = session.exec(select(Lease).where(col(Lease.owner).is_not(None), col(Lease.expires_at) > now))
+            return {lease.administration: str(lease.owner) for lease in rows}
+
     def replicas(self) -> list[Replica]:
         with self.store.session() as session:
             return list(session.exec(select(Replica).order_by(col(Replica.name))))

@@ -167,6 +167,16 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
         )
         assert second.returncode == 1
         assert f"in use by pid {daemon.pid}" in second.stderr and "PostgreSQL" in second.stderr, second.stderr
+        # A one-shot dispatch leaves the administrations the daemon owns to the daemon.
+        beside = subprocess.run(
+            [sys.executable, "-m", "connector", "dispatch", "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert beside.returncode == 0, beside.stderr
+        assert "doomed: skipped, `connector run`" in beside.stderr and "steady: skipped" in beside.stderr
         # Both administrations mirrored and dispatched what was due (the send window is always open here).
         _wait_for(lambda: all(a["outbox_depth"] == 0 and a["actions"] for a in status().values()), 30, "dispatch")
 
