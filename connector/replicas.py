@@ -80,10 +80,10 @@ class ReplicaKeeper:
         return administration in self.owned()
 
     def holds_fresh(self, administration: str) -> bool:
-        """`holds`, after a heartbeat right now if the last one is older than the renewal period (the
+        """`holds`, after a heartbeat right now if the last one is overdue (older than half a term: the
         thread was held up, or time jumped): a cycle never starts on a stale view of its lease."""
         with self._lock:
-            stale = self._renewed_at is None or self.clock.now() - self._renewed_at >= self.ttl / 3
+            stale = self._renewed_at is None or self.clock.now() - self._renewed_at >= self.ttl / 2
         if stale:
             self.tick()
         return self.holds(administration)

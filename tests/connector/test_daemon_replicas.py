@@ -17,6 +17,7 @@ from connector.clock import ManualClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.dispatch.mailsink import MailSink
+from connector.health.server import HealthEndpoints
 from connector.store.db import StoreInUse
 from connector.store.models import Administration, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY
@@ -75,6 +76,13 @@ def replica(settings: Settings, clock: ManualClock, lease_clock: ManualClock) ->
     return daemon
 
 
+def status_page(daemon: Daemon) -> str:
+    endpoints = HealthEndpoints(
+        liveness=daemon.liveness, readiness=daemon.readiness, metrics=daemon.metrics.render, status=daemon.status
+    )
+    return endpoints.handle("GET", "/status", {}).body.decode()
+
+
 def api_calls(simulator: MoneybirdSimulator, administration_id: str) -> int:
     return sum(1 for request in simulator.requests() if f"/{administration_id}/" in request["path"])
 
@@ -130,6 +138,8 @@ def test_two_replicas_split_the_work_and_one_takes_over_when_the_other_dies(
         assert {leases[name]["owner"] for name in theirs} == {second.keeper.name}
         assert status["replica"]["name"] == first.keeper.name
         assert {r["name"] for r in status["replicas"]} == {first.keeper.name, second.keeper.name}
+        page = status_page(first)
+        assert "Replicas" in page and f'class="lease-owner">{second.keeper.name}<' in page
 
         # The second dies: no heartbeat, nothing released. Within the lease term its share is owned again.
         calls_before = {name: api_calls(simulator, ids[name]) for name in theirs}
