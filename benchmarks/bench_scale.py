@@ -19,7 +19,7 @@ sink twice, no action that went out (done/sent) is missing from the sink, none i
 the connector's note `[ref KEY]` twice; actions in `review` (interrupted mid-send, waiting for a person) are
 counted apart. Exit 1 when a target is missed.
 
-    python benchmarks/bench_scale.py                      # the full run (about 25 minutes)
+    python benchmarks/bench_scale.py                      # the full run (25-30 minutes)
     python benchmarks/bench_scale.py --administrations 60 --invoices 50 --interval 60 --lease-ttl 15
     python benchmarks/bench_scale.py --phase 2 --database-url postgresql+psycopg://postgres@127.0.0.1:5432/connector_scale
 """
@@ -533,6 +533,7 @@ class PhaseResult:
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     sync_seconds: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    simulators: str = ""
 
 
 class Phase:
@@ -544,6 +545,7 @@ class Phase:
         self.sampler = Sampler()
         self.connectors: list[Connector] = []
         self.platforms: dict[str, str] = {}
+        self.child = 0
         self.started = time.monotonic()
         self.t0 = self.started  # when the first connector process starts (set in `drive`)
         self.t0_wall = datetime.now(UTC)
@@ -567,6 +569,8 @@ class Phase:
             self.say("starting the simulators (child process)")
             info = world.start()
             child = world.process.pid if world.process else 0
+            self.sampler.watch(child)
+            self.child = child
             self.result.expected_emails = sum(info["expected_emails"].values())
             self.say(
                 f"simulators ready in {info['generated_seconds']}s (pid {child}, {info['rss_mb']} MB): "
@@ -801,6 +805,8 @@ class Phase:
         result.sync_seconds = {platform: sum(v) / len(v) for platform, v in sync_seconds.items()}
         if self.number == 2:
             result.takeovers = sum(takeovers for _, _, takeovers in store.leases().values())
+        simulators = self.sampler.get(self.child)
+        result.simulators = f"{simulators.cpu_seconds:.0f} CPU s, peak RSS {simulators.peak_rss_kb / 1024:.0f} MB"
         ledgers = world.dump()
         result.api_calls = ledgers["requests"]
         result.emails = len(sink.messages)
@@ -1031,6 +1037,8 @@ def phase_lines(result: PhaseResult) -> list[tuple[str, str]]:
                 f"{check['duplicate_notes_sample'] or ''}; missing for done actions {check['missing_notes']}",
             ),
         ]
+    if result.simulators:
+        lines.append(("simulators (child process)", result.simulators + " (they share the machine's cores)"))
     for platform, counts in sorted(result.api_calls.items()):
         detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "total")
         lines.append((f"API calls {platform}", f"{counts.get('total', 0)} ({detail})"))
