@@ -3,8 +3,10 @@
 The simulated ledgers run in a child process (benchmarks/scale_world.py, so their memory is not counted):
 by default 1,000 administrations of 200 open invoices each, 40% Moneybird, 30% Exact Online, 30%
 e-Boekhouden, every invoice not yet due except one of each of 3 customers per administration, which the
-default policy reminds by e-mail. The connector runs as real `connector run` processes on a generated
-configuration (send window open all day, every day), e-mail goes to a local SMTP sink run here.
+default policy reminds by e-mail. The e-Boekhouden simulators share one port, each administration below a
+path of its own, as all reach one host in reality (`--eboekhouden-servers per-administration`: a port each).
+The connector runs as real `connector run` processes on a generated configuration (send window open all
+day, every day), e-mail goes to a local SMTP sink run here.
 
 Phase 1, one process on SQLite: the time until every administration has synced once, administrations synced
 per minute, the process's peak RSS (VmHWM), RSS and threads, sampled from /proc. Targets: all synced within
@@ -81,6 +83,13 @@ def main() -> None:
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--eboekhouden-servers",
+        choices=("shared", "per-administration"),
+        default="shared",
+        help="the e-Boekhouden simulators on one port, a path each (like the one real host; default), or a port "
+        "each (the connector keeps a connection pool, with its own TLS context, per origin: ~0.85 MB each)",
+    )
+    parser.add_argument(
         "--without-new-keys",
         action="store_true",
         help="leave max_concurrent_cycles, lease_ttl_seconds and replica_name out of the configuration",
@@ -156,8 +165,8 @@ class Sampler(threading.Thread):
         except OSError:
             return  # gone: the last sample stands
         values = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if values.get("State", "").strip().startswith("Z"):
-            return
+        if values.get("State", "").strip().startswith(("Z", "X")) or "VmRSS" not in values:
+            return  # exiting: its memory is already being torn down
         fields = stat.rsplit(")", 1)[1].split()
         with self._lock:
             sample = self.samples.setdefault(pid, Sample())
@@ -191,6 +200,7 @@ class WorldProcess:
             sys.executable, str(Path(__file__).with_name("scale_world.py")),
             "--administrations", str(args.administrations), "--invoices", str(args.invoices),
             "--mix", args.mix, "--overdue-customers", str(args.overdue_customers), "--seed", str(args.seed),
+            "--eboekhouden-servers", args.eboekhouden_servers,
         ]  # fmt: skip
         self.process: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
@@ -393,6 +403,9 @@ class StoreReader:
             )
         }
 
+    def replicas(self) -> dict[str, datetime | None]:
+        return {name: _moment(expires) for name, expires in self.rows("SELECT name, expires_at FROM replicas")}
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -523,7 +536,8 @@ class PhaseResult:
     ownership_seconds: float | None = None
     split: dict[str, int] = field(default_factory=dict)
     takeover_seconds: float | None = None
-    takeover_after_expiry: float | None = None
+    leases_ran_out: float | None = None  # seconds after the kill: the last of the victim's leases
+    replica_ran_out: float | None = None  # and its row in `replicas` (while it lasts, it counts as alive)
     killed_leases: int = 0
     takeovers: int = 0
     lease_ttl: int = 0
@@ -823,7 +837,6 @@ class Ownership:
         self.previous: dict[str, str | None] = {}
         self.victim: Connector | None = None
         self.victim_leases: list[str] = []
-        self.latest_expiry: datetime | None = None
         self.due_since: float | None = None
         self.finished = len(phase.connectors) < 2  # nobody to take over
 
@@ -871,7 +884,7 @@ class Ownership:
             # Normally the split has settled by then; if it keeps moving, kill anyway after 3 lease terms.
             unsettled = self.due_since is not None and time.monotonic() - self.due_since > 3 * args.lease_ttl
             if due and (self.stable_split is not None or unsettled):
-                self.kill(leases, synced)
+                self.kill(synced)
             return
         if self.finished:
             return
@@ -881,13 +894,10 @@ class Ownership:
         if len(moved) == len(self.victim_leases):
             result = phase.result
             result.takeover_seconds = waited
-            if self.latest_expiry is not None:
-                result.takeover_after_expiry = (now - self.latest_expiry).total_seconds()
             split = Counter(owned[name].name for name in self.victim_leases)
             phase.say(
                 f"all {len(self.victim_leases)} administrations of {self.victim.name} taken over after {waited:.1f}s "
-                f"(lease TTL {args.lease_ttl}s; last of its leases ran out {result.takeover_after_expiry or 0:.1f}s "
-                f"before the last claim): {dict(sorted(split.items()))}"
+                f"(lease TTL {args.lease_ttl}s; {expiries(result)}): {dict(sorted(split.items()))}"
             )
             self.finished = True
         elif waited > 3 * args.lease_ttl + 60:
@@ -898,22 +908,38 @@ class Ownership:
             phase.say(phase.result.problems[-1])
             self.finished = True
 
-    def kill(self, leases: dict[str, tuple[str | None, datetime | None, int]], synced: int) -> None:
+    def kill(self, synced: int) -> None:
         phase = self.phase
         victim = phase.connectors[min(1, len(phase.connectors) - 1)]  # r2
-        held = {name: expires for name, (owner, expires, _) in leases.items() if self.owner_of(owner) is victim}
-        self.victim_leases = sorted(held)
-        self.latest_expiry = max((e for e in held.values() if e is not None), default=None)
-        phase.result.killed_leases = len(held)
-        phase.say(
-            f"{synced} administrations synced once; killing {victim.name} (SIGKILL), which holds {len(held)} leases"
-        )
-        phase.scrape(victim)
+        phase.scrape(victim)  # first: at this scale it takes seconds, and the leases move meanwhile
         phase.sampler.sample(victim.pid)
+        leases = self.store.leases()
+        held = {name: expires for name, (owner, expires, _) in leases.items() if self.owner_of(owner) is victim}
+        rows = [expires for name, expires in self.store.replicas().items() if victim.owns(name)]
         victim.kill()
+        killed = datetime.now(UTC)
         self.victim = victim
+        self.victim_leases = sorted(held)
+        latest = max((e for e in held.values() if e is not None), default=None)
+        result = phase.result
+        result.killed_leases = len(held)
+        result.leases_ran_out = (latest - killed).total_seconds() if latest else None
+        result.replica_ran_out = (rows[0] - killed).total_seconds() if rows and rows[0] else None
+        phase.say(
+            f"{synced} administrations synced once; killed {victim.name} (SIGKILL), which held {len(held)} leases"
+        )
         if not held:
             self.finished = True
+
+
+def expiries(result: PhaseResult) -> str:
+    def moment(seconds: float | None) -> str:
+        return f"{seconds:+.1f}s" if seconds is not None else "?"
+
+    return (
+        f"at the kill its leases had {moment(result.leases_ran_out)} to run, its replica row "
+        f"{moment(result.replica_ran_out)}"
+    )
 
 
 # --- exactly once ------------------------------------------------------------------------------------
@@ -947,7 +973,11 @@ def exactly_once(sink: MailSink, store: StoreReader, ledgers: dict[str, Any]) ->
         "lost": len(lost_emails) + len(unfinished),
         "lost_sample": [f"{row.name}/{row.key[:12]} {row.status}" for row in [*lost_emails, *unfinished][:10]],
         "review": statuses.get("review", 0),
-        "review_sample": [f"{row.name}/{row.key[:12]} {row.stage}" for row in actions if row.status == "review"][:10],
+        "review_sample": [
+            f"{row.name}/{row.key[:12]} {row.stage}, e-mail {'in' if row.key in received else 'not in'} the sink"
+            for row in actions
+            if row.status == "review"
+        ][:10],
         "failed": statuses.get("failed", 0),
         "emails_without_action": sum(1 for key in received if key not in keys),
         "duplicate_notes": sum(count - 1 for count in notes.values() if count > 1),
@@ -1015,8 +1045,7 @@ def phase_lines(result: PhaseResult) -> list[tuple[str, str]]:
         lines.append(("all owned by a live replica", f"{own}; split {result.split or 'not settled'}"))
         takeover = f"{result.takeover_seconds:.1f}s" if result.takeover_seconds is not None else "not measured"
         detail = f"{takeover} for {result.killed_leases} leases (lease TTL {result.lease_ttl}s"
-        if result.takeover_after_expiry is not None:
-            detail += f"; last claim {result.takeover_after_expiry:.1f}s after the last of them ran out"
+        detail += f"; {expiries(result)}"
         lines.append(("takeover after SIGKILL", detail + f"); takeovers counted in the leases {result.takeovers}"))
     check = result.check
     if check:

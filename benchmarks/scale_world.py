@@ -2,10 +2,13 @@
 
 One Moneybird simulator with many administrations (a token of its own per administration, so Moneybird's
 150 calls per 5 minutes per token is per administration), one Exact Online simulator with many divisions
-under one app and one refresh-token chain, and one e-Boekhouden simulator server per administration (that
-API reaches one administration per token). Every generated invoice is made not yet due, except one invoice
-of each of a few customers per administration, which is 5-12 days overdue: the default policy plans one
-reminder e-mail per such customer, so exactly-once can be checked against a known number.
+under one app and one refresh-token chain, and one e-Boekhouden simulator per administration (that API
+reaches one administration per token): by default all on one port, each below a path of its own
+(`--eboekhouden-servers shared`, like the one real host), or each a server on a port of its own
+(`per-administration`; the connector then keeps a connection pool per port). Every generated invoice is
+made not yet due, except one invoice of each of a few customers per administration, which is 5-12 days
+overdue: the default policy plans one reminder e-mail per such customer, so exactly-once can be checked
+against a known number.
 
 Protocol: the first stdout line is one JSON object describing the world (base URLs, tokens, the expected
 e-mails per administration). Then it reads commands on stdin, one per line, and answers each with one line:
@@ -32,7 +35,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from adapters.eboekhouden.mapping import summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
@@ -41,7 +44,7 @@ from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.exact_online.simulator_data import generate_seed as exact_seed
 from adapters.moneybird.simulator import MoneybirdSimulator
 from adapters.moneybird.simulator_data import generate_seed as moneybird_seed
-from adapters.simulation import _HTTPServer
+from adapters.simulation import Response, _HTTPServer
 from connector.clock import SystemClock, business_date
 
 REF = re.compile(r"\[ref ([0-9a-f]{12})\]")
@@ -76,6 +79,29 @@ class QuietEboekhoudenSimulator(EboekhoudenSimulator):
         return self.base_url
 
 
+class PathRouter:
+    """Serves many e-Boekhouden simulators on one host and port, each below a path of its own
+    (`/eb-0001/v1/session`, ...): like the real API, where every administration reaches the same host with a
+    token of its own. (The connector keeps one connection pool per origin, so a port per administration
+    would cost it a pool each, which no real deployment has.)"""
+
+    def __init__(self) -> None:
+        self.simulators: dict[str, EboekhoudenSimulator] = {}
+        self.httpd: _HTTPServer | None = None
+
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response | None:
+        prefix, _, rest = target.lstrip("/").partition("/")
+        simulator = self.simulators.get(prefix)
+        if simulator is None:
+            return Response.empty(404)
+        return simulator.handle(method, "/" + rest, headers, body)
+
+    def start(self) -> str:
+        self.httpd = _HTTPServer(("127.0.0.1", 0), cast(Any, self))
+        threading.Thread(target=self.httpd.serve_forever, name="eboekhouden", daemon=True).start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
 class World:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -88,6 +114,7 @@ class World:
         self.exact: ExactOnlineSimulator | None = None
         self.exact_names: dict[int, str] = {}  # division -> name
         self.eboekhouden: dict[str, EboekhoudenSimulator] = {}
+        self.router = PathRouter() if args.eboekhouden_servers == "shared" else None
         self.exact_info: dict[str, Any] = {}
 
     # --- building -------------------------------------------------------------------------------------
@@ -199,6 +226,7 @@ class World:
         return len(chosen)
 
     def _build_eboekhouden(self, count: int, relations: int) -> None:
+        root = self.router.start() if self.router is not None else ""
         for index in range(1, count + 1):
             name = f"eb-{index:04d}"
             seed = eboekhouden_seed(
@@ -208,8 +236,13 @@ class World:
             token = secrets.token_hex(32)
             simulator = QuietEboekhoudenSimulator(seed, api_token=token, today=self.today)
             self.eboekhouden[name] = simulator
+            if self.router is not None:
+                self.router.simulators[name] = simulator
+                base_url = f"{root}/{name}"
+            else:
+                base_url = simulator.start()
             self.administrations.append(
-                {"name": name, "platform": "eboekhouden", "api_token": token, "base_url": simulator.start()}
+                {"name": name, "platform": "eboekhouden", "api_token": token, "base_url": base_url}
             )
 
     def _eboekhouden_overdue(self, seed: dict[str, Any]) -> int:
@@ -340,6 +373,12 @@ def main() -> None:
         "--overdue-customers", type=int, default=3, help="customers per administration with an overdue invoice"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--eboekhouden-servers",
+        choices=("shared", "per-administration"),
+        default="shared",
+        help="e-Boekhouden simulators on one port below a path each (like the one real host), or a port each",
+    )
     args = parser.parse_args()
     args.mix = [int(part) for part in args.mix.split(",")]
     if len(args.mix) != 3:
