@@ -375,15 +375,19 @@ class SimulatorServer:
 
     # lifecycle --------------------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a background thread; returns the base URL. Port 0 picks a free port."""
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, poll_interval: float = 0.02) -> str:
+        """Serve in a background thread; returns the base URL. Port 0 picks a free port. `poll_interval`:
+        how often the accept loop checks for shutdown (hundreds of idle servers want it slower)."""
         if self._httpd is not None:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
         self._httpd = _HTTPServer((host, port), self)
         self._host = host
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": poll_interval},
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self.base_url

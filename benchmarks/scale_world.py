@@ -66,17 +66,8 @@ class QuietEboekhoudenSimulator(EboekhoudenSimulator):
     """The e-Boekhouden simulator with a slower accept loop: hundreds of servers polling every 20 ms (the
     default) would cost this process a core doing nothing. Requests are served as soon as they arrive."""
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._httpd is not None:
-            raise RuntimeError("simulator already started")
-        self._stopping.clear()
-        self._httpd = _HTTPServer((host, port), self)
-        self._host = host
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 1.0}, name="eboekhouden", daemon=True
-        )
-        self._thread.start()
-        return self.base_url
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, poll_interval: float = 1.0) -> str:
+        return super().start(host, port, poll_interval=poll_interval)
 
 
 class PathRouter:

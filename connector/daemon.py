@@ -467,9 +467,11 @@ class Daemon:
         return readiness(figures, self.clock.now(), None)
 
     def status(self) -> dict[str, Any]:
-        return status_document(self._figures(), self.overview, self.settings, self.clock, self._runtime())
+        leases = self._leases()  # read once for the figures and the replica list
+        figures = gather(self.overview, self.settings, leases)
+        return status_document(figures, self.overview, self.settings, self.clock, self._runtime(leases))
 
-    def _runtime(self) -> dict[str, Any]:
+    def _runtime(self, leases: dict[str, LeaseRow]) -> dict[str, Any]:
         next_runs: dict[str, str] = {}
         if self.scheduler is not None and self.scheduler.running:
             wall, now = datetime.now(UTC), self.clock.now()
@@ -504,5 +506,5 @@ class Daemon:
                 "lease_ttl_seconds": int(keeper.ttl.total_seconds()),
                 "heartbeat_failures": keeper.failures,
             },
-            "replicas": replica_documents(self.leases.replicas(), self._leases(), lease_now),
+            "replicas": replica_documents(self.leases.replicas(), leases, lease_now),
         }
