@@ -9,6 +9,9 @@ and an epoch. A replica claims what is free and meant for it, lets go of what is
 replica (unless a cycle is running on it right now: that one goes at a later heartbeat), and takes anything
 left free for a whole lease term, so an administration meant for a replica that does not carry it (another
 configuration, a replica that cannot claim) is never orphaned.
+
+A lease is written to end `takeover_margin` before the TTL is up: noticing the end and claiming take a moment,
+and a dead replica's administrations must be owned again within the TTL, counted from its last heartbeat.
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ class LeaseState:
         return now - self.expires_at if self.expires_at is not None else timedelta.max
 
 
+def takeover_margin(ttl: timedelta) -> timedelta:
+    """Room, inside the TTL, for another replica to notice a lease's end and claim it."""
+    return min(ttl / 10, timedelta(seconds=3))
+
+
+def lease_term(ttl: timedelta) -> timedelta:
+    """How long one heartbeat keeps a lease: a little less than the TTL (see `takeover_margin`)."""
+    return ttl - takeover_margin(ttl)
+
+
 @dataclass
 class OwnershipPlan:
     claim: list[str] = field(default_factory=list)
@@ -49,6 +62,11 @@ def preferred_replica(administration: str, replicas: Collection[str]) -> str | N
     return max(replicas, key=lambda replica: _weight(administration, replica), default=None)
 
 
+def lapsed_replicas(leases: Mapping[str, LeaseState], now: datetime) -> set[str]:
+    """Replicas that still own a lease that has run out."""
+    return {state.owner for state in leases.values() if state.owner is not None and state.free(now)}
+
+
 def plan_ownership(
     me: str,
     administrations: Sequence[str],
@@ -58,8 +76,13 @@ def plan_ownership(
     ttl: timedelta,
     busy: Collection[str] = (),
 ) -> OwnershipPlan:
-    """What `me` should claim and release now, given the live replicas (`me` among them) and the leases."""
-    replicas = set(live_replicas) | {me}
+    """What `me` should claim and release now, given the live replicas (`me` among them) and the leases.
+
+    A replica with a lapsed lease is not live, whatever its own row says: every heartbeat renews all of a
+    replica's leases together, so one that ran out means its heartbeats stopped. (The store renews `me`'s
+    leases before planning, so `me` is never lapsed there; the rule is the same for all so plans agree.)
+    """
+    replicas = (set(live_replicas) | {me}) - lapsed_replicas(leases, now)
     plan = OwnershipPlan()
     for administration in administrations:
         lease = leases.get(administration, LeaseState(None, None))

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from connector.clock import Clock
 from connector.log import get_logger
+from connector.ownership import lease_term
 from connector.store.leases import Fence, Heartbeat, LeaseStore
 from connector.store.models import Replica
 
@@ -49,6 +50,7 @@ class ReplicaKeeper:
         self.leases = leases
         self.administrations = list(administrations)
         self.ttl = ttl
+        self.term = lease_term(ttl)  # what a heartbeat keeps a lease for (the store says the same)
         self.clock = clock
         self.name = name or replica_name()
         self.on_change = on_change
@@ -70,9 +72,9 @@ class ReplicaKeeper:
     # --- what the daemon asks -----------------------------------------------------------------------
 
     def owned(self) -> dict[str, int]:
-        """Administration -> epoch, while the last heartbeat is less than a term old."""
+        """Administration -> epoch, while the last heartbeat is less than a lease term old."""
         with self._lock:
-            if self._renewed_at is None or self.clock.now() - self._renewed_at >= self.ttl:
+            if self._renewed_at is None or self.clock.now() - self._renewed_at >= self.term:
                 return {}
             return dict(self._owned)
 
@@ -155,7 +157,7 @@ class ReplicaKeeper:
     def _give_up_if_overdue(self) -> None:
         """No heartbeat for a whole term: another replica may own these by now, so they count as lost."""
         with self._lock:
-            overdue = self._renewed_at is None or self.clock.now() - self._renewed_at >= self.ttl
+            overdue = self._renewed_at is None or self.clock.now() - self._renewed_at >= self.term
             lost, self._owned = (sorted(self._owned), {}) if overdue else ([], self._owned)
         if lost:
             log.error("lease.all_lost", administrations=len(lost), reason="no heartbeat for a whole lease term")

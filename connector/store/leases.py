@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from connector.clock import Clock
-from connector.ownership import LeaseState, OwnershipPlan, plan_ownership
+from connector.ownership import LeaseState, OwnershipPlan, lease_term, plan_ownership
 from connector.store.models import Lease, Replica
 from connector.store.repository import Store
 
@@ -89,7 +89,7 @@ class LeaseStore:
         """Renew `replica` and its leases, release and claim as `plan_ownership` says. `held` is what the
         replica believed it owned (to report what it lost), `busy` what it must not release right now."""
         now = self.clock.now()
-        expires = now + ttl
+        expires = now + lease_term(ttl)
         with self.store.session() as session, session.begin():
             self._upsert_replica(session, replica, now, expires)
             self._ensure_rows(session, administrations)
@@ -133,32 +133,35 @@ class LeaseStore:
         )
 
     def _claim(self, session: Session, me: str, names: list[str], now: datetime, expires: datetime) -> dict[str, int]:
+        """Lock the free ones among `names` (skipping any another replica is claiming right now) and take them in
+        one statement: a takeover of hundreds is one round trip, not hundreds."""
         free = sa.or_(col(Lease.owner).is_(None), col(Lease.expires_at).is_(None), col(Lease.expires_at) <= now)
-        rows = session.exec(
-            select(Lease)
-            .where(col(Lease.administration).in_(names), free)
-            .order_by(col(Lease.administration))
-            .with_for_update(skip_locked=True)
-        ).all()
-        claimed: dict[str, int] = {}
-        for name, owner, epoch, previous, takeovers in [
-            (lease.administration, lease.owner, lease.epoch, lease.previous_owner, lease.takeovers) for lease in rows
-        ]:  # plain values first: the ORM refreshes the rows it updates
-            session.execute(
-                sa.update(Lease)
-                .where(col(Lease.administration) == name)
-                .values(
-                    owner=me,
-                    epoch=epoch + 1,
-                    acquired_at=now,
-                    renewed_at=now,
-                    expires_at=expires,
-                    previous_owner=owner or previous,
-                    takeovers=takeovers + (1 if owner is not None and owner != me else 0),
-                )
+        locked = list(
+            session.exec(
+                select(Lease.administration)
+                .where(col(Lease.administration).in_(names), free)
+                .order_by(col(Lease.administration))
+                .with_for_update(skip_locked=True)
             )
-            claimed[name] = epoch + 1
-        return claimed
+        )
+        if not locked:
+            return {}
+        taken_from_another = sa.and_(col(Lease.owner).is_not(None), col(Lease.owner) != me)
+        rows = session.execute(
+            sa.update(Lease)
+            .where(col(Lease.administration).in_(locked), free)  # `free` again: SQLite has no row locks
+            .values(
+                owner=me,
+                epoch=col(Lease.epoch) + 1,
+                acquired_at=now,
+                renewed_at=now,
+                expires_at=expires,
+                previous_owner=sa.func.coalesce(col(Lease.owner), col(Lease.previous_owner)),
+                takeovers=col(Lease.takeovers) + sa.case((taken_from_another, 1), else_=0),
+            )
+            .returning(col(Lease.administration), col(Lease.epoch))
+        ).all()
+        return {row[0]: row[1] for row in rows}
 
     def _upsert_replica(self, session: Session, replica: Replica, now: datetime, expires: datetime) -> None:
         values = {

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.ownership import LeaseState, plan_ownership, preferred_replica, spread_offsets
+from connector.ownership import (
+    LeaseState,
+    lapsed_replicas,
+    lease_term,
+    plan_ownership,
+    preferred_replica,
+    spread_offsets,
+)
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 TTL = timedelta(seconds=30)
@@ -60,7 +67,8 @@ def test_replicas_that_agree_on_the_facts_never_claim_the_same_administration(
         free_long = states[name].free_since(NOW) >= TTL
         assert len(claimants) <= 1 or free_long  # after a whole term free, anyone may (the store picks one)
         if states[name].free(NOW) and not free_long:
-            assert claimants == [preferred_replica(name, replicas)]
+            preferred = preferred_replica(name, set(replicas) - lapsed_replicas(states, NOW))
+            assert claimants == ([preferred] if preferred else [])  # none live: it waits until free for a term
 
 
 def test_a_lone_replica_claims_everything_free() -> None:
@@ -93,6 +101,24 @@ def test_a_dead_replicas_leases_go_to_the_survivors_when_they_run_out() -> None:
     claims = {r: plan_ownership(r, administrations, live, leases, later, TTL).claim for r in live}
     assert sorted(claims["r1"] + claims["r2"]) == administrations
     assert not set(claims["r1"]) & set(claims["r2"])
+
+
+def test_a_replica_whose_leases_ran_out_counts_as_gone_even_while_its_row_looks_live() -> None:
+    """Its leases and its row are renewed together, but the row may be read as live a moment longer: the
+    lapsed leases decide, so the survivors claim at once instead of a term later."""
+    administrations = NAMES[:30]
+    leases = {name: held("dead", -0.5) for name in administrations}
+    live = ["r1", "r2", "dead"]  # its row has not run out yet
+    claims = {r: plan_ownership(r, administrations, live, leases, NOW, TTL).claim for r in ["r1", "r2"]}
+    assert sorted(claims["r1"] + claims["r2"]) == administrations
+    assert not set(claims["r1"]) & set(claims["r2"])
+    assert lapsed_replicas(leases, NOW) == {"dead"}
+
+
+def test_a_lease_is_kept_a_little_less_than_the_ttl_so_a_takeover_fits_inside_it() -> None:
+    assert lease_term(timedelta(seconds=30)) == timedelta(seconds=27)
+    assert lease_term(timedelta(seconds=6)) == timedelta(seconds=5.4)
+    assert lease_term(timedelta(seconds=600)) == timedelta(seconds=597)
 
 
 def test_a_lease_nobody_claims_for_a_whole_term_goes_to_anyone() -> None:
