@@ -10,16 +10,21 @@
 - A client-side sliding-window limiter keeps each credential under the platform's published limit, so
   429s stay rare. Limiters are shared per (platform, credential): two administrations reached with one
   token share one budget, because that is how the ledger counts.
+- Every wait (the limiter, a 429, a retry's backoff) goes through `idle_sleep`, which lends the thread's work
+  slot to another cycle meanwhile when the caller registered one (`lending_while_idle`): a thread that only
+  waits on a ledger's budget does not keep work for other ledgers waiting.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json as jsonlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,6 +48,32 @@ T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
+LEND_AFTER_SECONDS = 0.05  # shorter waits keep the slot: lending costs more than it frees
+_idle = threading.local()
+
+
+@contextlib.contextmanager
+def lending_while_idle(lend: Callable[[], AbstractContextManager[None]]) -> Iterator[None]:
+    """While inside, `idle_sleep` on this thread waits inside `lend()` (which gives the thread's work slot
+    to another cycle and takes it back before returning)."""
+    previous = getattr(_idle, "lend", None)
+    _idle.lend = lend
+    try:
+        yield
+    finally:
+        _idle.lend = previous
+
+
+def idle_sleep(seconds: float) -> None:
+    """`time.sleep` for waits on a ledger: the thread's work slot is lent out meanwhile, if it has one."""
+    lend = getattr(_idle, "lend", None)
+    if lend is None or seconds < LEND_AFTER_SECONDS:
+        time.sleep(seconds)
+        return
+    with lend():
+        time.sleep(seconds)
+
+
 @dataclass(frozen=True)
 class RateLimit:
     requests: int
@@ -61,7 +92,7 @@ class RateLimiter:
         limit: RateLimit,
         *,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = idle_sleep,
         learns_from_store: bool = True,
         key: str = "",
     ) -> None:
@@ -253,7 +284,7 @@ class HttpOptions:
 
     retry: RetryPolicy = RetryPolicy()
     transport: httpx.BaseTransport | None = None
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = idle_sleep
     private_limiters: bool = False  # a fresh limiter per client instead of the process-wide shared one
 
     def limiter_for(self, platform: str, credential: str, limit: RateLimit) -> RateLimiter:
@@ -308,7 +339,7 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = idle_sleep,
         error_message: Callable[[httpx.Response], str] = default_error_message,
         reset_headers: tuple[str, ...] = ("Retry-After",),
         on_response: Callable[[httpx.Response], None] | None = None,

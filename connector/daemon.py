@@ -1,8 +1,9 @@
 """`connector run`: keeps every administration mirrored and its reminders going, unattended, for months.
 
 One APScheduler job per owned administration runs a cycle every `sync_interval_seconds`: sync, then plan
-and dispatch (the dispatcher only acts inside the send window). At most `max_concurrent_cycles` run at once;
-first runs are spread over most of the interval, so a thousand administrations never start together. A
+and dispatch (the dispatcher only acts inside the send window). At most `max_concurrent_cycles` work at
+once (a cycle that only waits on a ledger's rate limit lends its slot, connector/slots.py); first runs are
+spread over most of the interval, so a thousand administrations never start together. A
 per-administration lock means cycles of one administration never overlap; coalescing means runs missed
 during a pause (a suspended machine, a long sync) collapse into one instead of a burst. One
 administration's trouble is reported and contained: an auth failure parks it until a person acts, anything
@@ -52,6 +53,7 @@ from connector.log import get_logger, redact_text
 from connector.ownership import spread_offsets
 from connector.pacing import Pace, average_calls, pace
 from connector.replicas import ReplicaKeeper, replica_name
+from connector.slots import WAITING_PER_SLOT, WorkSlots
 from connector.store import Store
 from connector.store.db import ProcessLock, process_lock
 from connector.store.leases import Heartbeat, LeaseRow, LeaseStore
@@ -116,6 +118,7 @@ class Daemon:
         self.serve_health = serve_health
         self.administrations = {admin.name: admin for admin in settings.enabled_administrations}
         self._locks = {name: threading.Lock() for name in self.administrations}
+        self.slots = WorkSlots(settings.connector.max_concurrent_cycles)
         self._housekeeping_lock = threading.Lock()
         self._stopping = threading.Event()
         self._unavailable_logged: set[str] = set()
@@ -172,7 +175,7 @@ class Daemon:
             )
             self.health = HealthServer(endpoints, section.health_host, section.health_port)
             self.health.start()
-        workers = min(section.max_concurrent_cycles, max(len(self.administrations), 1))
+        workers = min(section.max_concurrent_cycles * WAITING_PER_SLOT, max(len(self.administrations), 1))
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
@@ -310,8 +313,9 @@ class Daemon:
             log.info("cycle.skipped", administration=name, reason="the previous cycle is still running")
             return
         try:
-            with structlog.contextvars.bound_contextvars(administration=name):
-                self._cycle(self.administrations[name])
+            with structlog.contextvars.bound_contextvars(administration=name), self.slots.working():
+                if not self._stopping.is_set():  # the wait for a slot may have outlasted the run
+                    self._cycle(self.administrations[name])
         except Exception:
             log.exception("cycle.crashed", administration=name)
         finally:
