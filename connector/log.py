@@ -30,13 +30,24 @@ def register_secret(value: str | None) -> None:
     global _secret_pattern
     if not value or len(value) < 4:
         return
+    escaped = value.encode("unicode_escape").decode("ascii")  # as it appears inside a repr() in an error message
     with _secret_lock:
-        _secret_values.add(value)
-        escaped = value.encode("unicode_escape").decode("ascii")
-        if escaped != value:
-            _secret_values.add(escaped)  # as it appears inside a repr() in an error message
-        ordered = sorted(_secret_values, key=len, reverse=True)
-        _secret_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        if value in _secret_values and escaped in _secret_values:
+            return
+        _secret_values.update({value, escaped})
+        _secret_pattern = None  # compiled again on the next use: registering a thousand tokens stays linear
+
+
+def _pattern() -> re.Pattern[str] | None:
+    global _secret_pattern
+    pattern = _secret_pattern
+    if pattern is not None or not _secret_values:
+        return pattern
+    with _secret_lock:
+        if _secret_pattern is None:
+            ordered = sorted(_secret_values, key=len, reverse=True)  # the longest first: no partial masks
+            _secret_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        return _secret_pattern
 
 
 def is_sensitive_key(key: str) -> bool:
@@ -44,7 +55,7 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    pattern = _secret_pattern
+    pattern = _pattern()
     return pattern.sub(MASK, text) if pattern else text
 
 

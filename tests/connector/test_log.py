@@ -10,7 +10,7 @@ import pytest
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
-from connector.log import configure_logging, get_logger, redact, register_secret
+from connector.log import configure_logging, get_logger, redact, redact_text, register_secret
 from connector.store import Store
 from connector.sync import sync_administration
 from tests.conftest import SIM_TODAY, moneybird_adapter
@@ -58,3 +58,15 @@ def test_redact_walks_nested_structures() -> None:
         "headers": {"Authorization": "***"},
         "items": [{"refresh_token": "***"}],
     }
+
+
+def test_secrets_registered_after_a_line_was_masked_are_masked_too() -> None:
+    """The mask pattern is built lazily (a thousand tokens at start-up): a later registration must count."""
+    early = [f"early-token-{index:04d}-abcdef" for index in range(300)]
+    for value in early:
+        register_secret(value)
+    assert redact_text(f"a {early[7]} b") == "a *** b"
+    register_secret("late-token-xyz-123456")
+    register_secret("late-token-xyz-123456-longer")  # the longer one wins where both match
+    assert redact_text("x late-token-xyz-123456-longer y late-token-xyz-123456 z") == "x *** y *** z"
+    assert redact_text(" ".join(early[::50])) == " ".join(["***"] * len(early[::50]))
