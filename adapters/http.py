@@ -21,6 +21,7 @@ import collections
 import contextlib
 import hashlib
 import json as jsonlib
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -236,6 +237,12 @@ class PooledTransport(httpx.HTTPTransport):
     def close(self) -> None:
         pass  # a client closing must not close the pool its neighbours use
 
+    def __enter__(self) -> PooledTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass  # nor a client used as a context manager (httpx closes the transport's pool on exit)
+
     def close_pool(self) -> None:
         super().close()
 
@@ -243,7 +250,15 @@ class PooledTransport(httpx.HTTPTransport):
 def pooled_transport(base_url: str) -> PooledTransport:
     url = httpx.URL(base_url)
     origin = f"{url.scheme}://{url.host}:{url.port or ''}"
-    return shared(PooledTransport, origin, lambda: PooledTransport(limits=httpx.Limits(max_keepalive_connections=32)))
+    tls = _tls_context()  # not inside the lambda: `shared` holds its lock while making
+    return shared(
+        PooledTransport, origin, lambda: PooledTransport(verify=tls, limits=httpx.Limits(max_keepalive_connections=32))
+    )
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every pool (loading the CA bundle costs about a megabyte each time)."""
+    return shared(ssl.SSLContext, "tls", lambda: httpx.create_ssl_context())
 
 
 def close_pools() -> None:
