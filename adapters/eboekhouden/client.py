@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from adapters.http import (
     HttpOptions,
     RateLimit,
     default_error_message,
+    pooled_transport,
     rate_key,
     shared,
     shared_objects,
@@ -36,6 +38,9 @@ DEFAULT_BASE_URL = "https://api.e-boekhouden.nl"
 DEFAULT_LIMIT = RateLimit(requests=10, per_seconds=5)
 RENEW_EARLY_SECONDS = 60  # a session is renewed this long before e-Boekhouden says it expires
 FALLBACK_SESSION_SECONDS = 600  # when an answer carries no usable `expiresIn`
+END_TIMEOUT_SECONDS = 2.0  # closing sessions at a stop: per request, all together, how many at once
+END_ALL_SECONDS = 3.0
+END_PARALLEL = 8
 
 # Codes that mean the administration itself is out of reach: a person must act, retrying will not help.
 BLOCKING_CODES = frozenset(
@@ -154,18 +159,28 @@ class Session:
             if self._token == token:
                 self._token = None
 
-    def end(self, transport: httpx.BaseTransport | None = None) -> bool:
+    def end(self, transport: httpx.BaseTransport | None = None, timeout: float = END_TIMEOUT_SECONDS) -> bool:
         """`DELETE /v1/session`; True when a session was open and e-Boekhouden closed it."""
+        token = self.forget()
+        return token is not None and self.delete(token, transport, timeout)
+
+    def forget(self) -> str | None:
+        """Stop using the current session (the next call opens a new one); returns its token."""
         with self._lock:
             token, self._token = self._token, None
-        if token is None:
-            return False
+        return token
+
+    def delete(
+        self, token: str, transport: httpx.BaseTransport | None = None, timeout: float = END_TIMEOUT_SECONDS
+    ) -> bool:
+        client = httpx.Client(transport=transport or pooled_transport(self.url), timeout=timeout)
         try:
-            with httpx.Client(transport=transport, timeout=5.0) as client:
-                response = client.delete(self.url, headers={"Authorization": token, "User-Agent": USER_AGENT})
+            response = client.delete(self.url, headers={"Authorization": token, "User-Agent": USER_AGENT})
         except httpx.HTTPError as exc:
             log.info("session.end_failed", error=type(exc).__name__)
             return False
+        finally:
+            client.close()
         return response.status_code < 300
 
 
@@ -201,9 +216,20 @@ def session_for(base_url: str, api_token: str, source: str) -> Session:
     return shared(Session, rate_key("eboekhouden", f"{url}|{api_token}"), lambda: Session(url, api_token, source))
 
 
-def end_sessions(transport: httpx.BaseTransport | None = None) -> int:
-    """Close every session this process opened; returns how many e-Boekhouden closed."""
-    return sum(session.end(transport) for session in shared_objects(Session))
+def end_sessions(transport: httpx.BaseTransport | None = None, within_seconds: float = END_ALL_SECONDS) -> int:
+    """Close every session this process opened, several at a time and within `within_seconds` (a stop must
+    not outlast the service manager's patience; a session not closed simply expires); returns how many
+    e-Boekhouden closed."""
+    open_ones = [(session, token) for session in shared_objects(Session) if (token := session.forget()) is not None]
+    if not open_ones:
+        return 0
+    pool = ThreadPoolExecutor(max_workers=min(END_PARALLEL, len(open_ones)), thread_name_prefix="session-end")
+    futures = [pool.submit(session.delete, token, transport) for session, token in open_ones]
+    done, not_done = wait(futures, timeout=within_seconds)
+    pool.shutdown(wait=False, cancel_futures=True)
+    if not_done:
+        log.info("session.end_abandoned", sessions=len(not_done), detail="they expire by themselves")
+    return sum(1 for future in done if future.exception() is None and future.result())
 
 
 def eboekhouden_client(

@@ -7,6 +7,8 @@ reused and renewed, a refused API token parks, and a person's own note text surv
 
 from __future__ import annotations
 
+import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -19,7 +21,7 @@ from sqlmodel import select
 
 from adapters.base import AuthError
 from adapters.eboekhouden.adapter import EboekhoudenAdapter
-from adapters.eboekhouden.client import classify_error, end_sessions
+from adapters.eboekhouden.client import classify_error, end_sessions, session_for
 from adapters.eboekhouden.mapping import BLOCK_START, summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from connector.clock import ManualClock
@@ -483,3 +485,21 @@ def test_five_thousand_items_over_a_thousand_relations_cost_the_calls_the_issue_
         clock.advance(timedelta(minutes=5))
         assert sync(store, eboekhouden_adapter(sim, clock, rate_limit=UNLIMITED), clock).ok
         assert by_route(api_requests(sim)) == {"GET mutation/invoice/outstanding": 3}
+
+
+def test_a_stop_is_not_held_up_by_a_ledger_that_does_not_answer_the_session_end() -> None:
+    """Closing sessions at a stop runs several at a time and gives up after a few seconds (they expire)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepts connections, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    sessions = [session_for(url, f"api-token-{index:02d}-silent", "connector") for index in range(20)]
+    for session in sessions:
+        session.accept(httpx.Response(200, json={"token": f"session-{id(session)}", "expiresIn": 3600}))
+    started = time.monotonic()
+    try:
+        assert end_sessions(within_seconds=1.0) == 0
+        assert time.monotonic() - started < 1.5  # not 20 x the request timeout
+        assert all(session.current() is None for session in sessions)  # none is used again
+    finally:
+        silent.close()
