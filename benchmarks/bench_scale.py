@@ -94,6 +94,12 @@ def main() -> None:
         action="store_true",
         help="leave max_concurrent_cycles, lease_ttl_seconds and replica_name out of the configuration",
     )
+    parser.add_argument(
+        "--malloc-arena-max",
+        type=int,
+        default=2,
+        help="MALLOC_ARENA_MAX for the connector processes, as the Dockerfile and systemd unit set it (0: unset)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working folder (configs, logs, dumps)")
     args = parser.parse_args()
     args.timeout = args.timeout or 2 * args.interval + 600
@@ -618,7 +624,8 @@ class Phase:
 
     def environment(self, env: dict[str, str], **extra: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-        return {**base, **env, "CONNECTOR_DATABASE_URL": self.database_url, **extra}
+        deployed = {"MALLOC_ARENA_MAX": str(self.args.malloc_arena_max)} if self.args.malloc_arena_max else {}
+        return {**base, **deployed, **env, "CONNECTOR_DATABASE_URL": self.database_url, **extra}
 
     def cli(self, config: Path, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -995,7 +1002,8 @@ def report(results: list[PhaseResult], args: argparse.Namespace) -> list[str]:
     print("\n=== Summary ===")
     print(
         f"{args.administrations} administrations x {args.invoices} invoices (mix {args.mix}), sync interval "
-        f"{args.interval}s, max_concurrent_cycles {args.concurrency}, lease TTL {args.lease_ttl}s"
+        f"{args.interval}s, max_concurrent_cycles {args.concurrency}, lease TTL {args.lease_ttl}s, "
+        f"MALLOC_ARENA_MAX {args.malloc_arena_max or 'unset'}"
     )
     columns = ("peak RSS MB", "before /metrics", "end RSS", "threads", "CPU s", "synced", "runs")
     header = f"{'phase':<26} {'process':<8} " + " ".join(f"{c:>{max(len(c), 7)}}" for c in columns) + "  note"
