@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 BUCKETS = ("not yet due", "1-30 days", "31-60 days", "61-90 days", "90+ days")
+BUCKET_DAYS = (0, 30, 60, 90)  # the most days past due of each bucket but the last
 
 
 @dataclass
@@ -25,12 +26,22 @@ class OpenItem(Protocol):
     def open_amount(self) -> Decimal: ...
 
 
+def bucket_floors(today: date) -> tuple[date, ...]:
+    """The earliest due date of each bucket but the last: a due date falls in the first bucket whose floor it
+    reaches, else in the last. As dates, so a database can bucket invoices by comparing due dates."""
+    return tuple(today - timedelta(days=days) for days in BUCKET_DAYS)
+
+
+def bucket_index(due_date: date, floors: Sequence[date]) -> int:
+    return next((index for index, floor in enumerate(floors) if due_date >= floor), len(floors))
+
+
 def ageing(invoices: Iterable[OpenItem], today: date) -> list[Bucket]:
     """Open invoices by days past their due date (open amounts; one currency assumed per bucket)."""
     buckets = [Bucket(label) for label in BUCKETS]
+    floors = bucket_floors(today)
     for invoice in invoices:
-        overdue = (today - invoice.due_date).days
-        index = 0 if overdue <= 0 else 1 if overdue <= 30 else 2 if overdue <= 60 else 3 if overdue <= 90 else 4
-        buckets[index].count += 1
-        buckets[index].amount += invoice.open_amount
+        bucket = buckets[bucket_index(invoice.due_date, floors)]
+        bucket.count += 1
+        bucket.amount += invoice.open_amount
     return buckets

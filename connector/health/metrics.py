@@ -84,7 +84,7 @@ class _StoreCollector(Collector):
         for item in figures:
             name = item.name
             mirrored.add_metric([name], item.invoices_mirrored)
-            open_count.add_metric([name], len(item.open_invoices))
+            open_count.add_metric([name], item.open_invoice_count)
             for currency, amount in sorted(item.open_amounts.items()):
                 open_amount.add_metric([name, currency], float(amount))
             for (stage, status), count in sorted(item.actions.items()):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +17,11 @@ from babel.numbers import format_decimal
 
 from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
-from connector.reports import ageing
+from connector.reports import BUCKETS, Bucket, bucket_floors
 from connector.store.leases import LeaseRow
 from connector.store.models import Replica, SyncRun
 from connector.store.outbox import OPEN_STATES
-from connector.store.overview import LastSync, OpenInvoice, OverviewStore
+from connector.store.overview import LastSync, OpenInvoiceTotal, OverviewStore
 from connector.store.workflow import WorkflowStore
 
 
@@ -35,7 +35,7 @@ class AdministrationFigures:
     last_finished_run: SyncRun | None = None
     last_success_at: datetime | None = None
     invoices_mirrored: int = 0
-    open_invoices: list[OpenInvoice] = field(default_factory=list)
+    open_totals: list[OpenInvoiceTotal] = field(default_factory=list)
     actions: Mapping[tuple[str, str], int] = field(default_factory=dict)
     oldest_unfinished_at: datetime | None = None
     quarantined: int = 0
@@ -71,11 +71,24 @@ class AdministrationFigures:
         return reason
 
     @property
+    def open_invoice_count(self) -> int:
+        return sum(total.count for total in self.open_totals)
+
+    @property
     def open_amounts(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
-        for item in self.open_invoices:
-            totals[item.currency] = totals.get(item.currency, Decimal(0)) + item.open_amount
+        for total in self.open_totals:
+            totals[total.currency] = totals.get(total.currency, Decimal(0)) + total.amount
         return totals
+
+    @property
+    def ageing(self) -> list[Bucket]:
+        """As of the business date the figures were gathered on (one currency assumed per bucket)."""
+        buckets = [Bucket(label) for label in BUCKETS]
+        for total in self.open_totals:
+            buckets[total.bucket].count += total.count
+            buckets[total.bucket].amount += total.amount
+        return buckets
 
     @property
     def outbox_depth(self) -> int:
@@ -83,17 +96,31 @@ class AdministrationFigures:
 
 
 def gather(
-    overview: OverviewStore, settings: Settings, leases: Mapping[str, LeaseRow] | None = None
+    overview: OverviewStore,
+    settings: Settings,
+    leases: Mapping[str, LeaseRow] | None = None,
+    *,
+    detail: bool = True,
+    today: date | None = None,
 ) -> list[AdministrationFigures]:
-    """The figures of every enabled administration, in a handful of queries."""
+    """The figures of every enabled administration, in a handful of queries that aggregate in the database (what
+    they return does not grow with the number of invoices). Without `detail` only what readiness needs: parking
+    and sync runs. Invoices are aged as of `today`, by default the business date on the store's clock."""
     leases = leases or {}
     records = overview.administrations()
     syncs = overview.last_syncs()
-    counts = overview.invoice_counts()
-    open_invoices = overview.open_invoices()
-    actions = overview.action_counts()
-    oldest = overview.oldest_unfinished_actions()
-    quarantined = overview.quarantine_counts()
+    counts: dict[int, int] = {}
+    open_totals: dict[int, list[OpenInvoiceTotal]] = {}
+    actions: dict[int, dict[tuple[str, str], int]] = {}
+    oldest: dict[int, datetime] = {}
+    quarantined: dict[int, int] = {}
+    if detail:
+        today = today or business_date(overview.store.clock, settings.connector.zone)
+        counts = overview.invoice_counts()
+        open_totals = overview.open_invoice_totals(bucket_floors(today))
+        actions = overview.action_counts()
+        oldest = overview.oldest_unfinished_actions()
+        quarantined = overview.quarantine_counts()
     found = []
     for config in settings.enabled_administrations:
         record = records.get(config.name)
@@ -105,7 +132,7 @@ def gather(
             figures.last_run, figures.last_success_at = last.run, last.last_success_at
             figures.last_finished_run = last.finished
             figures.invoices_mirrored = counts.get(record.id, 0)
-            figures.open_invoices = open_invoices.get(record.id, [])
+            figures.open_totals = open_totals.get(record.id, [])
             figures.actions = actions.get(record.id, {})
             figures.oldest_unfinished_at = oldest.get(record.id)
             figures.quarantined = quarantined.get(record.id, 0)
@@ -184,11 +211,11 @@ def status_document(
                 },
                 "last_successful_sync_at": item.last_success_at.isoformat() if item.last_success_at else None,
                 "invoices_mirrored": item.invoices_mirrored,
-                "open_invoices": len(item.open_invoices),
+                "open_invoices": item.open_invoice_count,
                 "open_amount": {currency: str(amount) for currency, amount in sorted(item.open_amounts.items())},
                 "ageing": [
                     {"bucket": bucket.label, "invoices": bucket.count, "amount": str(bucket.amount)}
-                    for bucket in ageing(item.open_invoices, today)
+                    for bucket in item.ageing
                 ],
                 "actions_due_today": len(due),
                 "actions_due_today_by_stage": dict(Counter(action.stage for action in due)),

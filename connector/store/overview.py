@@ -6,6 +6,7 @@ however many administrations there are.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from connector.domain import InvoiceStatus
 from connector.store.models import Action, Administration, Invoice, QuarantinedRecord, SyncRun
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
+from connector.store.types import stored_amount
 
 ATTENTION_STATES = ("review", "failed")
 
@@ -45,10 +47,13 @@ class LastSync:
 
 
 @dataclass(frozen=True)
-class OpenInvoice:
+class OpenInvoiceTotal:
+    """The open invoices of one administration in one currency and one ageing bucket."""
+
     currency: str
-    open_amount: Decimal
-    due_date: date
+    bucket: int
+    count: int
+    amount: Decimal
 
 
 class OverviewStore:
@@ -133,14 +138,27 @@ class OverviewStore:
 
     # --- figures ----------------------------------------------------------------------------------------
 
-    def open_invoices(self) -> dict[int, list[OpenInvoice]]:
-        query = select(
-            col(Invoice.administration_id), col(Invoice.currency), col(Invoice.open_amount), col(Invoice.due_date)
-        ).where(Invoice.status == InvoiceStatus.OPEN)
-        found: dict[int, list[OpenInvoice]] = defaultdict(list)
+    def open_invoice_totals(self, floors: Sequence[date]) -> dict[int, list[OpenInvoiceTotal]]:
+        """Open invoices counted and summed per administration, currency and ageing bucket, in the database:
+        bucket i (of len(floors) + 1) holds the due dates on or after floors[i] that no earlier bucket holds.
+        The amounts are exactly what adding up the invoices' open amounts as read gives, trailing zeros too."""
+        due = col(Invoice.due_date)
+        bucket = sa.case(*((due >= floor, index) for index, floor in enumerate(floors)), else_=len(floors))
+        rows = (
+            sa.select(
+                col(Invoice.administration_id), col(Invoice.currency), bucket.label("bucket"), col(Invoice.open_amount)
+            )
+            .where(col(Invoice.status) == InvoiceStatus.OPEN)
+            .subquery()  # grouped outside: PostgreSQL would not match the CASE's parameters in a GROUP BY
+        )
+        groups = (rows.c.administration_id, rows.c.currency, rows.c.bucket)
+        found: dict[int, list[OpenInvoiceTotal]] = defaultdict(list)
         with self.store.session() as session:
-            for admin_id, currency, amount, due in session.exec(query):
-                found[admin_id].append(OpenInvoice(currency, amount, due))
+            total = _exact_sum(rows.c.open_amount, session.connection())
+            for admin_id, currency, index, count, amount in session.execute(
+                sa.select(*groups, func.count(), total).group_by(*groups)
+            ):
+                found[admin_id].append(OpenInvoiceTotal(currency, index, count, Decimal(amount)))
         return found
 
     def invoice_counts(self) -> dict[int, int]:
@@ -187,6 +205,34 @@ class OverviewStore:
         )
         with self.store.session() as session:
             return {admin_id: count for admin_id, count in session.exec(query)}
+
+
+def _exact_sum(amount: sa.ColumnElement[Decimal], connection: sa.Connection) -> sa.ColumnElement[str]:
+    """SUM of an Amount column as exact decimal text, in the form Decimal(0) plus every amount as read would take
+    (stored_amount: trailing zeros dropped per amount, so 10.5 + 0.5 is 11.0 and 10 + 1 is 11)."""
+    if connection.dialect.name == "postgresql":
+        # NUMERIC sums exactly, at the column's scale; round to the largest scale an amount needs (PostgreSQL 13+).
+        return sa.cast(sa.func.round(sa.func.sum(amount), sa.func.max(sa.func.min_scale(amount))), sa.Text)
+    # SQLite keeps the amounts as text and its SUM would add them up as floats: add them as Decimals instead
+    # (registered on the connection at hand, as any pooled connection may serve; registering is cheap).
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.create_aggregate("connector_decimal_sum", 1, _DecimalSum)
+    return sa.func.connector_decimal_sum(amount, type_=sa.Text)
+
+
+class _DecimalSum:
+    """A SQLite aggregate: the exact sum of amounts stored as text."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total += stored_amount(value)
+
+    def finalize(self) -> str:
+        return str(self.total)
 
 
 def _record(row: Administration) -> AdministrationRecord:

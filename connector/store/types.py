@@ -30,10 +30,13 @@ class Amount(TypeDecorator[Decimal]):
         return value if dialect.name == "postgresql" else format(value, "f")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        # PostgreSQL pads to the column's scale; give back the shortest exact form, without an exponent.
-        return Decimal(format(Decimal(str(value)).normalize(), "f"))
+        return None if value is None else stored_amount(value)
+
+
+def stored_amount(value: Any) -> Decimal:
+    """An amount as the database gives it back. PostgreSQL pads to the column's scale; give back the shortest
+    exact form, without an exponent."""
+    return Decimal(format(Decimal(str(value)).normalize(), "f"))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
