@@ -133,6 +133,8 @@ class Daemon:
         self.leases: LeaseStore
         self._process_lock: ProcessLock | None = None
         self.metrics = Metrics(self._figures, self.clock.now, self._live_replicas, self.lease_clock.now)
+        self.metrics.cycles_working.set_function(lambda: self.slots.working_now)
+        self.metrics.cycles_waiting.set_function(lambda: self.slots.waiting_now)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 

@@ -137,6 +137,14 @@ class Metrics:
             registry=self.registry,
         )
         self.up = Gauge("connector_scheduler_running", "1 while the scheduler runs.", registry=self.registry)
+        self.cycles_working = Gauge(
+            "connector_cycles_working", "Cycles holding a work slot (max_concurrent_cycles).", registry=self.registry
+        )
+        self.cycles_waiting = Gauge(
+            "connector_cycles_waiting_on_ledger",
+            "Cycles that lent their slot while they wait on their ledger's rate limit.",
+            registry=self.registry,
+        )
         self.registry.register(_StoreCollector(figures, clock, live_replicas, lease_clock or clock))
 
     def observe_sync(self, report: SyncReport, platform: str, throttled: int) -> None:

@@ -122,3 +122,21 @@ def test_metrics_parse_and_carry_the_store_figures(endpoints: HealthEndpoints, d
     stages = {s.labels["stage"] for s in families["connector_actions"].samples}
     box = OutboxStore(daemon.store)
     assert stages and stages == {action.stage for action in box.actions(daemon.store.administration_id("shop") or 0)}
+
+
+def test_metrics_show_the_cycles_working_and_those_waiting_on_their_ledger(
+    endpoints: HealthEndpoints, daemon: Daemon
+) -> None:
+    def gauges() -> tuple[float, float]:
+        families = {f.name: f for f in text_string_to_metric_families(get(endpoints, "/metrics")[2].decode())}
+        return (
+            families["connector_cycles_working"].samples[0].value,
+            families["connector_cycles_waiting_on_ledger"].samples[0].value,
+        )
+
+    assert gauges() == (0, 0)
+    with daemon.slots.working():
+        assert gauges() == (1, 0)
+        with daemon.slots.lend():  # what a wait on the ledger's rate limit does
+            assert gauges() == (0, 1)
+    assert gauges() == (0, 0)
