@@ -1,8 +1,8 @@
-"""Summaries of the mirror for people: ageing buckets. Pure functions over open invoices."""
+"""Summaries of the mirror for people: ageing buckets. Pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,11 +19,15 @@ class Bucket:
     amount: Decimal = Decimal(0)
 
 
-class OpenItem(Protocol):
+class BucketTotal(Protocol):
+    """Open invoices already counted and summed per bucket (in the database: connector/store/overview.py)."""
+
     @property
-    def due_date(self) -> date: ...
+    def bucket(self) -> int: ...
     @property
-    def open_amount(self) -> Decimal: ...
+    def count(self) -> int: ...
+    @property
+    def amount(self) -> Decimal: ...
 
 
 def bucket_floors(today: date) -> tuple[date, ...]:
@@ -32,16 +36,10 @@ def bucket_floors(today: date) -> tuple[date, ...]:
     return tuple(today - timedelta(days=days) for days in BUCKET_DAYS)
 
 
-def bucket_index(due_date: date, floors: Sequence[date]) -> int:
-    return next((index for index, floor in enumerate(floors) if due_date >= floor), len(floors))
-
-
-def ageing(invoices: Iterable[OpenItem], today: date) -> list[Bucket]:
+def ageing(totals: Iterable[BucketTotal]) -> list[Bucket]:
     """Open invoices by days past their due date (open amounts; one currency assumed per bucket)."""
     buckets = [Bucket(label) for label in BUCKETS]
-    floors = bucket_floors(today)
-    for invoice in invoices:
-        bucket = buckets[bucket_index(invoice.due_date, floors)]
-        bucket.count += 1
-        bucket.amount += invoice.open_amount
+    for total in totals:
+        buckets[total.bucket].count += total.count
+        buckets[total.bucket].amount += total.amount
     return buckets

@@ -159,13 +159,8 @@ class Session:
             if self._token == token:
                 self._token = None
 
-    def end(self, transport: httpx.BaseTransport | None = None, timeout: float = END_TIMEOUT_SECONDS) -> bool:
-        """`DELETE /v1/session`; True when a session was open and e-Boekhouden closed it."""
-        token = self.forget()
-        return token is not None and self.delete(token, transport, timeout)
-
     def forget(self) -> str | None:
-        """Stop using the current session (the next call opens a new one); returns its token."""
+        """Stop using the current session (the next call opens a new one); returns its token, to `delete`."""
         with self._lock:
             token, self._token = self._token, None
         return token
@@ -173,6 +168,7 @@ class Session:
     def delete(
         self, token: str, transport: httpx.BaseTransport | None = None, timeout: float = END_TIMEOUT_SECONDS
     ) -> bool:
+        """`DELETE /v1/session`; True when e-Boekhouden closed it."""
         client = httpx.Client(transport=transport or pooled_transport(self.url), timeout=timeout)
         try:
             response = client.delete(self.url, headers={"Authorization": token, "User-Agent": USER_AGENT})

@@ -17,7 +17,7 @@ from babel.numbers import format_decimal
 
 from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
-from connector.reports import BUCKETS, Bucket, bucket_floors
+from connector.reports import Bucket, ageing, bucket_floors
 from connector.store.leases import LeaseRow
 from connector.store.models import Replica, SyncRun
 from connector.store.outbox import OPEN_STATES
@@ -83,12 +83,8 @@ class AdministrationFigures:
 
     @property
     def ageing(self) -> list[Bucket]:
-        """As of the business date the figures were gathered on (one currency assumed per bucket)."""
-        buckets = [Bucket(label) for label in BUCKETS]
-        for total in self.open_totals:
-            buckets[total.bucket].count += total.count
-            buckets[total.bucket].amount += total.amount
-        return buckets
+        """As of the business date the figures were gathered on."""
+        return ageing(self.open_totals)
 
     @property
     def outbox_depth(self) -> int:

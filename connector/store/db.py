@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from connector.store.types import DecimalSum
+
 
 def create_engine(database_url: str, **kwargs: Any) -> Engine:
     url = make_url(database_url)
@@ -30,6 +32,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    dbapi_connection.create_aggregate("connector_decimal_sum", 1, DecimalSum)  # exact sums of amounts
 
 
 def _sqlite_begin_immediate(connection: sa.Connection) -> None:

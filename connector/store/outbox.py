@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from connector.store.leases import Fence
+from connector.store.leases import Fence, LeaseStore
 from connector.store.models import Action, ActionInvoice, AuditEntry
 from connector.store.repository import Store
 from connector.workflow.planner import PlannedAction
@@ -37,10 +37,7 @@ class OutboxStore:
 
     def lease_holds(self) -> bool:
         """Whether the lease this works under still holds (always, without one)."""
-        if self.fence is None:
-            return True
-        with self.store.session() as session:
-            return bool(session.execute(sa.select(self.fence.clause())).scalar())
+        return self.fence is None or LeaseStore(self.store, self.fence.clock).holds(self.fence)
 
     def enqueue(self, administration_id: int, actions: Sequence[PlannedAction], not_before: datetime) -> list[int]:
         """Store planned actions not stored before (by key); returns the new ids. One transaction."""

@@ -18,7 +18,6 @@ from connector.domain import InvoiceStatus
 from connector.store.models import Action, Administration, Invoice, QuarantinedRecord, SyncRun
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
-from connector.store.types import stored_amount
 
 ATTENTION_STATES = ("review", "failed")
 
@@ -154,7 +153,7 @@ class OverviewStore:
         groups = (rows.c.administration_id, rows.c.currency, rows.c.bucket)
         found: dict[int, list[OpenInvoiceTotal]] = defaultdict(list)
         with self.store.session() as session:
-            total = _exact_sum(rows.c.open_amount, session.connection())
+            total = _exact_sum(rows.c.open_amount, self.store.engine.dialect.name)
             for admin_id, currency, index, count, amount in session.execute(
                 sa.select(*groups, func.count(), total).group_by(*groups)
             ):
@@ -207,32 +206,13 @@ class OverviewStore:
             return {admin_id: count for admin_id, count in session.exec(query)}
 
 
-def _exact_sum(amount: sa.ColumnElement[Decimal], connection: sa.Connection) -> sa.ColumnElement[str]:
+def _exact_sum(amount: sa.ColumnElement[Decimal], dialect: str) -> sa.ColumnElement[str]:
     """SUM of an Amount column as exact decimal text, in the form Decimal(0) plus every amount as read would take
     (stored_amount: trailing zeros dropped per amount, so 10.5 + 0.5 is 11.0 and 10 + 1 is 11)."""
-    if connection.dialect.name == "postgresql":
+    if dialect == "postgresql":
         # NUMERIC sums exactly, at the column's scale; round to the largest scale an amount needs (PostgreSQL 13+).
         return sa.cast(sa.func.round(sa.func.sum(amount), sa.func.max(sa.func.min_scale(amount))), sa.Text)
-    # SQLite keeps the amounts as text and its SUM would add them up as floats: add them as Decimals instead
-    # (registered on the connection at hand, as any pooled connection may serve; registering is cheap).
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    driver.create_aggregate("connector_decimal_sum", 1, _DecimalSum)
-    return sa.func.connector_decimal_sum(amount, type_=sa.Text)
-
-
-class _DecimalSum:
-    """A SQLite aggregate: the exact sum of amounts stored as text."""
-
-    def __init__(self) -> None:
-        self.total = Decimal(0)
-
-    def step(self, value: str | None) -> None:
-        if value is not None:
-            self.total += stored_amount(value)
-
-    def finalize(self) -> str:
-        return str(self.total)
+    return sa.func.connector_decimal_sum(amount, type_=sa.Text)  # SQLite: connector.store.types.DecimalSum
 
 
 def _record(row: Administration) -> AdministrationRecord:

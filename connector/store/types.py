@@ -39,6 +39,21 @@ def stored_amount(value: Any) -> Decimal:
     return Decimal(format(Decimal(str(value)).normalize(), "f"))
 
 
+class DecimalSum:
+    """A SQLite aggregate, `connector_decimal_sum` on every connection (connector/store/db.py): the exact sum
+    of amounts stored as text, where SQLite's own SUM would add them up as floats."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total += stored_amount(value)
+
+    def finalize(self) -> str:
+        return str(self.total)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC instants in, timezone-aware UTC instants out (SQLite keeps no zone)."""
 

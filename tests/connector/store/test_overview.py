@@ -17,7 +17,7 @@ from connector.clock import ManualClock, business_date
 from connector.config import Settings, settings_from_dict
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
 from connector.health.status import AdministrationFigures, gather
-from connector.reports import ageing, bucket_floors
+from connector.reports import BUCKETS, bucket_floors
 from connector.store import Store
 from connector.store import models as rows
 from connector.store.overview import OverviewStore
@@ -68,8 +68,13 @@ def figures_from_rows(store: Store, administration_id: int, today: date) -> tupl
     amounts: dict[str, Decimal] = {}
     for currency, amount, _ in open_rows:
         amounts[currency] = amounts.get(currency, Decimal(0)) + amount
-    items = [rows.Invoice(open_amount=amount, due_date=due) for _, amount, due in open_rows]
-    buckets = [(b.label, b.count, str(b.amount)) for b in ageing(items, today)]
+    counts, sums = [0] * len(BUCKETS), [Decimal(0)] * len(BUCKETS)
+    for _, amount, due in open_rows:
+        overdue = (today - due).days
+        index = 0 if overdue <= 0 else 1 if overdue <= 30 else 2 if overdue <= 60 else 3 if overdue <= 90 else 4
+        counts[index] += 1
+        sums[index] += amount
+    buckets = [(label, counts[index], str(sums[index])) for index, label in enumerate(BUCKETS)]
     return len(open_rows), {currency: str(amount) for currency, amount in amounts.items()}, buckets
 
 
