@@ -98,9 +98,9 @@ class _StoreCollector(Collector):
             quarantined.add_metric([name], item.quarantined)
             lease = item.lease
             if lease is not None:
-                held = lease.owner is not None and lease.expires_at is not None and lease.expires_at > lease_now
-                if held and lease.owner is not None:
-                    lease_owned.add_metric([name, lease.owner], 1)
+                holder = lease.holder(lease_now)
+                if holder is not None:
+                    lease_owned.add_metric([name, holder], 1)
                     since = lease.acquired_at or lease_now
                     lease_age.add_metric([name], max((lease_now - since).total_seconds(), 0.0))
                 takeovers.add_metric([name], lease.takeovers)

@@ -238,12 +238,12 @@ def lease_document(lease: LeaseRow | None, now: datetime) -> dict[str, Any] | No
     """Who owns an administration, since when, until when, and how often it was taken over."""
     if lease is None:
         return None
-    held = lease.owner is not None and lease.expires_at is not None and lease.expires_at > now
+    holder = lease.holder(now)
     return {
-        "owner": lease.owner if held else None,
+        "owner": holder,
         "epoch": lease.epoch,
         "acquired_at": lease.acquired_at.isoformat() if lease.acquired_at else None,
-        "age_seconds": round((now - lease.acquired_at).total_seconds()) if held and lease.acquired_at else None,
+        "age_seconds": round((now - lease.acquired_at).total_seconds()) if holder and lease.acquired_at else None,
         "renewed_at": lease.renewed_at.isoformat() if lease.renewed_at else None,
         "expires_at": lease.expires_at.isoformat() if lease.expires_at else None,
         "takeovers": lease.takeovers,
@@ -252,9 +252,7 @@ def lease_document(lease: LeaseRow | None, now: datetime) -> dict[str, Any] | No
 
 
 def replica_documents(replicas: list[Replica], leases: Mapping[str, LeaseRow], now: datetime) -> list[dict[str, Any]]:
-    owned = Counter(
-        lease.owner for lease in leases.values() if lease.owner and lease.expires_at and lease.expires_at > now
-    )
+    owned = Counter(holder for lease in leases.values() if (holder := lease.holder(now)) is not None)
     return [
         {
             "name": replica.name,

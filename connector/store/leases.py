@@ -70,6 +70,11 @@ class LeaseRow:
     takeovers: int
     previous_owner: str | None
 
+    def holder(self, now: datetime) -> str | None:
+        """The replica that holds this lease at `now`, if any (a lease that ran out holds nobody)."""
+        held = self.owner is not None and self.expires_at is not None and self.expires_at > now
+        return self.owner if held else None
+
 
 class LeaseStore:
     def __init__(self, store: Store, clock: Clock) -> None:
