@@ -187,8 +187,10 @@ def test_heartbeats_racing_on_postgresql_never_give_one_administration_two_owner
     for thread in threads:
         thread.join(60)
     assert errors == []
-    for replica in keepers:
-        replica.tick()
+    for _ in range(5):  # settle: a replica whose thread ended early lost its lapsed leases; the rest rebalance
+        beats = [replica.tick() for replica in keepers]
+        if not any(beat.claimed or beat.released for beat in beats):
+            break
     held = [name for replica in keepers for name in replica.owned()]
     assert len(held) == len(set(held))  # never two owners
     rows = leases.leases()
