@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ import typer
 
 from adapters.base import LedgerError
 from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
-from connector.clock import SystemClock, business_date
+from connector.clock import Clock, SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
 from connector.dispatch.dispatcher import Dispatcher
 from connector.dispatch.messages import MessageRenderer
@@ -53,6 +55,32 @@ DateOption = Annotated[str | None, typer.Option("--date", help="Plan as of this 
 EXIT_CONFIG = 2
 
 
+@dataclass(frozen=True)
+class CommandContext:
+    """What every command takes from outside instead of reaching for it: the business clock.
+
+    `connector` runs on the system clock; a caller that drives the commands in-process (the tests, a program
+    embedding them) passes its own: `CliRunner().invoke(app, args, obj=CommandContext(clock=...))`.
+    """
+
+    clock: Clock = field(default_factory=SystemClock)
+
+
+_command_context: ContextVar[CommandContext | None] = ContextVar("command_context", default=None)
+
+
+@app.callback()
+def _take_context(context: typer.Context) -> None:
+    """Credit-management connector for Dutch bookkeeping ledgers."""
+    given = context.obj if isinstance(context.obj, CommandContext) else CommandContext()
+    _command_context.set(given)
+
+
+def _clock() -> Clock:
+    context = _command_context.get()
+    return context.clock if context is not None else SystemClock()
+
+
 def main() -> None:
     try:
         app()
@@ -74,7 +102,7 @@ def _settings(path: Path | None) -> Settings:
 
 @contextmanager
 def _store(settings: Settings) -> Iterator[Store]:
-    store = Store.open(settings.connector.database_url, SystemClock())
+    store = Store.open(settings.connector.database_url, _clock())
     try:
         yield store
     finally:
@@ -126,7 +154,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOption = False) -> None:
     """Run one mirror pass for every enabled administration (or the one named)."""
     settings = _settings(config)
-    clock = SystemClock()
+    clock = _clock()
     reports: list[SyncReport] = []
     with _store(settings) as store:
         for administration in _selected(settings, admin):
@@ -170,7 +198,7 @@ def run(config: ConfigOption = None) -> None:
     from connector.store.db import StoreInUse
 
     settings = _settings(config)
-    daemon = Daemon(settings)
+    daemon = Daemon(settings, clock=_clock())
     try:
         clean = daemon.serve()
     except (OSError, StoreInUse) as exc:  # the health port is taken, another process has the SQLite store, ...
@@ -210,7 +238,7 @@ def auth_exact(
     if not isinstance(administration, ExactOnlineAdministration):
         typer.echo(f"{admin}: not an Exact Online administration ({administration.platform})", err=True)
         raise typer.Exit(EXIT_CONFIG)
-    clock = SystemClock()
+    clock = _clock()
     with _store(settings) as store:
         vault = TokenVault.for_settings(store, settings)
         assert vault is not None  # check-config insists on the key for Exact Online
@@ -289,7 +317,7 @@ def invoices(
     if as_json:
         typer.echo(json.dumps([row.to_json() for row in rows], indent=2))
         return
-    today = business_date(SystemClock(), settings.connector.zone)
+    today = business_date(_clock(), settings.connector.zone)
     typer.echo(_invoice_table(rows, today))
 
 
@@ -360,7 +388,7 @@ def plan(
 ) -> None:
     """Show the reminder actions due; changes nothing."""
     settings = _settings(config)
-    today = _parse_date(on) if on else business_date(SystemClock(), settings.connector.zone)
+    today = _parse_date(on) if on else business_date(_clock(), settings.connector.zone)
     actions: list[Any] = []
     with _store(settings) as store:
         workflow = WorkflowStore(store)
@@ -393,7 +421,7 @@ def dispatch(
 ) -> None:
     """Plan, then execute what is due (inside the send window), each action at most once; write back notes."""
     settings = _settings(config)
-    clock = SystemClock()
+    clock = _clock()
     today = _parse_date(on) if on else None
     if today is not None and today > business_date(clock, settings.connector.zone):
         # Acting as of a later day would release stages (a handover, say) whose terms have not run out yet.
@@ -401,7 +429,8 @@ def dispatch(
         raise typer.Exit(EXIT_CONFIG)
     reports = []
     with _store(settings) as store:
-        owners = LeaseStore(store, clock).live_owners()
+        # Leases are kept in real time by whichever process holds them, whatever its business clock says.
+        owners = LeaseStore(store, SystemClock()).live_owners()
         for administration in _selected(settings, admin):
             if administration.name in owners:
                 # A running daemon dispatches it; a second dispatcher beside it would only get in its way.
@@ -772,6 +801,7 @@ def demo(
         invoices=invoices_count,
         contacts=contacts_count,
         health_port=health_port,
+        starting_from=_clock(),
     )
     if not summary.consistent:
         raise typer.Exit(1)

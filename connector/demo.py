@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.moneybird.simulator import MoneybirdSimulator
-from connector.clock import AMSTERDAM, AcceleratedClock, SystemClock, business_date
+from connector.clock import AMSTERDAM, AcceleratedClock, Clock, SystemClock, business_date, pause
 from connector.config import load_settings
 from connector.daemon import Daemon
 from connector.dispatch.mailsink import MailSink
@@ -150,15 +150,18 @@ def run_demo(
     invoices: int = 60,
     contacts: int = 24,
     health_port: int = 0,
+    starting_from: Clock | None = None,
 ) -> DemoSummary:
+    """Play `days` business days from today (`starting_from`'s date; the system clock's by default)."""
+
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
     directory = _fresh(directory)
     configure_logging("warning")
     factor = days * 86_400 / seconds
-    real_today = business_date(SystemClock())
-    start = datetime.combine(real_today, clock_time(7, 0), AMSTERDAM)
+    first_day = business_date(starting_from or SystemClock())
+    start = datetime.combine(first_day, clock_time(7, 0), AMSTERDAM)
     clock = AcceleratedClock(start, factor)
     say(
         f"Demo: {days} days of the reminder workflow in about {seconds:.0f} seconds (1 second = {factor / 3600:.1f} h)."
@@ -168,7 +171,7 @@ def run_demo(
         contacts=contacts,
         administrations=len(NAMES),
         seed=7,
-        today=real_today,
+        today=first_day,
         clock=clock,
         rate_limit=1_000_000,
     )
@@ -198,7 +201,7 @@ def run_demo(
         (directory / ".env").write_text(f"DEMO_MONEYBIRD_TOKEN=demo-{secrets.token_hex(8)}\n")
         settings = load_settings(config_path, env_file=None)
         notes_before = _ledger_notes(simulator)
-        story = _Story(simulator, real_today, _payment_plan(simulator, days))
+        story = _Story(simulator, first_day, _payment_plan(simulator, days))
         daemon = Daemon(settings, clock=clock, time_scale=factor)
         wall_start = time.monotonic()
         daemon.start()
@@ -214,11 +217,11 @@ def run_demo(
                 today = business_date(clock)
                 for event in story.advance(today, daemon, names):
                     say(f"  {today:%a %d %b}  {event}")
-                day = (today - real_today).days
+                day = (today - first_day).days
                 if day >= next_report:
                     say(_progress(day, today, daemon, sink))
                     next_report += 5
-                time.sleep(0.02)
+                pause(0.02)
         finally:
             daemon.stop()
         elapsed = time.monotonic() - wall_start

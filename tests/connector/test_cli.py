@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.cli import CommandContext, app
+from connector.clock import AMSTERDAM, ManualClock
 from tests.conftest import SIM_TODAY
 
 
@@ -187,6 +192,37 @@ def test_sync_then_list_as_json(configured: tuple[Path, MoneybirdSimulator]) -> 
     table = connector("invoices", "--state", "all", cwd=folder)
     assert "Jansen Installatietechniek B.V." in table.stdout and "Eva Bakker" in table.stdout
     assert table.stdout.strip().endswith("2 invoice(s)")
+
+
+def test_commands_take_the_clock_they_are_given(
+    configured: tuple[Path, MoneybirdSimulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'Today' in a command is the injected clock's date, never the machine's."""
+    folder, _ = configured
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("CLI_TOKEN", "cli-test-token")
+
+    def on(day: date, *args: str) -> str:
+        clock = ManualClock(datetime.combine(day, time(10), AMSTERDAM))
+        result = CliRunner().invoke(app, list(args), obj=CommandContext(clock=clock))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    on(SIM_TODAY, "sync")
+    table = on(date(2026, 11, 24), "invoices")
+    assert _overdue(table, "2026-0901") == "40d" and _overdue(table, "2026-0902") == ""
+    later = on(date(2027, 1, 4), "invoices")
+    assert _overdue(later, "2026-0901") == "81d" and _overdue(later, "2026-0902") == "25d"
+    assert on(date(2026, 11, 24), "plan").strip().endswith("due on 2026-11-24")
+    assert on(date(2031, 2, 28), "plan").strip().endswith("due on 2031-02-28")
+
+
+def _overdue(table: str, number: str) -> str:
+    """The overdue column of an invoice's row in `connector invoices`' table ("" when not overdue)."""
+    (row,) = [row for row in table.splitlines() if f" {number} " in row]
+    match = re.search(r" \d{4}-\d{2}-\d{2} +(\d+d)? +EUR ", row)
+    assert match, row
+    return match.group(1) or ""
 
 
 def test_unknown_admin_is_a_clear_error(configured: tuple[Path, MoneybirdSimulator]) -> None:

@@ -27,7 +27,7 @@ from adapters.eboekhouden.mapping import summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
-from connector.cli import app
+from connector.cli import CommandContext, app
 from connector.clock import AMSTERDAM, ManualClock
 from connector.config import Company, EmailSection
 from connector.dispatch.dispatcher import Dispatcher
@@ -605,11 +605,15 @@ def test_a_person_resolves_a_flagged_action_and_retries_a_failed_one(world: Worl
     world.dispatcher.run(today)  # both flagged for review
     config = tmp_path / "config.toml"
     config.write_text(f'[connector]\ndatabase_url = "{world.store.engine.url.render_as_string(hide_password=False)}"\n')
-    runner = CliRunner()
-    resolved = runner.invoke(app, ["resolve", first.key[:12], "--not-sent", "--config", str(config)])
+    on_our_clock = CommandContext(clock=world.clock)  # the person acts at 10:00 of the world's day, not today
+
+    def connector(*args: str) -> Any:
+        return CliRunner().invoke(app, [*args, "--config", str(config)], obj=on_our_clock)
+
+    resolved = connector("resolve", first.key[:12], "--not-sent")
     assert resolved.exit_code == 0, resolved.output
-    assert runner.invoke(app, ["resolve", second.key[:12], "--sent", "--config", str(config)]).exit_code == 0
-    wrong = runner.invoke(app, ["retry", first.key[:12], "--config", str(config)])
+    assert connector("resolve", second.key[:12], "--sent").exit_code == 0
+    wrong = connector("retry", first.key[:12])
     assert wrong.exit_code == 2 and "not failed" in wrong.output
     world.clock.set(at(today, hour=11))
     world.dispatcher.run(today)
