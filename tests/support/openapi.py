@@ -1,6 +1,6 @@
-"""Validate JSON documents against an OpenAPI 3.1 spec from the shared reference folder.
+"""Validate JSON documents against a vendor's OpenAPI 3.1 spec, kept in `tests/fixtures/specs/`.
 
-    spec = load_spec("moneybird-openapi.json")  # skips the calling test when the spec is not there
+    spec = load_spec("moneybird-openapi.json")
     spec.validate_response("/{administration_id}/sales_invoices{format}", "get", 200, body)
 
 Schemas are checked with JSON Schema Draft 2020-12 (with format checking, so a bad date fails); the spec
@@ -11,24 +11,18 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-__all__ = ["OpenApiSpec", "load_spec", "shared_dir"]
+from tests.support.fixtures import spec_path
 
-
-def shared_dir() -> Path:
-    """`CONNECTOR_SHARED_DIR`, else the `shared` folder beside the repository."""
-    default = Path(__file__).resolve().parents[2].parent / "shared"
-    return Path(os.environ.get("CONNECTOR_SHARED_DIR", default))
+__all__ = ["OpenApiSpec", "load_spec"]
 
 
 def _pointer_part(text: str) -> str:
@@ -107,11 +101,5 @@ def _load(path: Path) -> OpenApiSpec:
 
 
 def load_spec(name: str = "moneybird-openapi.json") -> OpenApiSpec:
-    """The spec `specs/<name>` from the shared folder, loaded once per process; skips the test if absent."""
-    path = shared_dir() / "specs" / name
-    if not path.is_file():
-        pytest.skip(
-            f"OpenAPI spec not found at {path}: this test needs the shared reference folder "
-            "(set CONNECTOR_SHARED_DIR to its location)"
-        )
-    return _load(path)
+    """The spec `tests/fixtures/specs/<name>`, loaded once per process."""
+    return _load(spec_path(name))

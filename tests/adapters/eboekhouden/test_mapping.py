@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,7 +34,7 @@ from adapters.eboekhouden.mapping import (
     with_summary_line,
 )
 from connector.domain import InvoiceStatus
-from tests.conftest import shared_path
+from tests.support.fixtures import vendor_payload
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
@@ -50,7 +49,7 @@ def _camel(data: Any) -> Any:
 
 
 def vendor_example(name: str) -> Any:
-    return _camel(json.loads((shared_path() / "payloads" / "eboekhouden" / name).read_text(encoding="utf-8")))
+    return _camel(vendor_payload("eboekhouden", name))
 
 
 def item_row(**changes: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The e-Boekhouden simulator behaves like the documented REST API, and its answers have the spec's shape.
 
 Everything goes over real HTTP with httpx; time comes from a ManualClock. The shape tests validate against
-the vendor's OpenAPI spec and skip when the shared reference folder is absent. The spec has two defects
+the vendor's OpenAPI spec (a copy in `tests/fixtures/specs/`). The spec has two defects
 that make some bodies impossible to validate as published (see `mended_spec`); those are validated against
 a copy with exactly these defects mended, everything else against the spec as published.
 """
@@ -9,7 +9,6 @@ a copy with exactly these defects mended, everything else against the spec as pu
 from __future__ import annotations
 
 import copy
-import json
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.eboekhouden.simulator_data import generate_seed
 from connector.clock import ManualClock
+from tests.support.fixtures import vendor_payload
 from tests.support.openapi import OpenApiSpec, load_spec
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -678,9 +678,9 @@ def test_delete_mutation_removes_it_everywhere(sim: EboekhoudenSimulator, api: h
 # --- seeds -----------------------------------------------------------------------------------------------
 
 
-def test_the_vendor_example_payloads_seed_it(shared_dir: Path, clock: ManualClock) -> None:
+def test_the_vendor_example_payloads_seed_it(clock: ManualClock) -> None:
     def payload(name: str) -> Any:
-        return json.loads((shared_dir / "payloads" / "eboekhouden" / name).read_text(encoding="utf-8"))
+        return vendor_payload("eboekhouden", name)
 
     document = {
         "ApiToken": "vendor-example",

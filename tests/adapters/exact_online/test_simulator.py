@@ -6,7 +6,6 @@ Everything goes over real HTTP with httpx; time comes from a ManualClock plus `a
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from adapters.exact_online.simulator_data import (
     parse_exact_datetime,
 )
 from connector.clock import ManualClock
+from tests.support.fixtures import vendor_payload
 
 NOW = datetime(2026, 7, 15, 10, 0, 0, tzinfo=UTC)  # a summer Wednesday, 12:00 in Amsterdam
 TODAY = date(2026, 7, 15)
@@ -532,11 +532,9 @@ def test_divisions_me_and_wrong_division(sim: ExactOnlineSimulator, api: httpx.C
     assert results(api.get(path("read/financial/ReceivablesList", DIV2))) == []
 
 
-def test_row_shapes_match_the_recorded_payloads(api: httpx.Client, shared_dir: Path) -> None:
-    payloads = shared_dir / "payloads" / "exact_online"
-
+def test_row_shapes_match_the_recorded_payloads(api: httpx.Client) -> None:
     def recorded(name: str) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((payloads / name).read_text(encoding="utf-8"))["d"]
+        data: dict[str, Any] = vendor_payload("exact_online", name)["d"]
         return data["results"][0] if "results" in data else data
 
     account = api.get(path(f"crm/Accounts(guid'{ACME}')")).json()["d"]

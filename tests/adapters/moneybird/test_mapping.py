@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +13,15 @@ from hypothesis import strategies as st
 from adapters.base import BadRecord
 from adapters.moneybird.mapping import contact_from_moneybird, invoice_from_moneybird
 from connector.domain import InvoiceStatus, Money
+from tests.support.fixtures import vendor_payload
 
 
-def payload(shared_dir: Path, name: str) -> Any:
-    return json.loads((shared_dir / "payloads" / "moneybird" / name).read_text())
+def payload(name: str) -> Any:
+    return vendor_payload("moneybird", name)
 
 
-def test_invoices_from_the_synchronization_fetch_example(shared_dir: Path) -> None:
-    invoices = [
-        invoice_from_moneybird(item)
-        for item in payload(shared_dir, "sales_invoices_synchronization_fetch.response.json")
-    ]
+def test_invoices_from_the_synchronization_fetch_example() -> None:
+    invoices = [invoice_from_moneybird(item) for item in payload("sales_invoices_synchronization_fetch.response.json")]
     first = invoices[0]
     assert first.ledger_id == "496081512464123498"
     assert first.number == "2026-0003"
@@ -41,8 +37,8 @@ def test_invoices_from_the_synchronization_fetch_example(shared_dir: Path) -> No
     assert all(isinstance(invoice.ledger_id, str) for invoice in invoices)
 
 
-def test_embedded_contact_of_a_company(shared_dir: Path) -> None:
-    item = payload(shared_dir, "sales_invoices_synchronization_fetch.response.json")[0]
+def test_embedded_contact_of_a_company() -> None:
+    item = payload("sales_invoices_synchronization_fetch.response.json")[0]
     contact = contact_from_moneybird(item["contact"])
     assert contact.ledger_id == "496081512070907462"
     assert contact.name == "Foobar Holding B.V."
@@ -53,17 +49,17 @@ def test_embedded_contact_of_a_company(shared_dir: Path) -> None:
     assert contact.version == "1787320218"
 
 
-def test_standalone_contact(shared_dir: Path) -> None:
-    data = payload(shared_dir, "contact_get.response.json")
+def test_standalone_contact() -> None:
+    data = payload("contact_get.response.json")
     contact = contact_from_moneybird(data)
     assert contact.ledger_id == str(data["id"])
     assert contact.name
 
 
-def test_uncollectible_and_paused_states(shared_dir: Path) -> None:
-    uncollectible = invoice_from_moneybird(payload(shared_dir, "sales_invoice_mark_as_uncollectible.200.response.json"))
+def test_uncollectible_and_paused_states() -> None:
+    uncollectible = invoice_from_moneybird(payload("sales_invoice_mark_as_uncollectible.200.response.json"))
     assert uncollectible.status is InvoiceStatus.UNCOLLECTIBLE
-    paused = invoice_from_moneybird(payload(shared_dir, "sales_invoice_pause.201.response.json"))
+    paused = invoice_from_moneybird(payload("sales_invoice_pause.201.response.json"))
     assert paused.ledger_reminders_paused is True
     assert paused.status is InvoiceStatus.OPEN
 
