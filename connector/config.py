@@ -126,8 +126,9 @@ class ConnectorSection(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment wins over the file: that is how a deployment overrides one value.
-        return env_settings, init_settings
+        # Only what `settings_from_dict` passes in: it merges the `CONNECTOR_<KEY>` overrides itself, from the
+        # environment it is given, so the process environment never leaks into settings built from a dict.
+        return (init_settings,)
 
     @field_validator("status_token")
     @classmethod
@@ -383,7 +384,7 @@ def load_settings(
     env_file: Path | None = Path(".env"),
 ) -> Settings:
     """Read, interpolate and validate the configuration; raise ConfigError listing every problem."""
-    path = path or Path(os.environ.get("CONNECTOR_CONFIG", DEFAULT_CONFIG_PATH))
+    path = path or Path((os.environ if environ is None else environ).get("CONNECTOR_CONFIG", DEFAULT_CONFIG_PATH))
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

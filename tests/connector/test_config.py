@@ -277,3 +277,31 @@ def test_a_literal_status_token_in_the_file_is_refused() -> None:
     with pytest.raises(ConfigError) as caught:
         settings_from_dict({"connector": {"status_token": "a-literal-token-of-some-length"}}, environ={})
     assert caught.value.problems[0].startswith("connector.status_token: a secret must not be written in the file")
+
+
+def test_settings_from_a_dict_read_only_the_environment_they_are_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `CONNECTOR_*` variable in the shell reaches the settings only through the `environ` passed in."""
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", "sqlite:////nonexistent/x.db")
+    monkeypatch.setenv("CONNECTOR_LOG_LEVEL", "debug")
+    raw = {"connector": {"database_url": f"sqlite:///{tmp_path / 'given.db'}"}}
+    settings = settings_from_dict(raw, environ={})
+    assert settings.connector.database_url == f"sqlite:///{tmp_path / 'given.db'}"
+    assert settings.connector.log_level == "info"
+    overridden = settings_from_dict(raw, environ={"CONNECTOR_LOG_LEVEL": "warning"})
+    assert overridden.connector.log_level == "warning"
+
+
+def test_loading_with_a_given_environment_ignores_the_process_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_CONFIG", str(tmp_path / "elsewhere.toml"))
+    monkeypatch.setenv("CONNECTOR_TIMEZONE", "UTC")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, VALID)
+    settings = load_settings(environ={"ACME_MONEYBIRD_TOKEN": "tok-123456"}, env_file=None)
+    assert settings.source == Path("config.toml") and settings.connector.timezone == "Europe/Amsterdam"
+    # Without a given environment, the process's is what a user's shell says: it overrides the file.
+    monkeypatch.setenv("ACME_MONEYBIRD_TOKEN", "tok-123456")
+    assert load_settings(tmp_path / "config.toml", env_file=None).connector.timezone == "UTC"
