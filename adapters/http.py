@@ -42,6 +42,7 @@ from adapters.base import (
     RequestRejected,
     TransientError,
 )
+from connector.clock import pause
 from connector.log import get_logger, redact_url
 
 USER_AGENT = "ledger-connector/0.1"
@@ -66,13 +67,13 @@ def lending_while_idle(lend: Callable[[], AbstractContextManager[None]]) -> Iter
 
 
 def idle_sleep(seconds: float) -> None:
-    """`time.sleep` for waits on a ledger: the thread's work slot is lent out meanwhile, if it has one."""
+    """A pause for waits on a ledger: the thread's work slot is lent out meanwhile, if it has one."""
     lend = getattr(_idle, "lend", None)
     if lend is None or seconds < LEND_AFTER_SECONDS:
-        time.sleep(seconds)
+        pause(seconds)
         return
     with lend():
-        time.sleep(seconds)
+        pause(seconds)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,18 @@ class AcceleratedClock:
         return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.factor)
 
 
+def pause(seconds: float) -> None:
+    """Wait `seconds` of real time: what `time.sleep` does, on a timed wait instead of `clock_nanosleep`.
+
+    The difference matters under libfaketime with a real monotonic clock (how the suite is run with the date
+    moved years ahead): its `clock_nanosleep` shifts the monotonic deadline by the fake offset, so every
+    `time.sleep` fails with EINVAL, while timed waits on locks and events keep working.
+    """
+    if seconds < 0:
+        raise ValueError("pause length must not be negative")
+    threading.Event().wait(seconds)
+
+
 def business_date(clock: Clock, tz: ZoneInfo = AMSTERDAM) -> date:
     """The calendar date in the business timezone (what 'today' means for due dates)."""
     return clock.now().astimezone(tz).date()

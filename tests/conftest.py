@@ -32,6 +32,7 @@ from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.tokens import TokenVault
+from tests.support.faketime import repair_sleep
 
 PG_SKIP_REASON = (
     "PostgreSQL half of the suite: set TEST_DATABASE_URL, e.g. "
@@ -50,23 +51,20 @@ TABLES = (
 )
 
 configure_logging("warning", "console")
+repair_sleep()  # the suite runs with the date moved by libfaketime too (tests/support/faketime.py)
 
 # Tests assert behaviour, not speed: on a busy 2-core machine the first draws of a strategy can be slow.
 settings.register_profile("connector", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("connector")
 
 
-def shared_path() -> Path:
-    """The shared reference material (specs, payloads) lives beside the project, not in it."""
-    return Path(os.environ.get("CONNECTOR_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    path = shared_path()
-    if not (path / "payloads").is_dir():
-        pytest.skip(f"shared reference material not found at {path} (set CONNECTOR_SHARED_DIR)")
-    return path
+@pytest.fixture(autouse=True)
+def isolated_from_the_caller(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's setup: `CONNECTOR_*` variables in the shell are cleared, and each test runs
+    in an empty working directory, so a `.env` or `config.toml` where `make test` was started changes nothing."""
+    for name in [name for name in os.environ if name.startswith("CONNECTOR_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(scope="session")

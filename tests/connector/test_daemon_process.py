@@ -186,12 +186,17 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
         assert invoices_open == {"doomed": 24, "steady": 24}
 
         doomed.stop()
-        reply = _wait_for(
-            lambda: (r := httpx.get(f"{health}/readyz", timeout=5)).status_code == 503 and r, 20, "/readyz 503"
-        )
-        reasons = reply.json()["administrations"]
-        assert reasons["doomed"]["ready"] is False and "last successful sync" in reasons["doomed"]["reason"]
-        assert reasons["steady"] == {"ready": True}
+
+        def readiness() -> dict[str, Any]:
+            reply = httpx.get(f"{health}/readyz", timeout=5)
+            document: dict[str, Any] = reply.json()["administrations"]
+            assert (reply.status_code == 200) == all(a["ready"] for a in document.values())
+            return document
+
+        reasons = _wait_for(lambda: (r := readiness())["doomed"]["ready"] is False and r, 20, "/readyz: doomed")
+        assert "last successful sync" in reasons["doomed"]["reason"]
+        # On a loaded machine the steady one may miss its 4 s staleness bound for a moment; it is ready again.
+        _wait_for(lambda: readiness()["steady"] == {"ready": True}, 10, "/readyz: steady")
         # The other administration keeps syncing.
         before = status()["steady"]["last_successful_sync_at"]
         _wait_for(lambda: status()["steady"]["last_successful_sync_at"] > before, 10, "steady to sync again")

@@ -13,7 +13,7 @@ import time
 import httpx
 
 from adapters.exact_online.client import ExactOAuth
-from connector.clock import SystemClock
+from connector.clock import SystemClock, pause
 from connector.store import Store
 from connector.store.tokens import TokenVault
 
@@ -26,7 +26,7 @@ def main() -> None:
     statuses: list[int] = []
     errors: list[str] = []
     while time.time() < float(start):  # both processes begin at the same moment
-        time.sleep(0.005)
+        pause(0.005)
     with httpx.Client(base_url=base_url) as client:
         while time.time() < float(until):
             try:
@@ -36,7 +36,7 @@ def main() -> None:
                 break
             response = client.get("/api/v1/current/Me", headers={"Authorization": f"Bearer {token}"})
             statuses.append(response.status_code)
-            time.sleep(0.02)
+            pause(0.02)
     store.close()
     print(json.dumps({"statuses": statuses, "errors": errors}))
 

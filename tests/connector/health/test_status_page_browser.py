@@ -85,7 +85,10 @@ def status_url(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[str, Daemon
 def chromium(*arguments: str) -> str:
     assert CHROMIUM is not None
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *arguments]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    # The browser only renders what the server sent: it runs on the real date even when the suite's date is moved
+    # (libfaketime makes chromium hang), so its environment leaves the preloaded fake clock out.
+    environ = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True, env=environ)
     return result.stdout
 
 
