@@ -499,7 +499,8 @@ def test_a_stop_is_not_held_up_by_a_ledger_that_does_not_answer_the_session_end(
     started = time.monotonic()
     try:
         assert end_sessions(within_seconds=1.0) == 0
-        assert time.monotonic() - started < 1.5  # not 20 x the request timeout
+        # Not 3 rounds of 8 at the 2 s request timeout (6 s); the slack is for a loaded machine.
+        assert time.monotonic() - started < 4.0
         assert all(session.current() is None for session in sessions)  # none is used again
     finally:
         silent.close()
