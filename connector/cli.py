@@ -456,6 +456,9 @@ def dispatch(
                 f"{r.administration}: {r.planned} planned, {r.executed} executed, {r.dropped} dropped at the re-check, "
                 f"{r.retried} to retry, {r.failed} failed, {r.review} to review, {r.notes_written} notes written"
             )
+            if r.window_opens_at is not None:
+                opens = r.window_opens_at.astimezone(settings.connector.zone)
+                typer.echo(f"  {r.waiting} due, waiting for the send window: it opens {opens:%a %d %b %H:%M}")
             for problem in r.problems:
                 typer.echo(f"  {problem}")
     if any(r.failed or r.review for r in reports):

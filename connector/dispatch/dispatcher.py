@@ -57,9 +57,13 @@ class DispatchReport:
     review: int = 0
     notes_written: int = 0
     problems: list[str] = field(default_factory=list)
+    waiting: int = 0  # due, but held back by the send window
+    window_opens_at: datetime | None = None  # when those go out
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        document = dict(self.__dict__)
+        document["window_opens_at"] = self.window_opens_at.isoformat() if self.window_opens_at else None
+        return document
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Dispatcher:
     retry_base: timedelta = timedelta(minutes=15)
     should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
     fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
+    _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
 
     @classmethod
     def for_settings(
@@ -133,9 +138,12 @@ class Dispatcher:
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
             self._write_back(action, report)  # a write-back an earlier run did not finish
-        if ignore_window or self.calendar.in_send_window(now):
+        self._ignore_window = ignore_window
+        if self._window_open():
             for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
-                if self.should_stop():
+                # The window is asked before each message, not once a run: a backlog that starts at 16:59
+                # behind a rate limit must not go on sending into the evening.
+                if self.should_stop() or not self._window_open():
                     break
                 try:
                     self._execute(action, report)
@@ -153,7 +161,15 @@ class Dispatcher:
                         report.review += 1
                     else:
                         self._retry_or_fail(action, phase, f"{type(exc).__name__}: {exc}", report)
+        if not self._window_open():
+            now = self.clock.now()
+            report.waiting = len(self.outbox.due(self.administration_id, _far_future(now)))
+            if report.waiting:
+                report.window_opens_at = self.calendar.next_send_moment(now)
         return report
+
+    def _window_open(self) -> bool:
+        return self._ignore_window or self.calendar.in_send_window(self.clock.now())
 
     def _recover(self, report: DispatchReport) -> None:
         """After a crash: a claim that never reached the channel is retried; one that may have left is not."""
@@ -205,6 +221,13 @@ class Dispatcher:
         contact = self.store.contact(self.administration_id, action.contact_ledger_id)
         deadline = self._deadline(action, today)
         message = self._render(action, invoices, contact, today, deadline)
+        sent_at = self.clock.now()  # the message's Date: inside the window, or it waits for the next one
+        if not (self._ignore_window or self.calendar.in_send_window(sent_at)):
+            # The re-check took us past the window (a rate limit, a slow ledger): the try that was begun is
+            # given back, and the action goes out when the window opens again.
+            opens = self.calendar.next_send_moment(sent_at)
+            self.outbox.transition(action, "pending", expect="executing", next_attempt_at=opens, attempt_spent=False)
+            return
         delivery = Delivery(
             key=action.key,
             administration=self.administration.name,
@@ -214,7 +237,7 @@ class Dispatcher:
             contact_email=contact.email if contact else None,
             message=message,
             planned=action.planned,
-            sent_at=self.clock.now(),
+            sent_at=sent_at,
         )
         if not self.outbox.transition(action, "sending", expect="executing"):
             return

@@ -131,14 +131,18 @@ class OutboxStore:
         next_attempt_at: datetime | None = None,
         detail: dict[str, Any] | None = None,
         fenced: bool | None = None,
+        attempt_spent: bool = True,
     ) -> bool:
         """Move an action from `expect` to `to` if it is still in `expect` (so two workers never both win);
         the audit entries per invoice go in the same transaction. `fenced` (default: when entering a state
-        that leads to a side effect) also requires the lease."""
+        that leads to a side effect) also requires the lease. `attempt_spent=False` on the way back from
+        `executing` gives back the try that was begun (nothing was tried: the send window closed)."""
         now = self.clock.now()
         values: dict[str, Any] = {"status": to, "updated_at": now}
         if to == "executing":
             values["attempts"] = Action.attempts + 1
+        if expect == "executing" and not attempt_spent:
+            values["attempts"] = Action.attempts - 1
         if expect in ("failed", "review") and to == "pending":
             values["attempts"] = 0
         if error is not None:
@@ -162,6 +166,8 @@ class OutboxStore:
         action.status = to
         if to == "executing":
             action.attempts += 1
+        if expect == "executing" and not attempt_spent:
+            action.attempts -= 1
         if outcome is not None:
             action.outcome = outcome
         return True
