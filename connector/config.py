@@ -634,7 +634,9 @@ def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:
         return policies
     for name, value in raw.items():
         try:
-            policies[name] = Policy.model_validate(value)
+            # A table without stages keeps the built-in sequence: `catch_up = "latest"` alone is enough.
+            stages = {} if isinstance(value, dict) and "stages" in value else {"stages": default_policy().stages}
+            policies[name] = Policy.model_validate({**stages, **value} if isinstance(value, dict) else value)
         except ValidationError as exc:
             problems += [_describe(error, f"policies.{name}") for error in exc.errors()]
     return policies

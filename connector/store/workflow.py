@@ -123,7 +123,11 @@ class WorkflowStore:
             letter_on = (executed_at and on) if legal_letter else before.letter_on
             channel = (outcome or {}).get("letter_channel", before.letter_channel)
             progress[ledger_id] = planner.Progress(
-                stage=stage, stage_on=on, letter_on=letter_on or before.letter_on, letter_channel=channel
+                stage=stage,
+                stage_on=on,
+                letter_on=letter_on or before.letter_on,
+                letter_channel=channel,
+                in_flight=executed_at is None,
             )
         for hold in holds:
             before = progress.get(hold.invoice_ledger_id, planner.Progress())

@@ -5,9 +5,11 @@ actions. Rules, in the order they bite:
 
 - nothing for an invoice that is paid, held (dispute, payment arrangement, manual hold), paused in the
   ledger by a person, or whose contact is excluded;
-- stages only move forward; an invoice that missed stages (the connector was down, or the invoice came in
-  late) gets only the latest applicable one — no burst — and the spacing between stages is kept relative to
-  when the previous one actually went out;
+- stages only move forward, one message at a time — no burst — with the spacing between stages kept relative
+  to when the previous one actually went out. An invoice first seen past some stages (every overdue invoice
+  at go-live) begins at the policy's start stage, the first message to the customer, and goes through each
+  later stage in turn (`catch_up = "restart"`, the default); with `catch_up = "latest"` (for an office whose
+  previous tool already sent the earlier ones) it gets only the latest stage that applies;
 - legal steps are never skipped: no stage after the legal letter until that letter went out and its term
   (14 days from the day after presumed delivery) has passed; the stages after it are scheduled from the end
   of that term, so a final notice never cuts into it;
@@ -73,6 +75,9 @@ class Progress:
     letter_channel: str = "email"
     hold: Hold | None = None
     ledger_paused_by_connector: bool = False  # we paused the ledger's own reminders: not a person's hold
+    # The last stage is planned but has not gone out yet (waiting for the window, a retry or a person): the
+    # next one is planned only once it did, spaced from that day.
+    in_flight: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,8 @@ class Planner:
             return None
         if progress.hold is not None and progress.hold.active(today):
             return None
+        if progress.in_flight:
+            return None
         if invoice.ledger_paused and policy.respect_ledger_pause and not progress.ledger_paused_by_connector:
             return None
         stages = policy.stages
@@ -197,24 +204,45 @@ class Planner:
         letter_binds = letter is not None and (
             _applies(stages[letter], contact.kind) or contact.kind is DebtorKind.CONSUMER
         )
-        choice: int | None = None
-        for index in range(done + 1, len(stages)):
+
+        def applies(index: int) -> bool:
+            stage = stages[index]
+            return _applies(stage, contact.kind) and invoice.open_amount >= stage.min_open_amount
+
+        def ready(index: int) -> bool:
             stage = stages[index]
             if overdue < stage.days:
-                break  # stages are ordered by days
-            if not _applies(stage, contact.kind) or invoice.open_amount < stage.min_open_amount:
-                continue
+                return False
             spaced_from = progress.stage_on if done >= 0 else None
             if spaced_from is not None and today < spaced_from + timedelta(days=stage.days - stages[done].days):
-                continue  # keep the spacing from when the previous stage really went out
+                return False  # keep the spacing from when the previous stage really went out
             if letter_binds and letter is not None and index > letter:
                 # Never past the legal letter before its term has run out; the stages after it are scheduled
                 # from the end of that term, keeping their spacing (nothing may cut into the term).
                 term_end = self._term_end(progress, policy)
                 spacing = timedelta(days=stage.days - stages[letter + 1].days)
                 if term_end is None or today < term_end + spacing:
-                    continue
-            choice = index
+                    return False
+            return True
+
+        choice: int | None = None
+        begin = done + 1
+        if policy.catch_up == "restart":
+            # Every stage in its turn: an invoice first seen past some stages begins at the start stage (the
+            # first message to the customer), so the legal letter is never the first thing they get from us.
+            if done < 0:
+                start = policy.start_index(lambda stage: _applies(stage, contact.kind))
+                if start is not None and overdue >= stages[start].days:
+                    begin = start
+            following = next((i for i in range(begin, len(stages)) if applies(i)), None)
+            if following is not None and ready(following):
+                choice = following
+        else:
+            for index in range(begin, len(stages)):
+                if overdue < stages[index].days:
+                    break  # stages are ordered by days
+                if applies(index) and ready(index):
+                    choice = index
         if choice is None:
             return None
         skipped = tuple(stages[i].name for i in range(done + 1, choice) if _applies(stages[i], contact.kind))

@@ -7,6 +7,7 @@ collection costs), a final notice, and the handover to a collection agency.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -14,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Action = Literal["task", "email", "ledger_reminder", "handover"]
 Audience = Literal["all", "consumer", "business"]
+CatchUp = Literal["restart", "latest"]
 DEFAULT_POLICY = "default"
+# What reaches the customer as a message from us (a call task is for a person here; a handover goes to an agency).
+CUSTOMER_FACING: frozenset[str] = frozenset({"email", "ledger_reminder"})
 
 
 class Stage(BaseModel):
@@ -34,6 +38,10 @@ class Stage(BaseModel):
     def template_name(self) -> str:
         return self.template or self.name
 
+    @property
+    def customer_facing(self) -> bool:
+        return self.action in CUSTOMER_FACING
+
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,6 +52,12 @@ class Policy(BaseModel):
     email_receipt_days: int = Field(default=1, ge=0, le=7)
     group_per_contact: bool = True
     respect_ledger_pause: bool = True  # an invoice a person paused in the ledger gets nothing
+    # An invoice first seen already past some stages: "restart" begins it at `start_stage` (default: the first
+    # stage that reaches the customer) and goes through every later stage in order, spaced from what really
+    # went out; "latest" (for offices moving from another tool that already sent the earlier ones) gives it
+    # the latest stage that applies, as after an outage.
+    catch_up: CatchUp = "restart"
+    start_stage: str | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Policy:
@@ -65,6 +79,19 @@ class Policy(BaseModel):
             )
         if letters and self.stages[letters[0]].days < 1:
             raise ValueError("the legal letter can only be sent after the due date (once the debtor is in default)")
+        if letters and not any(stage.customer_facing for stage in self.stages[: letters[0]]):
+            raise ValueError(
+                "the legal letter needs a reminder before it (an email or ledger_reminder stage): it is never "
+                "the first message a customer gets"
+            )
+        if self.start_stage is not None:
+            start = self.index(self.start_stage)
+            if start < 0:
+                raise ValueError(f"start_stage: no stage named {self.start_stage!r} (stages: {', '.join(names)})")
+            if not self.stages[start].customer_facing:
+                raise ValueError(f"start_stage: {self.start_stage!r} does not reach the customer (email or reminder)")
+            if letters and start >= letters[0]:
+                raise ValueError("start_stage: must come before the legal letter, which is never the first message")
         return self
 
     def index(self, name: str | None) -> int:
@@ -77,6 +104,13 @@ class Policy(BaseModel):
     @property
     def letter_index(self) -> int | None:
         return next((i for i, stage in enumerate(self.stages) if stage.legal_letter), None)
+
+    def start_index(self, applies: Callable[[Stage], bool]) -> int | None:
+        """Where "restart" begins an invoice first seen past it: `start_stage`, else the first stage that
+        reaches the customer (of those that `applies` to this debtor)."""
+        if self.start_stage is not None:
+            return self.index(self.start_stage)
+        return next((i for i, s in enumerate(self.stages) if s.customer_facing and applies(s)), None)
 
 
 def default_policy() -> Policy:

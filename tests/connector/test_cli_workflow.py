@@ -101,7 +101,16 @@ def test_plan_groups_per_contact_and_changes_nothing(synced: Path) -> None:
     assert plan(synced, "2025-03-06") == actions  # planning twice changes nothing
 
 
+def test_the_first_message_is_a_reminder_however_late_the_invoice_is_first_seen(synced: Path) -> None:
+    actions = {a["contact_id"]: a for a in plan(synced, "2025-06-30")}  # 119 days overdue when first planned
+    assert {a["stage"] for a in actions.values()} == {"reminder"}
+    assert {a["collection_costs"] for a in actions.values()} == {"0.00"}
+
+
 def test_the_legal_letter_is_planned_with_its_term_and_costs(synced: Path) -> None:
+    # An office whose previous tool sent the reminders: invoices first seen late take the latest stage.
+    with (synced / "config.toml").open("a") as config:
+        config.write('\n[policies.default]\ncatch_up = "latest"\n')
     actions = {a["contact_id"]: a for a in plan(synced, "2025-03-26")}
     letter = actions["1"]
     assert letter["stage"] == "ingebrekestelling" and letter["action"] == "email"

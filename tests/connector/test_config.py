@@ -305,3 +305,14 @@ def test_loading_with_a_given_environment_ignores_the_process_one(
     # Without a given environment, the process's is what a user's shell says: it overrides the file.
     monkeypatch.setenv("ACME_MONEYBIRD_TOKEN", "tok-123456")
     assert load_settings(tmp_path / "config.toml", env_file=None).connector.timezone == "UTC"
+
+
+def test_a_policy_table_without_stages_keeps_the_built_in_sequence() -> None:
+    raw = {"policies": {"default": {"catch_up": "latest"}, "migrated": {"start_stage": "aanmaning"}}}
+    policies = settings_from_dict(raw, environ={}).policies
+    assert policies["default"].catch_up == "latest" and policies["default"].stages == default_policy().stages
+    assert policies["migrated"].catch_up == "restart" and policies["migrated"].start_stage == "aanmaning"
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"policies": {"default": {"start_stage": "handover"}}}, environ={})
+    assert [p.split(":", 1)[0] for p in caught.value.problems] == ["policies.default"]
+    assert "does not reach the customer" in caught.value.problems[0]

@@ -6,6 +6,7 @@ about invoices, payments and the notes written back); the other tests use Moneyb
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -14,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -47,8 +49,11 @@ from tests.conftest import (
     moneybird_adapter,
     moneybird_config,
 )
+from tests.support.clocks import TickingClock
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
+# Invoices first seen late take the latest stage at once: for tests about the later stages themselves.
+LATEST = {"default": default_policy().model_copy(update={"catch_up": "latest"})}
 
 
 def at(day: date, hour: int = 10) -> datetime:
@@ -343,6 +348,31 @@ def test_a_payment_between_planning_and_sending_drops_the_action(world: World) -
     assert f"<{victim.key}@bakkerij.example>" not in {m["Message-ID"] for m in world.sink.messages}
 
 
+def test_the_send_window_is_asked_before_each_message_not_once_a_run(world: World) -> None:
+    """A run that starts at 16:55 with a backlog sends until 17:00 and leaves the rest for the next morning."""
+    today = SIM_TODAY + timedelta(days=1)  # a Wednesday
+    world.clock.set(at(today, hour=7))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    assert world.dispatcher.run(today).executed == 0  # before the window: all of it waits
+    backlog = len([a for a in world.actions() if a.status == "pending"])
+    start = datetime.combine(today, time(16, 55), tzinfo=AMSTERDAM)
+    busy = dataclasses.replace(world.dispatcher, clock=TickingClock(start, timedelta(seconds=3)))
+    report = busy.run(today)
+    dates = [parsedate_to_datetime(m["Date"]).astimezone(AMSTERDAM) for m in world.sink.messages]
+    assert dates and all(d.date() == today and time(9) <= d.time() < time(17) for d in dates)
+    assert 0 < report.executed < backlog
+    waiting = [a for a in world.actions() if a.status == "pending"]
+    assert report.waiting == len(waiting) > 0
+    tomorrow_nine = datetime.combine(today + timedelta(days=1), time(9), tzinfo=AMSTERDAM)
+    assert report.window_opens_at == tomorrow_nine
+    assert {a.attempts for a in waiting} == {0}  # held back by the clock is not a failed try
+    world.clock.set(at(today + timedelta(days=1), hour=10))
+    world.dispatcher.run(today + timedelta(days=1))
+    ids = [m["Message-ID"] for m in world.sink.messages]
+    assert len(ids) == len(set(ids))
+    assert {f"<{a.key}@bakkerij.example>" for a in waiting if a.action == "email"} <= set(ids)
+
+
 def test_an_action_interrupted_while_sending_is_flagged_not_resent(world: World) -> None:
     today = SIM_TODAY + timedelta(days=1)
     world.clock.set(at(today, hour=7))
@@ -478,6 +508,7 @@ def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Intake.received = []
     world.dispatcher.handover_url = f"http://127.0.0.1:{server.server_port}/cases"
+    world.dispatcher.policies = LATEST
     try:
         for offset in range(35):
             world.day(SIM_TODAY + timedelta(days=offset))
@@ -503,6 +534,7 @@ def test_the_letter_states_the_term_of_the_day_it_really_goes_out(world: World) 
     saturday = date(2026, 11, 28)
     old = next(i for i in world.simulator.invoice_ids(world.admin))
     world.simulator.update_invoice(world.admin, old, due_date="2026-10-01")  # well into default: letter stage
+    world.dispatcher.policies = LATEST
     world.clock.set(at(saturday))
     sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
     world.dispatcher.run(saturday)  # a Saturday: planned, not sent

@@ -17,6 +17,8 @@ from connector.workflow.policy import Policy, Stage, default_policy
 
 DUE = date(2025, 3, 3)  # a Monday
 POLICIES = {"default": default_policy()}
+# As an office moving from another tool configures it: invoices first seen late take the latest stage.
+LATEST = {"default": default_policy().model_copy(update={"catch_up": "latest"})}
 CONSUMER = ContactFacts("c1", DebtorKind.CONSUMER)
 BUSINESS = ContactFacts("b1", DebtorKind.BUSINESS)
 
@@ -101,14 +103,47 @@ def test_a_resumed_invoice_continues_where_it_stopped() -> None:
     assert action.stage == "aanmaning"
 
 
-def test_no_burst_after_downtime_only_the_latest_applicable_stage() -> None:
-    (action,) = plan(after(20), [invoice()])
+def test_an_invoice_first_seen_late_starts_at_the_first_message_to_the_customer() -> None:
+    (action,) = plan(after(90), [invoice()])
+    assert action.stage == "reminder" and not action.legal_letter
+    assert action.collection_costs == Decimal("0.00")
+    assert "not sent, being past their moment: call" in action.reason
+
+
+def test_restarted_it_goes_through_every_stage_spaced_from_what_went_out() -> None:
+    progress: dict[str, Progress] = {}
+    seen = []
+    letter_on: date | None = None
+    for day in range(90, 150):
+        today = after(day)
+        for action in plan(today, [invoice()], progress):
+            seen.append((day, action.stage))
+            letter_on = today if action.legal_letter else letter_on
+            progress["1"] = Progress(stage=action.stage, stage_on=today, letter_on=letter_on)
+    assert letter_on is not None
+    costs_from = (letter_term(letter_on, "email").costs_due_from - DUE).days
+    assert seen == [
+        (90, "reminder"),
+        (103, "aanmaning"),  # 13 days after the reminder, as from day 3 to day 16
+        (110, "ingebrekestelling"),
+        (max(117, costs_from), "final_notice"),
+        (max(124, costs_from + 7), "handover"),
+    ]
+
+
+def test_no_burst_after_downtime_the_next_stage_only() -> None:
+    (action,) = plan(after(40), [invoice()], {"1": Progress("reminder", after(3))})
+    assert action.stage == "aanmaning"  # not the letter the calendar would have reached by now
+
+
+def test_the_latest_catch_up_takes_the_latest_applicable_stage() -> None:
+    (action,) = plan(after(20), [invoice()], policies=LATEST)
     assert action.stage == "aanmaning"
     assert "call, reminder" in action.reason
 
 
 def test_the_legal_letter_is_never_skipped() -> None:
-    (action,) = plan(after(90), [invoice()])
+    (action,) = plan(after(90), [invoice()], policies=LATEST)
     assert action.stage == "ingebrekestelling" and action.legal_letter
     assert action.deadline == letter_term(after(90), "email").last_day
     assert action.collection_costs == Decimal("40.00")
@@ -120,8 +155,24 @@ def test_nothing_past_the_letter_until_its_term_has_run_out() -> None:
     progress = {"1": Progress("ingebrekestelling", sent, letter_on=sent)}
     assert plan(costs_from - timedelta(days=1), [invoice()], progress) == []
     (action,) = plan(costs_from + timedelta(days=30), [invoice()], progress)
-    assert action.stage == "handover"  # the latest applicable, now that the term has passed
+    assert action.stage == "final_notice"  # the next one, now that the term has passed
     assert action.collection_costs == Decimal("40.00")
+    (latest,) = plan(costs_from + timedelta(days=30), [invoice()], progress, policies=LATEST)
+    assert latest.stage == "handover"
+
+
+def test_the_start_stage_is_checked_against_the_legal_rules() -> None:
+    stages = default_policy().stages
+    assert Policy(stages=stages, start_stage="aanmaning").start_index(lambda _: True) == 2
+    for start, problem in (
+        ("nope", "no stage named 'nope'"),
+        ("call", "does not reach the customer"),
+        ("ingebrekestelling", "never the first message"),
+    ):
+        with pytest.raises(ValidationError, match=problem):
+            Policy(stages=stages, start_stage=start)
+    with pytest.raises(ValidationError, match="needs a reminder before it"):
+        Policy(stages=(Stage(name="call", days=1, action="task"), *stages[3:]))
 
 
 def test_spacing_is_kept_from_when_a_stage_really_went_out() -> None:
@@ -205,7 +256,7 @@ events = st.lists(
 
 @settings(max_examples=150)
 @given(
-    dues=st.lists(st.integers(-40, 20), min_size=1, max_size=6),
+    dues=st.lists(st.integers(-250, 20), min_size=1, max_size=6),  # first seen up to 255 days overdue
     kinds=st.lists(st.sampled_from([DebtorKind.CONSUMER, DebtorKind.BUSINESS]), min_size=2, max_size=2),
     history=events,
 )
@@ -213,7 +264,8 @@ def test_invariants_over_sixty_days(
     dues: list[int], kinds: list[DebtorKind], history: list[tuple[int, str, int]]
 ) -> None:
     """Running the plan every day and executing all of it: stages only move forward and never repeat, nothing
-    reaches a paid or held invoice, and nobody is handed over before a legal letter whose term has passed."""
+    reaches a paid or held invoice, nobody is handed over before a legal letter whose term has passed, the
+    legal letter is never an invoice's first message, and from its first message on no message is left out."""
     policy = default_policy()
     contacts = {"c0": ContactFacts("c0", kinds[0]), "c1": ContactFacts("c1", kinds[1])}
     invoices = {str(i): invoice(str(i), contact=f"c{i % 2}", due=after(d)) for i, d in enumerate(dues)}
@@ -255,24 +307,40 @@ def test_invariants_over_sixty_days(
                     letter_on=today if action.legal_letter else state.letter_on,
                 )
     assert policy.letter_index is not None
+    messages = [i for i, stage in enumerate(policy.stages) if stage.customer_facing]
+    for ledger_id, done in executed.items():
+        received = [index for index, _ in done if index in messages]
+        if received:
+            assert not policy.stages[received[0]].legal_letter, f"invoice {ledger_id}: the legal letter came first"
+            assert received == [i for i in messages if received[0] <= i <= received[-1]], "a message was left out"
 
 
 def test_btw_on_collection_costs_only_when_configured() -> None:
-    planner = Planner("acme", POLICIES, allow_unverified_rates=True, vat_percent=Decimal("21"))
+    planner = Planner("acme", LATEST, allow_unverified_rates=True, vat_percent=Decimal("21"))
     (action,) = planner.plan(after(90), [invoice()], {}, {"c1": CONSUMER})
     assert action.collection_costs == Decimal("48.40")  # the EUR 40 minimum plus 21%
-    (plain,) = plan(after(90), [invoice()])
+    (plain,) = plan(after(90), [invoice()], policies=LATEST)
     assert plain.collection_costs == Decimal("40.00")
 
 
 def test_a_consumer_is_held_behind_a_letter_addressed_to_consumers_only() -> None:
     policy = Policy(
         stages=(
+            Stage(name="reminder", days=2, action="email"),
             Stage(name="letter", days=5, action="email", legal_letter=True, audience="consumer"),
             Stage(name="handover", days=10, action="handover"),
-        )
+        ),
+        catch_up="latest",
     )
     assert [a.stage for a in plan(after(60), [invoice()], policies={"default": policy})] == ["letter"]
     assert [a.stage for a in plan(after(60), [invoice(contact="b1")], policies={"default": policy})] == ["handover"]
     with pytest.raises(ValidationError, match="must reach consumers"):
         Policy(stages=(Stage(name="letter", days=5, action="email", legal_letter=True, audience="business"),))
+
+
+def test_the_next_stage_waits_until_the_one_before_has_gone_out() -> None:
+    waiting = {"1": Progress("reminder", after(3), in_flight=True)}  # planned on day 3, still in the outbox
+    assert plan(after(40), [invoice()], waiting) == []
+    (action,) = plan(after(40), [invoice()], {"1": Progress("reminder", after(27))})  # out on day 27
+    assert action.stage == "aanmaning"  # 13 days later, as from day 3 to day 16
+    assert plan(after(40), [invoice()], {"1": Progress("reminder", after(28))}) == []
