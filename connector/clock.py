@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -43,21 +42,6 @@ class ManualClock:
     def set(self, instant: datetime) -> None:
         with self._lock:
             self._now = instant.astimezone(UTC)
-
-
-class AcceleratedClock:
-    """Business time running `factor` times faster than the wall clock from `start` (the demo plays weeks
-    of the reminder sequence in a minute)."""
-
-    def __init__(self, start: datetime, factor: float) -> None:
-        if start.tzinfo is None:
-            raise ValueError("AcceleratedClock needs a timezone-aware start")
-        self.start = start.astimezone(UTC)
-        self.factor = factor
-        self._origin = time.monotonic()
-
-    def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.factor)
 
 
 def pause(seconds: float) -> None:

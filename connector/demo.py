@@ -16,13 +16,13 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, TextIO
 
 from adapters.moneybird.simulator import MoneybirdSimulator
-from connector.clock import AMSTERDAM, AcceleratedClock, Clock, SystemClock, business_date, pause
+from connector.clock import AMSTERDAM, Clock, SystemClock, business_date, pause
 from connector.config import load_settings
 from connector.daemon import Daemon
 from connector.dispatch.mailsink import MailSink
@@ -30,6 +30,7 @@ from connector.log import configure_logging
 from connector.store import Store
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
+from connector.workflow.calendar import BusinessCalendar
 
 NAMES = ("bakkerij", "installatie")
 CONFIG = """\
@@ -141,6 +142,50 @@ class _Story:
         return []
 
 
+class OfficeHoursClock:
+    """Business time from `start` over `days` days, played in about `seconds` of real time: the send window's
+    hours (09:00-17:00 on send days) take most of the real time and nights, weekends and holidays pass quickly,
+    so the demo sends at a pace a real day would allow and nothing goes out after hours."""
+
+    OFFICE_SHARE = 0.7  # of the real time
+
+    def __init__(self, start: datetime, *, days: int, seconds: float, calendar: BusinessCalendar | None = None):
+        calendar = calendar or BusinessCalendar()
+        self.start = start.astimezone(UTC)
+        # (business start, business seconds, real seconds per business second), day by day, and a spare week.
+        pieces: list[tuple[datetime, float, bool]] = []
+        day, cursor = start.astimezone(calendar.tz).date(), self.start
+        while cursor < self.start + timedelta(days=days + 7):
+            opens = datetime.combine(day, calendar.window_start, calendar.tz).astimezone(UTC)
+            closes = datetime.combine(day, calendar.window_end, calendar.tz).astimezone(UTC)
+            midnight = datetime.combine(day + timedelta(days=1), clock_time(0), calendar.tz).astimezone(UTC)
+            bounds = [(opens, False), (closes, True), (midnight, False)] if calendar.is_send_day(day) else []
+            for bound, in_office in [*bounds, (midnight, False)]:
+                if bound > cursor:
+                    pieces.append((cursor, (bound - cursor).total_seconds(), in_office))
+                    cursor = bound
+            day += timedelta(days=1)
+        end = self.start + timedelta(days=days)
+        hours = [min(length, max(0.0, (end - at).total_seconds())) for at, length, inside in pieces if inside]
+        office = float(sum(hours))
+        other = days * 86_400 - office
+        self.office_factor = office / (seconds * self.OFFICE_SHARE) if office else days * 86_400 / seconds
+        self.other_factor = other / (seconds * (1 - self.OFFICE_SHARE)) if office else self.office_factor
+        self._pieces = [
+            (at, length, self.office_factor if inside else self.other_factor) for at, length, inside in pieces
+        ]
+        self._origin = time.monotonic()
+
+    def now(self) -> datetime:
+        real = time.monotonic() - self._origin
+        for at, length, factor in self._pieces:
+            if real * factor < length:
+                return at + timedelta(seconds=real * factor)
+            real -= length / factor
+        at, length, factor = self._pieces[-1]
+        return at + timedelta(seconds=length + real * factor)
+
+
 def run_demo(
     directory: Path,
     *,
@@ -162,9 +207,10 @@ def run_demo(
     factor = days * 86_400 / seconds
     first_day = business_date(starting_from or SystemClock())
     start = datetime.combine(first_day, clock_time(7, 0), AMSTERDAM)
-    clock = AcceleratedClock(start, factor)
+    clock = OfficeHoursClock(start, days=days, seconds=seconds)
     say(
-        f"Demo: {days} days of the reminder workflow in about {seconds:.0f} seconds (1 second = {factor / 3600:.1f} h)."
+        f"Demo: {days} days of the reminder workflow in about {seconds:.0f} seconds "
+        f"(office hours at 1 second = {clock.office_factor / 3600:.1f} h, nights and weekends faster)."
     )
     simulator = MoneybirdSimulator.generate(
         invoices=invoices,

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+
+from connector.workflow.calendar import BusinessCalendar
 
 
 def test_demo_plays_45_days_in_under_a_minute_and_its_summary_matches_the_sink_and_the_ledger(tmp_path: Path) -> None:
@@ -29,8 +32,12 @@ def test_demo_plays_45_days_in_under_a_minute_and_its_summary_matches_the_sink_a
 
     emails = sorted((folder / "mail").glob("*.eml"))
     assert summary["emails_sent"] == len(emails) > 0
-    keys = [message_from_bytes(path.read_bytes())["X-Connector-Action"] for path in emails]
+    messages = [message_from_bytes(path.read_bytes()) for path in emails]
+    keys = [message["X-Connector-Action"] for message in messages]
     assert len(set(keys)) == len(keys), "an e-mail went out twice"
+    calendar = BusinessCalendar()  # the demo's send window is the default one
+    late = [m["Date"] for m in messages if not calendar.in_send_window(parsedate_to_datetime(m["Date"]))]
+    assert not late, f"sent outside the send window: {late[:5]}"
 
     invoices = [invoice for administration in ledger.values() for invoice in administration]
     notes = [note for invoice in invoices for note in invoice["notes"] or []]
