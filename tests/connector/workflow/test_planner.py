@@ -48,19 +48,24 @@ def test_nothing_before_the_first_stage() -> None:
     assert plan(DUE, [invoice()]) == []
 
 
-def test_the_default_sequence_one_stage_at_a_time() -> None:
+def play(days: range) -> tuple[list[tuple[int, str]], int]:
+    """Plan one invoice every day and send all of it: (day, stage) of each message, and the day (after the due
+    date) from which the legal letter's term has run out."""
     progress: dict[str, Progress] = {}
     seen = []
     letter_on: date | None = None
-    for day in range(0, 60):
+    for day in days:
         today = after(day)
         for action in plan(today, [invoice()], progress):
             seen.append((day, action.stage))
-            if action.legal_letter:
-                letter_on = today
+            letter_on = today if action.legal_letter else letter_on
             progress["1"] = Progress(stage=action.stage, stage_on=today, letter_on=letter_on)
     assert letter_on is not None
-    costs_from = (letter_term(letter_on, "email").costs_due_from - DUE).days
+    return seen, (letter_term(letter_on, "email").costs_due_from - DUE).days
+
+
+def test_the_default_sequence_one_stage_at_a_time() -> None:
+    seen, costs_from = play(range(0, 60))
     assert seen == [
         (1, "call"),
         (3, "reminder"),
@@ -111,17 +116,7 @@ def test_an_invoice_first_seen_late_starts_at_the_first_message_to_the_customer(
 
 
 def test_restarted_it_goes_through_every_stage_spaced_from_what_went_out() -> None:
-    progress: dict[str, Progress] = {}
-    seen = []
-    letter_on: date | None = None
-    for day in range(90, 150):
-        today = after(day)
-        for action in plan(today, [invoice()], progress):
-            seen.append((day, action.stage))
-            letter_on = today if action.legal_letter else letter_on
-            progress["1"] = Progress(stage=action.stage, stage_on=today, letter_on=letter_on)
-    assert letter_on is not None
-    costs_from = (letter_term(letter_on, "email").costs_due_from - DUE).days
+    seen, costs_from = play(range(90, 150))  # first seen 90 days overdue
     assert seen == [
         (90, "reminder"),
         (103, "aanmaning"),  # 13 days after the reminder, as from day 3 to day 16
