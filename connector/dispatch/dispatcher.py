@@ -34,7 +34,7 @@ from connector.store.models import Action
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
-from connector.workflow.legal import letter_term
+from connector.workflow.legal import letter_term, payment_deadline
 from connector.workflow.policy import Policy
 
 log = get_logger("dispatch")
@@ -325,7 +325,7 @@ class Dispatcher:
         if action.legal_letter:
             return letter_term(sent_on, policy.letter_channel, email_days=policy.email_receipt_days).last_day
         if stage is not None and stage.term_days:
-            return sent_on + timedelta(days=stage.term_days)
+            return payment_deadline(sent_on, stage.term_days)
         return None
 
     def _render(

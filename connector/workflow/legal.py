@@ -169,6 +169,15 @@ def letter_term(sent: date, channel: Channel = "post", *, email_days: int = 1) -
     )
 
 
+def payment_deadline(sent: date, term_days: int) -> date:
+    """The last day to pay that a reminder states: `term_days` after it went out, moved past a weekend or
+    public holiday (a deadline on a Sunday reads as careless, and the debtor's bank does not book that day)."""
+    last_day = sent + timedelta(days=term_days)
+    while _term_closed(last_day):
+        last_day += ONE_DAY
+    return last_day
+
+
 # --- statutory interest (art. 6:119, 6:119a, 6:120 BW) ----------------------------------------------------
 
 

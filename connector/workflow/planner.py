@@ -34,6 +34,7 @@ from connector.workflow.legal import (
     collection_costs,
     interest_start,
     letter_term,
+    payment_deadline,
     rate_kind,
     statutory_interest,
 )
@@ -321,7 +322,7 @@ class Planner:
         if stage.legal_letter:
             return letter_term(today, policy.letter_channel, email_days=policy.email_receipt_days).last_day
         if stage.term_days:
-            return today + timedelta(days=stage.term_days)
+            return payment_deadline(today, stage.term_days)
         return None
 
 

@@ -25,6 +25,7 @@ from connector.workflow.legal import (
     interest_start,
     letter_term,
     load_rates,
+    payment_deadline,
     presumed_delivery,
     rate_for,
     rate_kind,
@@ -200,6 +201,19 @@ def test_a_last_day_on_a_weekend_or_holiday_is_extended(sent: date, delivered: d
     assert term.delivered == delivered
     assert term.last_day == last_day
     assert term.costs_due_from == last_day + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("sent", "days", "deadline"),
+    [
+        (date(2026, 11, 25), 7, date(2026, 12, 2)),  # a Wednesday: a Wednesday
+        (date(2026, 11, 23), 5, date(2026, 11, 30)),  # Saturday 28 Nov: Monday
+        (date(2026, 12, 18), 7, date(2026, 12, 28)),  # Christmas, then the weekend: Monday 28 Dec
+        (date(2027, 4, 20), 7, date(2027, 4, 28)),  # Koningsdag (Tuesday 27 Apr): Wednesday
+    ],
+)
+def test_a_reminders_deadline_never_falls_on_a_weekend_or_holiday(sent: date, days: int, deadline: date) -> None:
+    assert payment_deadline(sent, days) == deadline
 
 
 def test_letter_term_by_email() -> None:
