@@ -35,7 +35,7 @@ from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import letter_term, payment_deadline
-from connector.workflow.policy import Policy
+from connector.workflow.policy import CUSTOMER_FACING, Policy
 
 log = get_logger("dispatch")
 SENT_EVENT = {
@@ -333,6 +333,11 @@ class Dispatcher:
     ) -> RenderedMessage:
         planned = action.planned
         company = getattr(self.administration, "company", None)
+        earlier = [
+            (sent.legal_letter, self.calendar.today(sent.executed_at))
+            for sent in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING))
+            if sent.executed_at is not None
+        ]
         context = MessageContext(
             language=str(planned.get("language") or "nl"),
             stage=action.stage,
@@ -361,6 +366,8 @@ class Dispatcher:
             deadline=deadline,
             vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
+            reminded_on=[on for letter, on in earlier if not letter],
+            letter_sent_on=next((on for letter, on in reversed(earlier) if letter), None),
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)
 

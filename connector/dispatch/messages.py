@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import format_currency
 from jinja2 import (
     ChoiceLoader,
@@ -67,6 +68,10 @@ class MessageContext:
     company_email: str | None = None
     company_iban: str | None = None
     vat_percent: Decimal | None = None  # BTW included in the collection costs (not reclaimable)
+    # The customer's real history for these invoices, so a letter refers only to what was sent: the days our
+    # earlier reminders went out (not the legal letter), and the day the legal letter did, if it did.
+    reminded_on: Sequence[date] = ()
+    letter_sent_on: date | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,7 +113,7 @@ class MessageRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters.update(money=_money, day=_day)
+        self.env.filters.update(money=_money, day=_day, days=_days)
 
     def missing(self, template: str) -> list[str]:
         """The files a stage's template set lacks, in any language (checked by `connector check-config`)."""
@@ -156,3 +161,14 @@ def _money(template: Context, amount: Decimal | None) -> str:
 @pass_context
 def _day(template: Context, value: date | None) -> str:
     return format_date(value, "d MMMM y", locale=template["locale"]) if value else ""
+
+
+@pass_context
+def _days(template: Context, values: Sequence[date]) -> str:
+    """Dates as a list in words ("3 mei en 17 mei 2026"; "3 May and 17 May 2026"), the year once if shared."""
+    locale = template["locale"]
+    one_year = len({value.year for value in values}) == 1
+    shown = [format_date(value, "d MMMM" if one_year else "d MMMM y", locale=locale) for value in values]
+    if one_year and shown:
+        shown[-1] = format_date(values[-1], "d MMMM y", locale=locale)
+    return format_list(shown, locale=locale) if shown else ""

@@ -192,6 +192,31 @@ class OutboxStore:
         with self.store.session() as own:
             return list(own.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
 
+    def earlier_messages(self, action: Action, actions: Sequence[str]) -> list[Action]:
+        """What went out to this customer about any invoice of `action` before it, of the given kinds (e-mails,
+        the ledger's reminders), oldest first: what a letter may truthfully refer to."""
+        covered = select(ActionInvoice.action_id).where(
+            col(ActionInvoice.invoice_ledger_id).in_(self.invoice_ids(action)),
+            ActionInvoice.administration_id == action.administration_id,
+        )
+        query = (
+            select(Action)
+            .where(
+                Action.administration_id == action.administration_id,
+                Action.contact_ledger_id == action.contact_ledger_id,
+                col(Action.id) != action.id,
+                col(Action.id).in_(covered),
+                col(Action.action).in_(list(actions)),
+                col(Action.status).in_(["sent", "done"]),
+                col(Action.executed_at).is_not(None),
+            )
+            .order_by(col(Action.executed_at))
+        )
+        if action.executed_at is not None:  # asked afterwards: what had gone out before this one did
+            query = query.where(col(Action.executed_at) < action.executed_at)
+        with self.store.session() as session:
+            return list(session.exec(query))
+
     def find(self, key_prefix: str) -> list[Action]:
         """Actions whose key starts with `key_prefix` (people quote the first characters, as in the notes)."""
         query = select(Action).where(col(Action.key).startswith(key_prefix))

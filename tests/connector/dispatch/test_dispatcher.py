@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.dates import format_date
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -327,6 +328,23 @@ def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
         for m in world.sink.messages
     }
     assert languages == {"nl", "en"}
+
+
+def test_an_aanmaning_names_the_day_the_reminder_really_went_out(world: World) -> None:
+    for offset in range(22):
+        world.day(SIM_TODAY + timedelta(days=offset))
+    demands = [a for a in world.actions() if a.stage == "aanmaning" and a.status == "done"]
+    assert demands, "the run reached the aanmaning"
+    for action in demands:
+        earlier = world.dispatcher.outbox.earlier_messages(action, ["email"])
+        assert [a.stage for a in earlier] == ["reminder"]  # first seen late: the reminder came first
+        assert earlier[0].executed_at is not None
+        sent_on = earlier[0].executed_at.astimezone(AMSTERDAM).date()
+        message = next(m for m in world.sink.messages if m["Message-ID"] == f"<{action.key}@bakkerij.example>")
+        body = message.get_body(("plain",)).get_content()
+        dutch = f"Ondanks onze herinnering van {sent_on.day} {format_date(sent_on, 'MMMM y', locale='nl')}"
+        english = f"Despite our reminder of {sent_on.day} {format_date(sent_on, 'MMMM y', locale='en')}"
+        assert dutch in body or english in body, body[:300]
 
 
 def test_a_payment_between_planning_and_sending_drops_the_action(world: World) -> None:

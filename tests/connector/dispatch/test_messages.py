@@ -1,0 +1,94 @@
+"""What a message says is true for the customer's history: it refers only to what really went out."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
+
+RENDERER = MessageRenderer()
+
+
+def context(stage: str, language: str, reminded_on: list[date], letter_sent_on: date | None) -> MessageContext:
+    return MessageContext(
+        language=language,
+        stage=stage,
+        legal_letter=stage == "ingebrekestelling",
+        debtor_kind="consumer",
+        company_name="Bakkerij De Vries",
+        contact_name="Eva Bakker",
+        currency="EUR",
+        invoices=[InvoiceLine("2026-0001", date(2026, 1, 1), date(2026, 1, 31), Decimal("100"), Decimal("100"))],
+        principal=Decimal("100.00"),
+        collection_costs=Decimal("40.00"),
+        interest=None,
+        sent_on=date(2026, 11, 24),
+        deadline=date(2026, 12, 9),
+        reminded_on=reminded_on,
+        letter_sent_on=letter_sent_on,
+    )
+
+
+def opening(stage: str, language: str, reminded_on: list[date], letter_sent_on: date | None) -> tuple[str, str]:
+    """The first sentence of the text and of the HTML body."""
+    message = RENDERER.render(stage, context(stage, language, reminded_on, letter_sent_on))
+    text = message.text.split("\n\n")[1].split(". ")[0]
+    html = message.html.split("<p>", 2)[2].split(". ")[0] if message.html.count("<p>") > 1 else message.html
+    return text, html
+
+
+@pytest.mark.parametrize(
+    ("language", "reminded_on", "expected"),
+    [
+        ("nl", [], "Wij hebben uw betaling nog niet ontvangen"),
+        ("nl", [date(2026, 5, 3)], "Ondanks onze herinnering van 3 mei 2026 hebben wij uw betaling nog niet ontvangen"),
+        (
+            "nl",
+            [date(2026, 5, 3), date(2026, 5, 17)],
+            "Ondanks onze herinneringen van 3 mei en 17 mei 2026 hebben wij uw betaling nog niet ontvangen",
+        ),
+        ("en", [], "We have not received your payment"),
+        ("en", [date(2026, 5, 3)], "Despite our reminder of 3 May 2026 we have not received your payment"),
+        (
+            "en",
+            [date(2025, 12, 20), date(2026, 1, 6)],
+            "Despite our reminders of 20 December 2025 and 6 January 2026 we have not received your payment",
+        ),
+    ],
+)
+def test_the_aanmaning_names_the_reminders_that_went_out(language: str, reminded_on: list[date], expected: str) -> None:
+    assert opening("aanmaning", language, reminded_on, None)[0] == expected
+
+
+@given(
+    language=st.sampled_from(["nl", "en"]),
+    stage=st.sampled_from(["aanmaning", "ingebrekestelling", "final_notice"]),
+    gaps=st.lists(st.integers(1, 60), max_size=4),
+    letter=st.booleans(),
+)
+def test_every_claim_about_earlier_messages_is_true(language: str, stage: str, gaps: list[int], letter: bool) -> None:
+    first = date(2026, 1, 5)
+    reminded_on = [first + timedelta(days=sum(gaps[: i + 1])) for i in range(len(gaps))]
+    letter_sent_on = (reminded_on[-1] if reminded_on else first) + timedelta(days=7) if letter else None
+    if stage == "ingebrekestelling":
+        letter_sent_on = None  # the letter itself: no letter went out before it
+    text, html = opening(stage, language, reminded_on, letter_sent_on)
+    lowered = text.lower()
+    reminder_word = "herinnering" if language == "nl" else "reminder"
+    letter_word = "ingebrekestelling" if language == "nl" else "notice of default"
+    if letter_sent_on is not None and stage == "final_notice":
+        assert letter_word in lowered and str(letter_sent_on.day) in text
+        assert reminder_word not in lowered
+    elif reminded_on:
+        plural = (reminder_word + ("en" if language == "nl" else "s")) in lowered
+        assert reminder_word in lowered and plural == (len(reminded_on) > 1)
+        for day in reminded_on:
+            assert str(day.day) in text
+    else:
+        assert reminder_word not in lowered and letter_word not in lowered
+    assert text.replace("'", "&#39;") in html  # the HTML part says the same
