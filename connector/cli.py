@@ -130,9 +130,11 @@ def check_config(config: ConfigOption = None) -> None:
         for stage in policy.stages
         for problem in renderer.missing(stage.template_name)
     ]
+    missing += _sender_problems(settings)
     if missing:
         for problem in missing:
             typer.echo(problem, err=True)
+        typer.echo(f"{len(missing)} problem(s) in the configuration.", err=True)
         raise typer.Exit(EXIT_CONFIG)
     # stdout: exactly one line per administration, for scripts; the rest is for the person, on stderr.
     typer.echo(f"{settings.source}: OK, database {display_database_url(settings.connector.database_url)}", err=True)
@@ -140,6 +142,23 @@ def check_config(config: ConfigOption = None) -> None:
         typer.echo(admin.summary())
     if not settings.administrations:
         typer.echo("no administrations configured", err=True)
+
+
+def _sender_problems(settings: Settings) -> list[str]:
+    """Every enabled administration's messages must name their sender as the law wants, before any goes out."""
+    problems = []
+    for index, administration in enumerate(settings.administrations):
+        if not administration.enabled:
+            continue
+        if administration.company is None:
+            problems.append(
+                f"administrations[{index}].company: missing: who the reminders come from, with its KvK number and "
+                'address, e.g. company = { name = "Acme B.V.", kvk = "12345678", address = "Straat 1, 1234 AB Plaats", '
+                'statutory_seat = "Plaats" }'
+            )
+            continue
+        problems += [f"administrations[{index}].company.{problem}" for problem in administration.company.missing()]
+    return problems
 
 
 @db_app.command("upgrade")

@@ -211,13 +211,35 @@ class EmailSection(BaseModel):
 
 
 class Company(BaseModel):
-    """Who the reminders come from, as the customer knows them."""
+    """Who the reminders come from, as the customer knows them, and as the law wants every business letter to
+    name its sender: the name the business is registered under, its KvK number and its address (art. 27
+    Handelsregisterwet 2007), for a B.V. or N.V. also its statutory seat (art. 2:186 / 2:75 BW)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1)  # as customers know it (the trading name)
+    legal_name: str | None = None  # as registered, when it differs: "De Vries Bakkerijen B.V."
+    kvk: str | None = Field(default=None, pattern=r"^\d{8}$")
+    vat_number: str | None = Field(default=None, pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$")
+    address: str | None = Field(default=None, min_length=5)  # one line: "Bakkersstraat 1, 3511 AB Utrecht"
+    postal_address: str | None = None  # when letters should go elsewhere: "Postbus 123, 3500 AC Utrecht"
+    statutory_seat: str | None = None  # "statutair gevestigd te ..." for a B.V. or N.V.
+    phone: str | None = None
     email: str | None = None
     iban: str | None = None
+
+    REQUIRED: ClassVar[dict[str, str]] = {
+        "kvk": "the KvK number (art. 27 Handelsregisterwet 2007: every business letter states it)",
+        "address": "the address (art. 27 Handelsregisterwet 2007)",
+    }
+
+    def missing(self) -> list[str]:
+        """The sender details the law wants on every message that are not configured, as `key: why`."""
+        found = [f"{key}: missing: {why}" for key, why in self.REQUIRED.items() if not getattr(self, key)]
+        registered = (self.legal_name or self.name).upper().replace(".", "")
+        if not self.statutory_seat and registered.endswith((" BV", " NV")):
+            found.append("statutory_seat: missing: a B.V. or N.V. states its statutory seat (art. 2:186 BW)")
+        return found
 
 
 class RateLimitOverride(BaseModel):

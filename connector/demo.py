@@ -59,7 +59,14 @@ token = "${{DEMO_MONEYBIRD_TOKEN}}"
 sync_interval_seconds = 21600
 # The simulator allows the demo far more calls than Moneybird's 150 per 5 minutes.
 rate_limit = {{ requests = 100000, per_seconds = 300 }}
-company = {{ name = "{company}", email = "debiteuren@simulatie.example", iban = "NL91ABNA0417164300" }}
+
+[administrations.company]
+name = "{company}"
+kvk = "{kvk}"
+address = "Simulatieweg 1, 3511 AB Utrecht"
+statutory_seat = "Utrecht"
+email = "debiteuren@simulatie.example"
+iban = "NL91ABNA0417164300"
 """
 
 
@@ -238,8 +245,9 @@ def run_demo(
                         base_url=simulator.base_url,
                         administration_id=administration_id,
                         company=f"{name.capitalize()} Simulatie B.V.",
+                        kvk=f"{90000001 + index:08d}",  # made up, as everything in the demo
                     )
-                    for administration_id, name in names.items()
+                    for index, (administration_id, name) in enumerate(names.items())
                 ),
             )
         )

@@ -366,6 +366,7 @@ class Dispatcher:
             deadline=deadline,
             vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
+            sender=company,
             reminded_on=[on for letter, on in earlier if not letter],
             letter_sent_on=next((on for letter, on in reversed(earlier) if letter), None),
         )

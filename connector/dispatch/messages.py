@@ -72,6 +72,7 @@ class MessageContext:
     # earlier reminders went out (not the legal letter), and the day the legal letter did, if it did.
     reminded_on: Sequence[date] = ()
     letter_sent_on: date | None = None
+    sender: Any = None  # the administration's `Company`: the footer names it as the law wants
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -90,7 +90,8 @@ class Connector:
             f'client_id = "{sim.client_id}"\n'
             f'client_secret = "${{ACME_SECRET}}"\n'
             f'redirect_uri = "{sim.redirect_uri}"\n'
-            f"rate_limit = {{ requests = 100000, per_seconds = 1 }}\n" + more
+            f"rate_limit = {{ requests = 100000, per_seconds = 1 }}\n"
+            f'company = {{ name = "Acme", kvk = "12345678", address = "Straat 1, 1234 AB Plaats" }}\n' + more
         )
 
     def env(self, **overrides: str | None) -> dict[str, str | None]:

@@ -88,6 +88,36 @@ def test_check_config_summarises_a_valid_config(tmp_path: Path) -> None:
     assert "OK, database sqlite:///data/connector.db" in result.stderr
 
 
+def test_check_config_wants_the_sender_named_as_the_law_wants_it(tmp_path: Path) -> None:
+    """Every business letter names its sender's KvK number and address (art. 27 Handelsregisterwet 2007), and a
+    B.V. its statutory seat: check-config refuses an enabled administration without them, before anything goes out."""
+    administration = """
+[[administrations]]
+name = "{name}"
+platform = "moneybird"
+administration_id = "123456789012345678"
+token = "${{TOKEN}}"
+{company}
+"""
+    (tmp_path / "config.toml").write_text(
+        administration.format(name="bare", company="")
+        + administration.format(name="half", company='company = { name = "Half B.V.", address = "Straat 1, 12 X" }')
+        + administration.format(name="off", company="enabled = false")
+        + administration.format(
+            name="whole", company='company = { name = "Heel", kvk = "12345678", address = "Straat 2, 1234 AB Y" }'
+        )
+    )
+    result = connector("check-config", cwd=tmp_path, env={"TOKEN": "t" * 20})
+    assert result.returncode == 2, result.stderr
+    problems = result.stderr.strip().splitlines()
+    assert [line.split(":", 1)[0] for line in problems[:-1]] == [
+        "administrations[0].company",
+        "administrations[1].company.kvk",
+        "administrations[1].company.statutory_seat",
+    ]
+    assert problems[-1] == "3 problem(s) in the configuration."
+
+
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     result = connector("sync", cwd=tmp_path)
     assert result.returncode == 2

@@ -4,10 +4,11 @@ the SMTP sink and the simulated ledgers hold (counted here from the .eml files a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -32,12 +33,15 @@ def test_demo_plays_45_days_in_under_a_minute_and_its_summary_matches_the_sink_a
 
     emails = sorted((folder / "mail").glob("*.eml"))
     assert summary["emails_sent"] == len(emails) > 0
-    messages = [message_from_bytes(path.read_bytes()) for path in emails]
+    messages = [message_from_bytes(path.read_bytes(), policy=policy.default) for path in emails]
     keys = [message["X-Connector-Action"] for message in messages]
     assert len(set(keys)) == len(keys), "an e-mail went out twice"
     calendar = BusinessCalendar()  # the demo's send window is the default one
     late = [m["Date"] for m in messages if not calendar.in_send_window(parsedate_to_datetime(m["Date"]))]
     assert not late, f"sent outside the send window: {late[:5]}"
+    for message in messages:  # the sender as the law wants it named: KvK number and address
+        body = message.get_body(("plain",)).get_content()
+        assert re.search(r"\nKvK 9000000\d\b", body) and "Simulatieweg 1, 3511 AB Utrecht" in body, body[-300:]
 
     invoices = [invoice for administration in ledger.values() for invoice in administration]
     notes = [note for invoice in invoices for note in invoice["notes"] or []]

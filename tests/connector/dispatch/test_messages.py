@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector.config import Company
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 
 RENDERER = MessageRenderer()
@@ -92,3 +94,32 @@ def test_every_claim_about_earlier_messages_is_true(language: str, stage: str, g
     else:
         assert reminder_word not in lowered and letter_word not in lowered
     assert text.replace("'", "&#39;") in html  # the HTML part says the same
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_message_names_its_sender_as_the_law_wants(language: str) -> None:
+    sender = Company(
+        name="Bakkerij De Vries",
+        legal_name="De Vries & Zn. Bakkerijen B.V.",
+        kvk="12345678",
+        vat_number="NL123456789B01",
+        address="Bakkersstraat 1, 3511 AB Utrecht",
+        statutory_seat="Utrecht",
+    )
+    message = RENDERER.render("reminder", replace(context("reminder", language, [], None), sender=sender))
+    seat = "statutair gevestigd te Utrecht" if language == "nl" else "registered office in Utrecht"
+    kvk = "KvK 12345678" if language == "nl" else "Chamber of Commerce (KvK) 12345678"
+    footer = message.text.rsplit("\n--\n", 1)[1]
+    assert footer.splitlines() == [
+        f"De Vries & Zn. Bakkerijen B.V., {seat}",
+        "Bakkersstraat 1, 3511 AB Utrecht",
+        f"{kvk} · {'btw-nummer' if language == 'nl' else 'VAT'} NL123456789B01",
+    ]
+    assert f"De Vries &amp; Zn. Bakkerijen B.V., {seat}<br>Bakkersstraat 1, 3511 AB Utrecht<br>{kvk}" in message.html
+
+
+def test_payment_instructions_agree_with_one_or_several_invoices() -> None:
+    one = replace(context("reminder", "nl", [], None), company_iban="NL91ABNA0417164300")
+    two = replace(one, invoices=[*one.invoices, replace(one.invoices[0], number="2026-0002")])
+    assert "onder vermelding van het factuurnummer." in RENDERER.render("reminder", one).text
+    assert "onder vermelding van de factuurnummers." in RENDERER.render("reminder", two).text
