@@ -616,38 +616,6 @@ def test_a_customer_excluded_after_planning_gets_nothing(world: World) -> None:
     assert dropped.status == "dropped" and "excluded" in (dropped.error or "")
 
 
-@pytest.mark.parametrize(
-    ("language", "count", "subject"),
-    [
-        ("nl", 1, "Aanmaning: factuur 2026-0001 is nog niet betaald"),
-        ("nl", 2, "Aanmaning: 2 facturen zijn nog niet betaald"),
-        ("en", 1, "Payment demand: invoice 2026-0001 still unpaid"),
-        ("en", 2, "Payment demand: 2 invoices still unpaid"),
-    ],
-)
-def test_subjects_agree_with_one_or_several_invoices(language: str, count: int, subject: str) -> None:
-    lines = [
-        InvoiceLine(f"2026-000{n}", date(2026, 10, 1), date(2026, 10, 31), Decimal("100"), Decimal("100"))
-        for n in range(1, count + 1)
-    ]
-    context = MessageContext(
-        language=language,
-        stage="aanmaning",
-        legal_letter=False,
-        debtor_kind="consumer",
-        company_name="Bakkerij De Vries",
-        contact_name="Eva Bakker",
-        currency="EUR",
-        invoices=lines,
-        principal=Decimal(100 * count),
-        collection_costs=Decimal(0),
-        interest=None,
-        sent_on=date(2026, 11, 24),
-        deadline=date(2026, 12, 1),
-    )
-    assert MessageRenderer().render("aanmaning", context).subject == subject
-
-
 def test_the_consumer_letter_asks_for_the_principal_only() -> None:
     context = MessageContext(
         language="nl",

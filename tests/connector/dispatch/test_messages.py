@@ -123,3 +123,18 @@ def test_payment_instructions_agree_with_one_or_several_invoices() -> None:
     two = replace(one, invoices=[*one.invoices, replace(one.invoices[0], number="2026-0002")])
     assert "onder vermelding van het factuurnummer." in RENDERER.render("reminder", one).text
     assert "onder vermelding van de factuurnummers." in RENDERER.render("reminder", two).text
+
+
+@pytest.mark.parametrize(
+    ("language", "count", "subject"),
+    [
+        ("nl", 1, "Aanmaning: factuur 2026-0001 is nog niet betaald"),
+        ("nl", 2, "Aanmaning: 2 facturen zijn nog niet betaald"),
+        ("en", 1, "Payment demand: invoice 2026-0001 still unpaid"),
+        ("en", 2, "Payment demand: 2 invoices still unpaid"),
+    ],
+)
+def test_subjects_agree_with_one_or_several_invoices(language: str, count: int, subject: str) -> None:
+    one = context("aanmaning", language, [], None)
+    lines = [replace(one.invoices[0], number=f"2026-000{n}") for n in range(1, count + 1)]
+    assert RENDERER.render("aanmaning", replace(one, invoices=lines)).subject == subject
