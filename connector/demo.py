@@ -214,19 +214,16 @@ class OfficeHoursClock:
         real = time.monotonic()
         elapsed, self._real = real - self._real, real
         while elapsed > 0:
-            at, length, inside = self._pieces[min(self._index, len(self._pieces) - 1)]
-            factor = self.office_factor if inside else self.other_factor
+            at, length, inside = self._pieces[self._index]
             slowed = inside and self._busy and self._extra_left > 0
-            if slowed:
-                factor /= self.BUSY_SLOWDOWN
+            factor = (self.office_factor if inside else self.other_factor) / (self.BUSY_SLOWDOWN if slowed else 1)
             left = (at + timedelta(seconds=length) - self._business).total_seconds()
-            if self._index >= len(self._pieces) or elapsed * factor < left:
-                self._business += timedelta(seconds=elapsed * factor)
-                spent = elapsed
-                elapsed = 0
-            else:
-                spent = left / factor
-                self._business, self._index, elapsed = at + timedelta(seconds=length), self._index + 1, elapsed - spent
+            last = self._index == len(self._pieces) - 1  # past the spare week: time just runs on
+            spent = elapsed if last or elapsed * factor < left else left / factor
+            self._business += timedelta(seconds=spent * factor)
+            if spent < elapsed:
+                self._index += 1
+            elapsed -= spent
             if slowed:
                 self._extra_left -= spent * (1 - 1 / self.BUSY_SLOWDOWN)
 
@@ -304,6 +301,7 @@ def run_demo(
         say()
         end = start + timedelta(days=days)
         next_report = 0
+        administration_ids: dict[str, int] = {}
         try:
             while clock.now() < end:
                 today = business_date(clock)
@@ -313,7 +311,7 @@ def run_demo(
                 if day >= next_report:
                     say(_progress(day, today, daemon, sink))
                     next_report += 5
-                clock.busy(_messages_waiting(daemon, clock.now()))
+                clock.busy(_messages_waiting(daemon, clock.now(), administration_ids))
                 pause(0.02)
         finally:
             daemon.stop()
@@ -359,10 +357,13 @@ def _payment_plan(simulator: MoneybirdSimulator, days: int) -> list[tuple[int, s
     return sorted(plan)
 
 
-def _messages_waiting(daemon: Daemon, now: datetime) -> bool:
-    store, box = daemon.store, OutboxStore(daemon.store)
-    administrations = [store.administration_id(name) for name in NAMES]
-    return any(box.due(administration_id, now) for administration_id in administrations if administration_id)
+def _messages_waiting(daemon: Daemon, now: datetime, known: dict[str, int]) -> bool:
+    """Whether any action is due now; `known` keeps the administrations' ids once the store has them."""
+    for name in NAMES:
+        if name not in known and (administration_id := daemon.store.administration_id(name)) is not None:
+            known[name] = administration_id
+    box = OutboxStore(daemon.store)
+    return any(box.due(administration_id, now) for administration_id in known.values())
 
 
 def _progress(day: int, today: date, daemon: Daemon, sink: MailSink) -> str:

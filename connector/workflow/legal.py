@@ -161,9 +161,7 @@ def letter_term(sent: date, channel: Channel = "post", *, email_days: int = 1) -
     after the last day.
     """
     delivered = presumed_delivery(sent, channel, email_days=email_days)
-    last_day = delivered + timedelta(days=14)
-    while _term_closed(last_day):
-        last_day += ONE_DAY
+    last_day = _first_open_day(delivered + timedelta(days=14))
     return LetterTerm(
         sent=sent, delivered=delivered, last_day=last_day, costs_due_from=last_day + ONE_DAY, channel=channel
     )
@@ -172,10 +170,14 @@ def letter_term(sent: date, channel: Channel = "post", *, email_days: int = 1) -
 def payment_deadline(sent: date, term_days: int) -> date:
     """The last day to pay that a reminder states: `term_days` after it went out, moved past a weekend or
     public holiday (a deadline on a Sunday reads as careless, and the debtor's bank does not book that day)."""
-    last_day = sent + timedelta(days=term_days)
-    while _term_closed(last_day):
-        last_day += ONE_DAY
-    return last_day
+    return _first_open_day(sent + timedelta(days=term_days))
+
+
+def _first_open_day(day: date) -> date:
+    """`day`, or the first day after it on which a term can end."""
+    while _term_closed(day):
+        day += ONE_DAY
+    return day
 
 
 # --- statutory interest (art. 6:119, 6:119a, 6:120 BW) ----------------------------------------------------
