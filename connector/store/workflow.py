@@ -17,11 +17,11 @@ from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
 from connector.workflow.legal import DebtorKind
-from connector.workflow.policy import Policy
+from connector.workflow.policy import CUSTOMER_FACING, Policy
 
-# Actions that count as the stage being reached: planned and not yet done count too, so a stage is never
-# planned twice for an invoice; dropped and failed ones do not.
-PROGRESSING = ("pending", "executing", "sending", "sent", "done", "review")
+# Actions that count as the stage being reached: planned and not yet done count too (also those waiting for a
+# person's approval), so a stage is never planned twice for an invoice; dropped, failed and rejected ones do not.
+PROGRESSING = ("awaiting_approval", "pending", "executing", "sending", "sent", "done", "review")
 HOLD_REASONS = ("dispute", "arrangement", "hold")
 
 
@@ -68,6 +68,7 @@ class WorkflowStore:
                     col(Invoice.open_amount),
                     col(Invoice.language),
                     col(Invoice.ledger_reminders_paused),
+                    col(Invoice.first_seen_at),
                 ).where(col(Invoice.administration_id) == administration_id, col(Invoice.status) == InvoiceStatus.OPEN)
             ).all()
             invoices = [
@@ -80,6 +81,7 @@ class WorkflowStore:
                     open_amount=r[5],
                     language=r[6] or languages.get(r[2]) or "nl",
                     ledger_paused=bool(r[7]),
+                    first_seen_on=r[8].astimezone(AMSTERDAM).date(),
                 )
                 for r in rows
             ]
@@ -92,6 +94,8 @@ class WorkflowStore:
                     col(Action.planned_on),
                     col(Action.executed_at),
                     col(Action.outcome),
+                    col(Action.contact_ledger_id),
+                    col(Action.action),
                 )
                 .join(Action, col(Action.id) == ActionInvoice.action_id)
                 .where(col(ActionInvoice.administration_id) == administration_id, col(Action.status).in_(PROGRESSING))
@@ -117,8 +121,15 @@ class WorkflowStore:
         paused_by_us = self.paused_by_connector(administration_id)
         tz = AMSTERDAM  # business dates: the day it went out where the customer is
         progress: dict[str, planner.Progress] = {}
-        for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome in reached:
+        last_message_on: dict[str, date] = {}
+        in_flight: set[str] = set()
+        for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome, contact_id, kind in reached:
             on = executed_at.astimezone(tz).date() if executed_at else planned_on
+            if kind in CUSTOMER_FACING:  # one message a customer a day, and none while one is on its way
+                if executed_at is None:
+                    in_flight.add(contact_id)
+                elif on > last_message_on.get(contact_id, date.min):
+                    last_message_on[contact_id] = on
             before = progress.get(ledger_id, planner.Progress())
             letter_on = (executed_at and on) if legal_letter else before.letter_on
             channel = (outcome or {}).get("letter_channel", before.letter_channel)
@@ -146,6 +157,8 @@ class WorkflowStore:
                 kind=kind,
                 excluded=bool(override and override.excluded),
                 policy=override.policy if override else None,
+                last_message_on=last_message_on.get(contact_id),
+                message_in_flight=contact_id in in_flight,
             )
         return PlanningInputs(invoices, progress, contacts)
 

@@ -13,7 +13,11 @@ actions. Rules, in the order they bite:
 - legal steps are never skipped: no stage after the legal letter until that letter went out and its term
   (14 days from the day after presumed delivery) has passed; the stages after it are scheduled from the end
   of that term, so a final notice never cuts into it;
-- invoices of one contact at the same stage (and currency) become one message.
+- one message a customer a day: the invoices of one customer whose messages are due on one day go out as
+  one message at the highest stage that is due (an invoice joins a stage past the legal letter only once its
+  own letter's term has run out: the legal chain is never skipped), and nothing else reaches the customer on
+  a day a message already went out or while one is still on its way;
+- an action a policy reserves for a person (by default the handover) is marked as waiting for approval.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -64,6 +68,7 @@ class InvoiceFacts:
     open_amount: Decimal
     language: str = "nl"
     ledger_paused: bool = False
+    first_seen_on: date | None = None  # when the connector first mirrored it
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class ContactFacts:
     kind: DebtorKind = DebtorKind.CONSUMER
     excluded: bool = False
     policy: str | None = None
+    last_message_on: date | None = None  # the last day a message from us went out to this customer
+    message_in_flight: bool = False  # a message to them is planned and not out yet (the window, a retry, a person)
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,12 @@ class PlannedAction:
     planned_on: date
     policy: str = DEFAULT_POLICY
     warnings: tuple[str, ...] = ()
+    # Why a person must approve it before it goes out (empty: it goes by itself).
+    approval: tuple[str, ...] = ()
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approval)
 
     @property
     def key(self) -> str:
@@ -138,14 +151,17 @@ class PlannedAction:
             "planned_on": self.planned_on.isoformat(),
             "policy": self.policy,
             "warnings": list(self.warnings),
+            "approval": list(self.approval),
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Step:
     invoice: InvoiceFacts
     stage_index: int
-    skipped: tuple[str, ...]
+    done: int  # the last stage the invoice reached (-1: none)
+    past_letter: bool  # the invoice may go past the legal letter (it went out and its term ran out, or none binds)
+    lifted_from: int | None = None  # the stage it was due for, before it joined a higher one in one message
 
 
 @dataclass
@@ -165,7 +181,7 @@ class Planner:
         progress: Mapping[str, Progress],
         contacts: Mapping[str, ContactFacts],
     ) -> list[PlannedAction]:
-        groups: dict[tuple[str, str, int, str], list[_Step]] = defaultdict(list)
+        by_contact: dict[str, list[tuple[str, _Step]]] = defaultdict(list)
         empty = Progress()
         for invoice in invoices:
             contact = contacts.get(invoice.contact_id) or ContactFacts(invoice.contact_id)
@@ -175,13 +191,44 @@ class Planner:
             policy = self.policies[policy_name]
             step = self._next_step(today, invoice, progress.get(invoice.ledger_id, empty), contact, policy)
             if step is not None:
-                split = invoice.ledger_id if not policy.group_per_contact else ""
-                groups[(invoice.contact_id, policy_name, step.stage_index, invoice.currency + split)].append(step)
-        actions = [
-            self._action(today, steps, contacts.get(contact_id) or ContactFacts(contact_id), policy_name)
-            for (contact_id, policy_name, _, _), steps in groups.items()
-        ]
+                by_contact[invoice.contact_id].append((policy_name, step))
+        actions = []
+        for contact_id, steps in by_contact.items():
+            contact = contacts.get(contact_id) or ContactFacts(contact_id)
+            actions += [
+                self._action(today, group, contact, name) for name, group in self._messages(today, contact, steps)
+            ]
         return sorted(actions, key=lambda a: (a.stage_index, a.contact_id, a.invoices))
+
+    def _messages(
+        self, today: date, contact: ContactFacts, steps: Sequence[tuple[str, _Step]]
+    ) -> list[tuple[str, list[_Step]]]:
+        """One customer's due steps as actions: what is for a person (a call task, a handover) per stage; what
+        reaches the customer as at most one message today, at the highest stage that is due."""
+        others: dict[tuple[str, int, str], list[_Step]] = defaultdict(list)
+        threads: dict[tuple[str, str], list[_Step]] = defaultdict(list)
+        quiet = contact.last_message_on == today or contact.message_in_flight
+        for name, step in steps:
+            policy = self.policies[name]
+            split = step.invoice.currency + ("" if policy.group_per_contact else step.invoice.ledger_id)
+            if not policy.stages[step.stage_index].customer_facing:
+                others[(name, step.stage_index, split)].append(step)
+            elif not quiet:
+                threads[(name, split)].append(step)
+        found = [(name, group) for (name, _, _), group in others.items()]
+        messages = []
+        for (name, _), group in threads.items():
+            policy = self.policies[name]
+            top = max(step.stage_index for step in group)
+            joined = [lifted for step in group if (lifted := _join(step, top, policy)) is not None]
+            messages.append((name, joined))
+        if messages:
+            # Two currencies (or a policy that writes per invoice) would be two messages: the most pressing goes
+            # today, the other on a later day.
+            found.append(
+                max(messages, key=lambda m: (m[1][0].stage_index, sum((s.invoice.open_amount for s in m[1]), ZERO)))
+            )
+        return found
 
     # --- one invoice ----------------------------------------------------------------------------------
 
@@ -246,8 +293,10 @@ class Planner:
                     choice = index
         if choice is None:
             return None
-        skipped = tuple(stages[i].name for i in range(done + 1, choice) if _applies(stages[i], contact.kind))
-        return _Step(invoice, choice, skipped)
+        past_letter = not letter_binds or (
+            (term_end := self._term_end(progress, policy)) is not None and today >= term_end
+        )
+        return _Step(invoice, choice, done, past_letter)
 
     def _term_end(self, progress: Progress, policy: Policy) -> date | None:
         """The first day after the legal letter's term (when collection costs may become due), if it went out."""
@@ -293,10 +342,11 @@ class Planner:
             interest=interest,
             deadline=self._deadline(today, stage, policy),
             language=languages.pop() if len(languages) == 1 else "nl",
-            reason=_reason(today, invoices, stage, index, policy, steps),
+            reason=_reason(today, invoices, stage, index, policy, steps, contact.kind),
             planned_on=today,
             policy=policy_name,
             warnings=tuple(warnings),
+            approval=_approval(stage, policy, steps, principal),
         )
 
     def _interest(
@@ -330,17 +380,74 @@ def _applies(stage: Stage, kind: DebtorKind) -> bool:
     return stage.audience == "all" or stage.audience == kind.value
 
 
+def _join(step: _Step, top: int, policy: Policy) -> _Step | None:
+    """The step lifted to stage `top` to go in one message with the customer's other invoices; None when it may
+    not: past the legal letter before its own term ran out, or below the stage's minimum amount (it goes on
+    another day)."""
+    if step.stage_index == top:
+        return step
+    letter = policy.letter_index
+    if letter is not None and top > letter and not step.past_letter:
+        return None
+    if step.invoice.open_amount < policy.stages[top].min_open_amount:
+        return None
+    return replace(step, stage_index=top, lifted_from=step.stage_index)
+
+
 def _reason(
-    today: date, invoices: Sequence[InvoiceFacts], stage: Stage, index: int, policy: Policy, steps: Sequence[_Step]
+    today: date,
+    invoices: Sequence[InvoiceFacts],
+    stage: Stage,
+    index: int,
+    policy: Policy,
+    steps: Sequence[_Step],
+    kind: DebtorKind,
 ) -> str:
     oldest = max((today - i.due_date).days for i in invoices)
     text = f"{oldest} days past due: stage {index + 1} of {len(policy.stages)} ({stage.name}, from day {stage.days})"
-    skipped = sorted({name for step in steps for name in step.skipped})
+    skipped = sorted(
+        {
+            policy.stages[i].name
+            for step in steps
+            for i in range(step.done + 1, step.lifted_from if step.lifted_from is not None else step.stage_index)
+            if _applies(policy.stages[i], kind)
+        }
+    )
     if skipped:
         text += f"; not sent, being past their moment: {', '.join(skipped)}"
+    lifted = [step for step in steps if step.lifted_from is not None]
+    if lifted:
+        numbers = ", ".join(step.invoice.number or step.invoice.ledger_id for step in lifted)
+        text += f"; {numbers} joined from an earlier stage (one message a customer a day)"
     if len(invoices) > 1:
         text += f"; {len(invoices)} invoices in one message"
     return text
+
+
+def _approval(stage: Stage, policy: Policy, steps: Sequence[_Step], principal: Decimal) -> tuple[str, ...]:
+    """Why this action waits for a person, per the policy's approval rules."""
+    rules = policy.approval
+    reasons = []
+    if policy.needs_approval(stage):
+        reasons.append(f"stage {stage.name} needs a person's approval")
+    if rules.amount_above is not None and principal > rules.amount_above:
+        reasons.append(
+            f"{format_amount(principal)} is above the approval threshold {format_amount(rules.amount_above)}"
+        )
+    if rules.overdue_at_first_sight_days is not None:
+        late = [
+            step.invoice.number or step.invoice.ledger_id
+            for step in steps
+            if step.done < 0
+            and step.invoice.first_seen_on is not None
+            and (step.invoice.first_seen_on - step.invoice.due_date).days > rules.overdue_at_first_sight_days
+        ]
+        if late:
+            reasons.append(
+                f"first action on {', '.join(late)}, more than {rules.overdue_at_first_sight_days} days overdue "
+                "when first seen"
+            )
+    return tuple(reasons)
 
 
 def planner_for(administration: Any, policies: Mapping[str, Policy]) -> Planner:

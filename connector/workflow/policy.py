@@ -7,6 +7,8 @@ collection costs), a final notice, and the handover to a collection agency.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
@@ -43,6 +45,22 @@ class Stage(BaseModel):
         return self.action in CUSTOMER_FACING
 
 
+class ApprovalRules(BaseModel):
+    """Which actions wait for a person's `connector approve` before they go out, under `[policies.NAME.approval]`.
+
+    By default the handover (sending a customer to a collection agency is a person's decision); optionally the
+    legal letter or any other stage, the first action on an invoice that was already long overdue when the
+    connector first saw it (it may be settled or disputed outside the ledger), and large amounts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stages: tuple[str, ...] | None = Field(
+        default=None, description="stage names; default: every handover stage; [] for none"
+    )
+    overdue_at_first_sight_days: int | None = Field(default=None, ge=0, le=3650)
+    amount_above: Decimal | None = Field(default=None, ge=0)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +76,7 @@ class Policy(BaseModel):
     # the latest stage that applies, as after an outage.
     catch_up: CatchUp = "restart"
     start_stage: str | None = None
+    approval: ApprovalRules = Field(default_factory=ApprovalRules)
 
     @model_validator(mode="after")
     def _ordered(self) -> Policy:
@@ -92,7 +111,24 @@ class Policy(BaseModel):
                 raise ValueError(f"start_stage: {self.start_stage!r} does not reach the customer (email or reminder)")
             if letters and start >= letters[0]:
                 raise ValueError("start_stage: must come before the legal letter, which is never the first message")
+        unknown = [name for name in self.approval.stages or () if name not in names]
+        if unknown:
+            raise ValueError(
+                f"approval.stages: no stage named {', '.join(map(repr, unknown))} (stages: {', '.join(names)})"
+            )
         return self
+
+    def needs_approval(self, stage: Stage) -> bool:
+        """Whether every action at this stage waits for a person."""
+        if self.approval.stages is None:
+            return stage.action == "handover"
+        return stage.name in self.approval.stages
+
+    def fingerprint(self) -> str:
+        """What a person approves when they approve an administration: this policy, exactly. Any change to it
+        (a stage, a term, the catch-up) gives another fingerprint, and the administration waits again."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
     def index(self, name: str | None) -> int:
         """Position of a stage by name; -1 for none (or a stage no longer in the policy)."""

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from connector.workflow.legal import DebtorKind, letter_term
 from connector.workflow.planner import ContactFacts, Hold, InvoiceFacts, PlannedAction, Planner, Progress
-from connector.workflow.policy import Policy, Stage, default_policy
+from connector.workflow.policy import ApprovalRules, Policy, Stage, default_policy
 
 DUE = date(2025, 3, 3)  # a Monday
 POLICIES = {"default": default_policy()}
@@ -259,13 +259,15 @@ def test_invariants_over_sixty_days(
     dues: list[int], kinds: list[DebtorKind], history: list[tuple[int, str, int]]
 ) -> None:
     """Running the plan every day and executing all of it: stages only move forward and never repeat, nothing
-    reaches a paid or held invoice, nobody is handed over before a legal letter whose term has passed, the
-    legal letter is never an invoice's first message, and from its first message on no message is left out."""
+    reaches a paid or held invoice, nobody is handed over before a legal letter whose term has passed, a
+    customer gets at most one message a day and never the legal letter as their first, and an invoice's
+    messages leave none out except where it joined a customer's message at a higher stage."""
     policy = default_policy()
     contacts = {"c0": ContactFacts("c0", kinds[0]), "c1": ContactFacts("c1", kinds[1])}
     invoices = {str(i): invoice(str(i), contact=f"c{i % 2}", due=after(d)) for i, d in enumerate(dues)}
     progress: dict[str, Progress] = {}
     executed: dict[str, list[tuple[int, date]]] = {i: [] for i in invoices}
+    received: dict[str, list[tuple[date, int]]] = {"c0": [], "c1": []}  # per customer: (day, stage) of messages
     down: set[int] = set()
     start = after(-5)
     for day in range(60):
@@ -284,30 +286,51 @@ def test_invariants_over_sixty_days(
                 down.update(range(day, day + 5 + target))  # the connector does not run for a while
         if day in down:
             continue
-        for action in plan(today, list(invoices.values()), progress, contacts):
-            for ledger_id in action.invoices:
-                facts, state = invoices[ledger_id], progress.get(ledger_id, Progress())
-                assert facts.open_amount > 0, "an action reached a paid invoice"
-                assert state.hold is None or not state.hold.active(today), "an action reached a held invoice"
-                done = [index for index, _ in executed[ledger_id]]
-                assert not done or action.stage_index > done[-1], "a stage repeated or went back"
-                if action.action == "handover":
-                    assert state.letter_on is not None, "handover without a legal letter"
-                    assert today >= letter_term(state.letter_on, "email").costs_due_from, "handover within the term"
-                executed[ledger_id].append((action.stage_index, today))
-                progress[ledger_id] = replace(
-                    state,
-                    stage=action.stage,
-                    stage_on=today,
-                    letter_on=today if action.legal_letter else state.letter_on,
-                )
-    assert policy.letter_index is not None
-    messages = [i for i, stage in enumerate(policy.stages) if stage.customer_facing]
+        # Twice a day, as the daemon plans on every cycle: the second plan must add no second message.
+        for _ in range(2):
+            for action in plan(today, list(invoices.values()), progress, contacts):
+                if policy.stages[action.stage_index].customer_facing:
+                    received[action.contact_id].append((today, action.stage_index))
+                    contacts[action.contact_id] = replace(contacts[action.contact_id], last_message_on=today)
+                for ledger_id in action.invoices:
+                    facts, state = invoices[ledger_id], progress.get(ledger_id, Progress())
+                    assert facts.open_amount > 0, "an action reached a paid invoice"
+                    assert state.hold is None or not state.hold.active(today), "an action reached a held invoice"
+                    done = [index for index, _ in executed[ledger_id]]
+                    assert not done or action.stage_index > done[-1], "a stage repeated or went back"
+                    if action.action == "handover" or (
+                        policy.letter_index is not None and action.stage_index > policy.letter_index
+                    ):
+                        assert state.letter_on is not None, "past the legal letter without one"
+                        assert today >= letter_term(state.letter_on, "email").costs_due_from, "within the term"
+                    executed[ledger_id].append((action.stage_index, today))
+                    progress[ledger_id] = replace(
+                        state,
+                        stage=action.stage,
+                        stage_on=today,
+                        letter_on=today if action.legal_letter else state.letter_on,
+                    )
+    for contact_id, messages in received.items():
+        days = [on for on, _ in messages]
+        assert len(days) == len(set(days)), f"{contact_id}: two messages on one day"
+        if messages:
+            assert not policy.stages[messages[0][1]].legal_letter, f"{contact_id}: the legal letter came first"
+    # An invoice leaves a message out only by joining, that day, a message that another invoice of the customer
+    # reached in its own turn.
+    customer_facing = [i for i, stage in enumerate(policy.stages) if stage.customer_facing]
+    lifted: dict[date, set[str]] = {}
+    covered: dict[date, set[str]] = {}
     for ledger_id, done in executed.items():
-        received = [index for index, _ in done if index in messages]
-        if received:
-            assert not policy.stages[received[0]].legal_letter, f"invoice {ledger_id}: the legal letter came first"
-            assert received == [i for i in messages if received[0] <= i <= received[-1]], "a message was left out"
+        previous = customer_facing[0] - 1  # restart: an invoice's first message is the first one to the customer
+        for index, on in done:
+            if index not in customer_facing:
+                continue
+            covered.setdefault(on, set()).add(ledger_id)
+            if any(previous < i < index for i in customer_facing):
+                lifted.setdefault(on, set()).add(ledger_id)
+            previous = index
+    for on, joined in lifted.items():
+        assert covered[on] - joined, f"{sorted(joined)} left a message out on {on} without joining another's"
 
 
 def test_btw_on_collection_costs_only_when_configured() -> None:
@@ -339,3 +362,85 @@ def test_the_next_stage_waits_until_the_one_before_has_gone_out() -> None:
     (action,) = plan(after(40), [invoice()], {"1": Progress("reminder", after(27))})  # out on day 27
     assert action.stage == "aanmaning"  # 13 days later, as from day 3 to day 16
     assert plan(after(40), [invoice()], {"1": Progress("reminder", after(28))}) == []
+
+
+# --- one message a customer a day --------------------------------------------------------------------
+
+
+def test_stages_due_on_one_day_go_out_as_one_message_at_the_highest() -> None:
+    (action,) = plan(after(30), [invoice("1"), invoice("2", due=after(20))], {"1": Progress("aanmaning", after(16))})
+    assert action.stage == "ingebrekestelling" and action.invoices == ("1", "2")
+    assert action.principal == Decimal("242.00")
+    assert "2025-2 joined from an earlier stage" in action.reason
+
+
+def test_an_invoice_joins_a_stage_past_the_legal_letter_only_after_its_own_term() -> None:
+    letter = Progress("ingebrekestelling", after(23), letter_on=after(23))
+    (action,) = plan(after(60), [invoice("1"), invoice("2", due=after(50))], {"1": letter})
+    assert (action.stage, action.invoices) == ("final_notice", ("1",))  # invoice 2 waits for another day
+    (next_day,) = plan(
+        after(61),
+        [invoice("1"), invoice("2", due=after(50))],
+        {"1": replace(letter, stage="final_notice", stage_on=after(60))},
+    )
+    assert (next_day.stage, next_day.invoices) == ("reminder", ("2",))
+
+
+def test_nothing_more_reaches_a_customer_on_a_day_a_message_went_out_or_while_one_waits() -> None:
+    invoices = [invoice("1"), invoice("2", due=after(4))]  # invoice 2: its call is due on day 5
+    progress = {"1": Progress("call", after(1))}
+    assert [a.stage for a in plan(after(5), invoices, progress)] == ["call", "reminder"]
+    for quiet in (replace(CONSUMER, last_message_on=after(5)), replace(CONSUMER, message_in_flight=True)):
+        assert [a.stage for a in plan(after(5), invoices, progress, {"c1": quiet})] == ["call"]  # a task for us
+    yesterday = replace(CONSUMER, last_message_on=after(4))
+    assert [a.stage for a in plan(after(5), invoices, progress, {"c1": yesterday})] == ["call", "reminder"]
+
+
+def test_two_currencies_are_two_messages_on_two_days() -> None:
+    dollars = replace(invoice("2"), currency="USD")
+    actions = plan(
+        after(3), [invoice("1"), dollars], {"1": Progress("call", after(1)), "2": Progress("call", after(1))}
+    )
+    assert [(a.stage, a.currency) for a in actions] == [("reminder", "EUR")]  # the same amount: the first found
+
+
+# --- approval ----------------------------------------------------------------------------------------
+
+
+def test_the_handover_waits_for_a_person_by_default() -> None:
+    sent = after(23)
+    progress = {"1": Progress("final_notice", after(40), letter_on=sent)}
+    (action,) = plan(after(60), [invoice()], progress)
+    assert action.stage == "handover" and action.needs_approval
+    assert action.approval == ("stage handover needs a person's approval",)
+    assert action.to_json()["approval"] == ["stage handover needs a person's approval"]
+    (reminder,) = plan(after(3), [invoice()], {"1": Progress("call", after(1))})
+    assert not reminder.needs_approval
+
+
+def test_a_policy_can_ask_approval_for_the_letter_large_amounts_and_long_overdue_invoices() -> None:
+    strict = default_policy().model_copy(
+        update={
+            "approval": ApprovalRules(
+                stages=("ingebrekestelling",), amount_above=Decimal("1000"), overdue_at_first_sight_days=60
+            )
+        }
+    )
+    policies = {"default": strict}
+    (letter,) = plan(after(23), [invoice()], {"1": Progress("aanmaning", after(16))}, policies=policies)
+    assert letter.approval == ("stage ingebrekestelling needs a person's approval",)
+    (large,) = plan(after(3), [invoice(amount="1000.01")], {"1": Progress("call", after(1))}, policies=policies)
+    assert large.approval == ("1000.01 is above the approval threshold 1000.00",)
+    old = invoice(first_seen_on=after(61))
+    (first,) = plan(after(61), [old], policies=policies)
+    assert first.approval == ("first action on 2025-1, more than 60 days overdue when first seen",)
+    (then,) = plan(after(80), [old], {"1": Progress("reminder", after(61))}, policies=policies)
+    assert then.approval == ()  # only the first action: a person looked at it then
+    assert plan(after(60), [invoice(first_seen_on=after(60))], policies=policies)[0].approval == ()
+
+
+def test_approval_rules_name_stages_that_exist() -> None:
+    with pytest.raises(ValidationError, match=r"approval\.stages: no stage named 'nope'"):
+        Policy(stages=default_policy().stages, approval=ApprovalRules(stages=("nope",)))
+    assert default_policy().fingerprint() == default_policy().fingerprint()
+    assert default_policy().fingerprint() != default_policy().model_copy(update={"catch_up": "latest"}).fingerprint()
