@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +26,9 @@ from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
+from connector.store.approvals import LEGACY, ApprovalStore, awaiting_approval_reason
 from connector.store.leases import LeaseStore
-from connector.store.outbox import OutboxStore
+from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
@@ -64,6 +67,7 @@ class CommandContext:
     """
 
     clock: Clock = field(default_factory=SystemClock)
+    operator: str | None = None  # who is at the keyboard, for the audit log (default: the logged-in user)
 
 
 _command_context: ContextVar[CommandContext | None] = ContextVar("command_context", default=None)
@@ -79,6 +83,21 @@ def _take_context(context: typer.Context) -> None:
 def _clock() -> Clock:
     context = _command_context.get()
     return context.clock if context is not None else SystemClock()
+
+
+def _operator(given: str | None) -> str:
+    """Who decides, for the audit log: --by, else the caller's, else the logged-in user."""
+    context = _command_context.get()
+    who = given or (context.operator if context is not None else None)
+    if not who:
+        try:
+            who = getpass.getuser()
+        except (OSError, KeyError):
+            who = ""
+    if not who.strip():
+        typer.echo("--by: say who decides (a name for the audit log)", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return who.strip()
 
 
 def main() -> None:
@@ -409,21 +428,33 @@ def plan(
     settings = _settings(config)
     today = _parse_date(on) if on else business_date(_clock(), settings.connector.zone)
     actions: list[Any] = []
+    waiting: dict[str, str] = {}  # administration -> why nothing goes out yet
     with _store(settings) as store:
         workflow = WorkflowStore(store)
+        approvals = ApprovalStore(store)
         for administration in _selected(settings, admin):
             administration_id = store.administration_id(administration.name)
             if administration_id is None:
                 continue  # never synced: nothing mirrored to plan from
+            latest = approvals.latest(administration_id)
+            fingerprint = settings.policy_for(administration).fingerprint()
+            if latest is None or not latest.covers(administration.policy, fingerprint):
+                waiting[administration.name] = awaiting_approval_reason(administration.name, administration.policy)
             actions += workflow.due_actions(administration_id, administration, settings.policies, today)
     if as_json:
-        typer.echo(json.dumps([action.to_json() for action in actions], indent=2))
+        rows = [
+            {**action.to_json(), "administration_approved": action.administration not in waiting} for action in actions
+        ]
+        typer.echo(json.dumps(rows, indent=2))
         return
+    for name, reason in waiting.items():
+        typer.echo(f"{name}: {reason}")
     for action in actions:
+        approval = f"  [needs approval: {'; '.join(action.approval)}]" if action.approval else ""
         typer.echo(
             f"{action.administration}  {action.stage:<18} {action.action:<15} contact {action.contact_id:<20} "
             f"{len(action.invoices):>3} invoice(s)  {action.currency} {format_amount(action.principal):>12}"
-            f"  costs {format_amount(action.collection_costs):>8}  {action.reason}"
+            f"  costs {format_amount(action.collection_costs):>8}  {action.reason}{approval}"
         )
     typer.echo(f"{len(actions)} action(s) due on {today.isoformat()}")
 
@@ -475,6 +506,13 @@ def dispatch(
                 f"{r.administration}: {r.planned} planned, {r.executed} executed, {r.dropped} dropped at the re-check, "
                 f"{r.retried} to retry, {r.failed} failed, {r.review} to review, {r.notes_written} notes written"
             )
+            if r.awaiting_approval is not None:
+                typer.echo(f"  {r.awaiting_approval}")
+            if r.actions_awaiting_approval:
+                typer.echo(
+                    f"  {r.actions_awaiting_approval} action(s) await a person's approval "
+                    "(`connector outbox --status awaiting_approval`, `connector approve KEY`)"
+                )
             if r.window_opens_at is not None:
                 opens = r.window_opens_at.astimezone(settings.connector.zone)
                 typer.echo(f"  {r.waiting} due, waiting for the send window: it opens {opens:%a %d %b %H:%M}")
@@ -488,7 +526,10 @@ def dispatch(
 def outbox(
     config: ConfigOption = None,
     admin: AdminOption = None,
-    status: Annotated[str | None, typer.Option(help="Only this status (pending, review, failed, done, ...).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status (pending, awaiting_approval, review, failed, done, rejected, ...)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The actions in the outbox; `review` and `failed` ones wait for a person (see `resolve` and `retry`)."""
@@ -525,6 +566,119 @@ def outbox(
 
 
 KeyArgument = Annotated[str, typer.Argument(help="The action's key (the first characters are enough).")]
+KeysArgument = Annotated[
+    list[str] | None, typer.Argument(help="Keys of actions awaiting approval (the first 6 characters are enough).")
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every action awaiting approval (of --admin, of --stage).")]
+StageOption = Annotated[str | None, typer.Option("--stage", help="With --all: only actions at this stage.")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who decides, for the audit log (default: your login).")]
+NoteOption = Annotated[str | None, typer.Option("--note", help="Why, for the audit log.")]
+
+
+@app.command()
+def approve(
+    keys: KeysArgument = None,
+    admin: AdminOption = None,
+    every: AllOption = False,
+    stage: StageOption = None,
+    by: ByOption = None,
+    note: NoteOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Let it go out. `--admin NAME` alone approves the administration under its policy (nothing is sent before
+    that, nor after the policy changes); keys or `--all [--stage S]` approve actions the policy reserves for a
+    person (by default the handover)."""
+    settings = _settings(config)
+    who = _operator(by)
+    if not keys and not every:
+        if admin is None or stage is not None:
+            typer.echo("say what to approve: --admin NAME (the administration), action keys, or --all", err=True)
+            raise typer.Exit(EXIT_CONFIG)
+        _approve_administration(settings, admin, who, note)
+        return
+    _decide_actions(settings, keys or [], admin, every, stage, approve=True, by=who, note=note)
+
+
+@app.command()
+def reject(
+    keys: KeysArgument = None,
+    admin: AdminOption = None,
+    every: AllOption = False,
+    stage: StageOption = None,
+    by: ByOption = None,
+    note: NoteOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Never send actions awaiting approval (keys, or `--all [--stage S]`); the invoices stay where they are
+    until a person decides otherwise (pause, exclude, or a new action when the invoices change)."""
+    settings = _settings(config)
+    who = _operator(by)
+    if not keys and not every:
+        typer.echo("say what to reject: action keys, or --all", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    _decide_actions(settings, keys or [], admin, every, stage, approve=False, by=who, note=note)
+
+
+def _approve_administration(settings: Settings, admin: str, who: str, note: str | None) -> None:
+    (administration,) = _selected(settings, admin)
+    policy = settings.policy_for(administration)
+    fingerprint = policy.fingerprint()
+    today = business_date(_clock(), settings.connector.zone)
+    with _store(settings) as store:
+        administration_id = store.ensure_administration(
+            administration.name, administration.platform, administration.ledger_reference
+        )
+        approvals = ApprovalStore(store)
+        latest = approvals.latest(administration_id)
+        if latest is not None and latest.fingerprint != LEGACY and latest.covers(administration.policy, fingerprint):
+            typer.echo(
+                f"{admin}: already approved by {latest.approved_by} on {_local(settings, latest.approved_at)} "
+                f"under policy {administration.policy!r}"
+            )
+            return
+        approval = approvals.approve(administration_id, administration.policy, fingerprint, by=who, note=note)
+        due = WorkflowStore(store).due_actions(administration_id, administration, settings.policies, today)
+    stages = Counter(action.stage for action in due)
+    plan_text = ", ".join(f"{stage} {count}" for stage, count in stages.items()) or "nothing"
+    typer.echo(
+        f"{admin}: approved by {approval.approved_by} on {_local(settings, approval.approved_at)} under policy "
+        f"{administration.policy!r}; due today: {plan_text}. It goes out on the next dispatch, inside the send window."
+    )
+
+
+def _decide_actions(
+    settings: Settings,
+    keys: list[str],
+    admin: str | None,
+    every: bool,
+    stage: str | None,
+    *,
+    approve: bool,
+    by: str,
+    note: str | None,
+) -> None:
+    if keys and every:
+        typer.echo("give action keys or --all, not both", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if stage is not None and not every:
+        typer.echo("--stage goes with --all", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    with _store(settings) as store:
+        approvals = ApprovalStore(store)
+        if every:
+            ids = [i for a in _selected(settings, admin) if (i := store.administration_id(a.name)) is not None]
+            chosen = approvals.awaiting(ids, stage)
+        else:
+            chosen = [_one_action(OutboxStore(store), key, AWAITING_APPROVAL) for key in keys]
+        decided = [action for action in chosen if approvals.decide(action, approve=approve, by=by, note=note)]
+    verb = "approved: goes out on the next dispatch, inside the send window" if approve else "rejected: never sent"
+    for action in decided:
+        typer.echo(f"{action.key[:12]}  {action.stage:<18} contact {action.contact_ledger_id}  {verb}")
+    typer.echo(f"{len(decided)} action(s) {'approved' if approve else 'rejected'} by {by}")
+
+
+def _local(settings: Settings, at: datetime) -> str:
+    return f"{at.astimezone(settings.connector.zone):%Y-%m-%d %H:%M}"
 
 
 @app.command()

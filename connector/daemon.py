@@ -122,6 +122,7 @@ class Daemon:
         self._housekeeping_lock = threading.Lock()
         self._stopping = threading.Event()
         self._unavailable_logged: set[str] = set()
+        self._awaiting_approval: set[str] = set()  # logged once each way, on the transition
         self._pacing = {name: Pacing() for name in self.administrations}
         self.tokens: TokenVault | None = None
         self.started_at: datetime | None = None
@@ -392,6 +393,7 @@ class Daemon:
 
             dispatcher.should_stop = should_stop
             result = dispatcher.run()
+            self._note_approval(config.name, result.awaiting_approval)
             self.metrics.observe_dispatch(
                 config.name,
                 config.platform,
@@ -402,6 +404,14 @@ class Daemon:
             )  # fmt: skip
             if result.executed or result.dropped or result.failed or result.review or result.notes_written:
                 log.info("dispatch.finished", **{k: v for k, v in result.to_json().items() if k != "administration"})
+
+    def _note_approval(self, name: str, awaiting: str | None) -> None:
+        if awaiting is not None and name not in self._awaiting_approval:
+            self._awaiting_approval.add(name)
+            log.warning("administration.awaiting_approval", administration=name, reason=awaiting)
+        elif awaiting is None and name in self._awaiting_approval:
+            self._awaiting_approval.discard(name)
+            log.info("administration.approved", administration=name)
 
     def _parked(self, config: AdministrationConfig) -> bool:
         record = self.overview.administration(config.name)  # read each cycle: `connector unpark` acts at once

@@ -24,12 +24,13 @@ from typing import Any, TextIO
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import AMSTERDAM, Clock, SystemClock, business_date, pause
-from connector.config import load_settings
+from connector.config import Settings, load_settings
 from connector.daemon import Daemon
 from connector.dispatch.mailsink import MailSink
 from connector.log import configure_logging
 from connector.store import Store
-from connector.store.outbox import OutboxStore
+from connector.store.approvals import ApprovalStore
+from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 
@@ -84,6 +85,7 @@ class DemoSummary:
     actions_by_stage: dict[str, int] = field(default_factory=dict)
     dropped_at_recheck: int = 0
     needing_attention: int = 0
+    awaiting_approval: dict[str, int] = field(default_factory=dict)  # stage -> actions waiting for a person
     emails_sent: int = 0
     notes_written: int = 0
     handover_files: int = 0
@@ -291,6 +293,7 @@ def run_demo(
         settings = load_settings(config_path, env_file=None)
         notes_before = _ledger_notes(simulator)
         story = _Story(simulator, first_day, _payment_plan(simulator, days))
+        _approve(settings, clock)
         daemon = Daemon(settings, clock=clock, time_scale=factor)
         wall_start = time.monotonic()
         daemon.start()
@@ -298,6 +301,10 @@ def run_demo(
         say(f"SMTP sink:         127.0.0.1:{sink.port}, each e-mail saved in {_shown(directory / 'mail')}")
         if daemon.health is not None:
             say(f"Status page:       {daemon.health.url}/status  (while the demo runs)")
+        say(
+            f"Approved:          {', '.join(NAMES)} under policy 'default', by the demo on your behalf. On a real "
+            "ledger nothing is sent until you have read `connector plan` and run `connector approve --admin NAME`."
+        )
         say()
         end = start + timedelta(days=days)
         next_report = 0
@@ -327,6 +334,19 @@ def run_demo(
     for line in _report(summary, directory, config_path):
         say(line)
     return summary
+
+
+def _approve(settings: Settings, clock: Clock) -> None:
+    """What a person does before going live, done by the demo for its own made-up administrations."""
+    store = Store.open(settings.connector.database_url, clock)
+    try:
+        approvals = ApprovalStore(store)
+        for administration in settings.enabled_administrations:
+            approvals.approve_administration(
+                administration, settings.policies, by="connector demo", note="the demo approves its own administrations"
+            )
+    finally:
+        store.close()
 
 
 def _fresh(directory: Path) -> Path:
@@ -399,6 +419,8 @@ def _summarise(database_url: str, clock: Any, days: int, elapsed: float) -> Demo
                     summary.dropped_at_recheck += 1
                 elif action.status in ("review", "failed"):
                     summary.needing_attention += 1
+                elif action.status == AWAITING_APPROVAL:
+                    summary.awaiting_approval[action.stage] = summary.awaiting_approval.get(action.stage, 0) + 1
         everything = store.invoices(None, "all")
         summary.invoices_mirrored = len(everything)
         summary.open_at_end = sum(1 for v in everything if v.state == "open")
@@ -449,6 +471,11 @@ def _report(summary: DemoSummary, directory: Path, config_path: Path) -> list[st
         f"  e-mails sent             {summary.emails_sent:>4} ({summary.emails_in_sink} .eml files in the SMTP sink)",
         f"  notes written back       {summary.notes_written:>4} ({summary.notes_in_ledger} new notes in the ledger)",
         f"  handover case files      {summary.handover_files:>4}",
+        *(
+            f"  awaiting your approval   {count:>4} {stage} (a person decides: "
+            f"`connector approve --all --stage {stage} --config {_shown(config_path)}`)"
+            for stage, count in summary.awaiting_approval.items()
+        ),
         f"  records match sink and ledger: {check}",
         "",
         "Where to look:",

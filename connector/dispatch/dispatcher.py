@@ -29,13 +29,14 @@ from connector.dispatch.channels import (
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
 from connector.log import get_logger, redact_text
 from connector.store import Store
+from connector.store.approvals import ApprovalStore, awaiting_approval_reason
 from connector.store.leases import Fence
 from connector.store.models import Action
-from connector.store.outbox import OutboxStore
+from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import letter_term, payment_deadline
-from connector.workflow.policy import CUSTOMER_FACING, Policy
+from connector.workflow.policy import CUSTOMER_FACING, DEFAULT_POLICY, Policy
 
 log = get_logger("dispatch")
 SENT_EVENT = {
@@ -59,6 +60,8 @@ class DispatchReport:
     problems: list[str] = field(default_factory=list)
     waiting: int = 0  # due, but held back by the send window
     window_opens_at: datetime | None = None  # when those go out
+    awaiting_approval: str | None = None  # why nothing goes out until a person approves the administration
+    actions_awaiting_approval: int = 0  # actions the policy reserves for a person, waiting for one
 
     def to_json(self) -> dict[str, Any]:
         document = dict(self.__dict__)
@@ -134,6 +137,11 @@ class Dispatcher:
         today = today or self.calendar.today(now)
         report = DispatchReport(self.administration.name)
         self._recover(report)
+        report.awaiting_approval = self._awaiting_approval()
+        if report.awaiting_approval is not None:
+            for action in self.outbox.unfinished(self.administration_id, "sent"):
+                self._write_back(action, report)  # what went out before is still written back
+            return report
         actions = self.workflow.due_actions(self.administration_id, self.administration, self.policies, today)
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
@@ -161,12 +169,21 @@ class Dispatcher:
                         report.review += 1
                     else:
                         self._retry_or_fail(action, phase, f"{type(exc).__name__}: {exc}", report)
+        report.actions_awaiting_approval = len(self.outbox.unfinished(self.administration_id, AWAITING_APPROVAL))
         if not self._window_open():
             now = self.clock.now()
             report.waiting = len(self.outbox.due(self.administration_id, _far_future(now)))
             if report.waiting:
                 report.window_opens_at = self.calendar.next_send_moment(now)
         return report
+
+    def _awaiting_approval(self) -> str | None:
+        """Why the administration may not send yet: nobody approved the policy it runs under, as configured."""
+        name = getattr(self.administration, "policy", DEFAULT_POLICY)
+        policy = self.policies[name]
+        if ApprovalStore(self.store).approved(self.administration_id, name, policy.fingerprint()):
+            return None
+        return awaiting_approval_reason(self.administration.name, name)
 
     def _window_open(self) -> bool:
         return self._ignore_window or self.calendar.in_send_window(self.clock.now())
@@ -334,10 +351,11 @@ class Dispatcher:
         planned = action.planned
         company = getattr(self.administration, "company", None)
         earlier = [
-            (sent.legal_letter, self.calendar.today(sent.executed_at))
-            for sent in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING))
+            (sent.legal_letter, self.calendar.today(sent.executed_at), covered)
+            for sent, covered in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING))
             if sent.executed_at is not None
         ]
+        reminded = {ledger_id for letter, _, covered in earlier if not letter for ledger_id in covered}
         context = MessageContext(
             language=str(planned.get("language") or "nl"),
             stage=action.stage,
@@ -367,8 +385,9 @@ class Dispatcher:
             vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
             sender=company,
-            reminded_on=[on for letter, on in earlier if not letter],
-            letter_sent_on=next((on for letter, on in reversed(earlier) if letter), None),
+            reminded_on=[on for letter, on, _ in earlier if not letter],
+            reminded_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in reminded],
+            letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)
 

@@ -18,6 +18,7 @@ from babel.numbers import format_decimal
 from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
 from connector.reports import Bucket, ageing, bucket_floors
+from connector.store.approvals import Approval, ApprovalStore, awaiting_approval_reason
 from connector.store.leases import LeaseRow
 from connector.store.models import Replica, SyncRun
 from connector.store.outbox import OPEN_STATES
@@ -40,15 +41,27 @@ class AdministrationFigures:
     oldest_unfinished_at: datetime | None = None
     quarantined: int = 0
     lease: LeaseRow | None = None
+    approval: Approval | None = None  # the latest approval of the administration, if any
+    approved: bool = False  # ...and whether it covers the policy in force
+    awaiting_approval: Mapping[str, int] = field(default_factory=dict)  # stage -> actions waiting for a person
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def not_ready_because(self, now: datetime) -> str | None:
-        """Why this administration is not ready, or None when it is."""
+        """Why this administration is not ready, or None when it is: parked, or behind on syncing and/or not
+        approved (both are named when both hold)."""
         if self.parked_at is not None:
             return f"parked since {self.parked_at.isoformat()}: {self.parked_reason}; a person must act"
+        reasons = [reason for reason in (self._sync_behind(now), self.not_approved_because) if reason]
+        return "; ".join(reasons) or None
+
+    @property
+    def not_approved_because(self) -> str | None:
+        return None if self.approved else awaiting_approval_reason(self.name, self.config.policy)
+
+    def _sync_behind(self, now: datetime) -> str | None:
         if self.last_success_at is None:
             return "no successful sync yet" + self._last_failure()
         age = (now - self.last_success_at).total_seconds()
@@ -69,6 +82,15 @@ class AdministrationFigures:
         if running is not None and running.outcome == "running":
             reason += f"; a sync has been running since {running.started_at.isoformat()}"
         return reason
+
+    @property
+    def waiting_for_a_person(self) -> str | None:
+        """What waits for a person's approval (the administration stays ready: the rest goes on)."""
+        if not self.awaiting_approval:
+            return None
+        stages = ", ".join(f"{stage} {count}" for stage, count in sorted(self.awaiting_approval.items()))
+        total = sum(self.awaiting_approval.values())
+        return f"{total} action(s) await approval ({stages}): `connector outbox --status awaiting_approval`"
 
     @property
     def open_invoice_count(self) -> int:
@@ -105,6 +127,9 @@ def gather(
     leases = leases or {}
     records = overview.administrations()
     syncs = overview.last_syncs()
+    approvals = ApprovalStore(overview.store)
+    latest_approvals = approvals.latest_per_administration()
+    awaiting = approvals.awaiting_counts()
     counts: dict[int, int] = {}
     open_totals: dict[int, list[OpenInvoiceTotal]] = {}
     actions: dict[int, dict[tuple[str, str], int]] = {}
@@ -132,6 +157,14 @@ def gather(
             figures.actions = actions.get(record.id, {})
             figures.oldest_unfinished_at = oldest.get(record.id)
             figures.quarantined = quarantined.get(record.id, 0)
+            figures.approval = latest_approvals.get(record.id)
+            figures.awaiting_approval = awaiting.get(record.id, {})
+        policy = settings.policies.get(config.policy)
+        figures.approved = (
+            figures.approval is not None
+            and policy is not None
+            and figures.approval.covers(config.policy, policy.fingerprint())
+        )
         found.append(figures)
     return found
 
@@ -144,7 +177,12 @@ def readiness(
     administrations = {}
     for item in figures:
         reason = item.not_ready_because(now)
-        administrations[item.name] = {"ready": reason is None, **({"reason": reason} if reason else {})}
+        waiting = item.waiting_for_a_person
+        administrations[item.name] = {
+            "ready": reason is None,
+            **({"reason": reason} if reason else {}),
+            **({"waiting": waiting} if waiting else {}),
+        }
     ready = store_error is None and all(a["ready"] for a in administrations.values())
     return ready, {
         "ready": ready,
@@ -184,6 +222,8 @@ def status_document(
             ]
         if item.parked_at is not None:
             attention.insert(0, {"kind": "parked", "error": item.parked_reason, "since": item.parked_at.isoformat()})
+        if not item.approved:
+            attention.insert(0, {"kind": "awaiting_approval", "error": item.not_approved_because})
         if item.quarantined:
             attention.append({"kind": "quarantine", "error": f"{item.quarantined} record(s) could not be mirrored"})
         run = item.last_run
@@ -194,6 +234,13 @@ def status_document(
                 "ready": reason is None,
                 "not_ready_because": reason,
                 "parked": item.parked_at is not None,
+                "approval": {
+                    "approved": item.approved,
+                    "policy": item.config.policy,
+                    "latest": item.approval.to_json() if item.approval else None,
+                    "actions_awaiting": dict(item.awaiting_approval),
+                    "waiting": item.waiting_for_a_person,
+                },
                 "sync_interval_seconds": item.config.sync_interval,
                 "stale_after_seconds": item.config.stale_after,
                 "last_sync": None

@@ -161,7 +161,8 @@ class Action(SQLModel, table=True):
     """The outbox: one planned reminder action, executed at most once (its key is unique per administration).
 
     status: pending -> executing -> done; or dropped (the re-check found it paid or paused), failed (out of
-    tries), review (interrupted between sending and recording: never resent without a person).
+    tries), review (interrupted between sending and recording: never resent without a person). One the policy
+    reserves for a person starts as awaiting_approval: approved it becomes pending, rejected it never goes out.
     """
 
     __tablename__ = "actions"
@@ -180,7 +181,7 @@ class Action(SQLModel, table=True):
     contact_ledger_id: str = Field(max_length=64)
     planned_on: date
     planned: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)  # the plan, as decided
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default="pending", max_length=24)
     attempts: int = 0
     next_attempt_at: datetime | None = _utc(default=None)
     created_at: datetime = _utc()
@@ -244,6 +245,24 @@ class AuditEntry(SQLModel, table=True):
     contact_ledger_id: str | None = Field(default=None, max_length=64)
     action_id: int | None = Field(default=None, foreign_key="actions.id", ondelete="SET NULL")
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+
+
+class AdministrationApproval(SQLModel, table=True):
+    """A person's go-ahead for an administration under one policy, exactly as configured (`fingerprint`): until
+    one matches the policy in force, nothing is sent for it. A row per approval; the latest counts."""
+
+    __tablename__ = "administration_approvals"
+    __table_args__ = (sa.Index("ix_administration_approvals_admin", "administration_id", "approved_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    policy: str = Field(max_length=64)
+    # The policy's fingerprint; "*" for an administration that was live before approvals existed (the store
+    # upgrade approves the policy it runs under then, once, in the person's stead, and says so in the audit log).
+    fingerprint: str = Field(max_length=64)
+    approved_by: str = Field(sa_type=sa.Text)
+    approved_at: datetime = _utc()
+    note: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class OAuthToken(SQLModel, table=True):

@@ -3,8 +3,9 @@
 States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent
 (the channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices
 paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
-resent without a person). A crash leaves `executing` (safe to retry) or `sending` (flagged for review) or
-`sent` (the write-back resumes).
+resent without a person). An action the policy reserves for a person starts as awaiting_approval and becomes
+pending when approved, or rejected (it never goes out). A crash leaves `executing` (safe to retry) or
+`sending` (flagged for review) or `sent` (the write-back resumes).
 
 Under a lease (`fence`), every move that may lead to a side effect (claiming an action, handing it to the
 channel) and every recovery of another run's action happens only while the lease still holds, in the same
@@ -26,6 +27,7 @@ from connector.store.repository import Store
 from connector.workflow.planner import PlannedAction
 
 OPEN_STATES = ("pending", "executing", "sending", "sent")
+AWAITING_APPROVAL = "awaiting_approval"  # reserved for a person by the policy: `connector approve` or `reject`
 FENCED_STATES = ("executing", "sending")  # entering these needs the lease
 
 
@@ -57,10 +59,11 @@ class OutboxStore:
             created = []
             for planned in actions:
                 existing = known.get(planned.key)
+                status = AWAITING_APPROVAL if planned.needs_approval else "pending"
                 if existing is not None and existing.status == "dropped":
                     # Dropped at the re-check, it never did anything: planned again, it may go.
                     existing.status, existing.planned, existing.next_attempt_at = (
-                        "pending",
+                        status,
                         planned.to_json(),
                         not_before,
                     )
@@ -83,7 +86,7 @@ class OutboxStore:
                     contact_ledger_id=planned.contact_id,
                     planned_on=planned.planned_on,
                     planned=planned.to_json(),
-                    status="pending",
+                    status=status,
                     next_attempt_at=not_before,
                     created_at=now,
                     updated_at=now,
@@ -98,7 +101,11 @@ class OutboxStore:
                             action_id=row.id, invoice_ledger_id=ledger_id, administration_id=administration_id
                         )
                     )
-                    session.add(self._entry(administration_id, "planned", row, ledger_id, {"reason": planned.reason}))
+                    detail = {
+                        "reason": planned.reason,
+                        **({"approval": list(planned.approval)} if planned.approval else {}),
+                    }
+                    session.add(self._entry(administration_id, "planned", row, ledger_id, detail))
             return created
 
     def due(self, administration_id: int, now: datetime) -> list[Action]:
@@ -192,11 +199,13 @@ class OutboxStore:
         with self.store.session() as own:
             return list(own.exec(query.order_by(col(ActionInvoice.invoice_ledger_id))))
 
-    def earlier_messages(self, action: Action, actions: Sequence[str]) -> list[Action]:
+    def earlier_messages(self, action: Action, actions: Sequence[str]) -> list[tuple[Action, list[str]]]:
         """What went out to this customer about any invoice of `action` before it, of the given kinds (e-mails,
-        the ledger's reminders), oldest first: what a letter may truthfully refer to."""
+        the ledger's reminders), oldest first, each with which of `action`'s invoices it was about: what a letter
+        may truthfully refer to."""
+        ids = self.invoice_ids(action)
         covered = select(ActionInvoice.action_id).where(
-            col(ActionInvoice.invoice_ledger_id).in_(self.invoice_ids(action)),
+            col(ActionInvoice.invoice_ledger_id).in_(ids),
             ActionInvoice.administration_id == action.administration_id,
         )
         query = (
@@ -215,7 +224,8 @@ class OutboxStore:
         if action.executed_at is not None:  # asked afterwards: what had gone out before this one did
             query = query.where(col(Action.executed_at) < action.executed_at)
         with self.store.session() as session:
-            return list(session.exec(query))
+            sent = list(session.exec(query))
+            return [(earlier, [i for i in self.invoice_ids(earlier, session=session) if i in ids]) for earlier in sent]
 
     def find(self, key_prefix: str) -> list[Action]:
         """Actions whose key starts with `key_prefix` (people quote the first characters, as in the notes)."""

@@ -19,7 +19,7 @@ from connector.store.models import Action, Administration, Invoice, QuarantinedR
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
 
-ATTENTION_STATES = ("review", "failed")
+ATTENTION_STATES = ("review", "failed", "awaiting_approval")
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.clock import ManualClock
 from connector.dispatch.mailsink import MailSink
+from connector.store import Store
+from connector.store.models import AuditEntry
 from tests.conftest import SIM_TODAY
 from tests.connector.test_cli import connector
 
@@ -180,10 +185,21 @@ company = {{ name = "Plan B.V.", iban = "NL91ABNA0417164300" }}
         )
         (tmp_path / ".env").write_text("PLAN_TOKEN=plan-test-token\n")
         assert connector("sync", cwd=tmp_path).returncode == 0
+        # Nothing goes out before a person has looked at the plan and approved the administration.
+        waiting = connector("dispatch", "--date", "2025-03-06", "--ignore-window", cwd=tmp_path)
+        assert (
+            waiting.returncode == 0 and "awaiting approval: nothing is sent until a person approves" in waiting.stdout
+        )
+        assert sink.messages == [] and simulator.get_invoice("313373133731337313", "901")["notes"] == []
+        shown = connector("plan", "--date", "2025-03-06", cwd=tmp_path).stdout
+        assert "plan: awaiting approval" in shown and "2 action(s) due on 2025-03-06" in shown
+        approved = connector("approve", "--admin", "plan", "--by", "Anna de Vries", cwd=tmp_path)
+        assert approved.returncode == 0, approved.stderr
+        assert "plan: approved by Anna de Vries on " in approved.stdout and "under policy 'default'" in approved.stdout
         result = connector("dispatch", "--date", "2025-03-06", "--ignore-window", "--json", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         (report,) = json.loads(result.stdout)
-        assert report["executed"] == 2 and report["notes_written"] == 3
+        assert report["executed"] == 2 and report["notes_written"] == 3 and report["awaiting_approval"] is None
         notes = [
             n["note"] for i in ("901", "902", "903") for n in simulator.get_invoice("313373133731337313", i)["notes"]
         ]
@@ -196,3 +212,41 @@ company = {{ name = "Plan B.V.", iban = "NL91ABNA0417164300" }}
     assert len(notes) == 3 and all("[ref " in n for n in notes)
     history = json.loads(connector("history", "901", "--json", cwd=tmp_path).stdout)
     assert [h["event"] for h in history] == ["planned", "email_sent", "note_written"]
+
+
+def test_an_administration_is_approved_once_per_policy_by_name(synced: Path) -> None:
+    assert "plan: awaiting approval" in connector("plan", "--date", "2025-03-06", cwd=synced).stdout
+    listed = json.loads(connector("plan", "--date", "2025-03-06", "--json", cwd=synced).stdout)
+    assert {a["administration_approved"] for a in listed} == {False}
+    first = connector("approve", "--admin", "plan", "--by", "Anna de Vries", "--note", "plan checked", cwd=synced)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("plan: approved by Anna de Vries on ") and "under policy 'default'" in first.stdout
+    again = connector("approve", "--admin", "plan", "--by", "Bob", cwd=synced)
+    assert again.returncode == 0 and "already approved by Anna de Vries" in again.stdout
+    assert "awaiting approval" not in connector("plan", "--date", "2025-03-06", cwd=synced).stdout
+    # A changed policy is another policy: it waits for a person again.
+    with (synced / "config.toml").open("a") as config:
+        config.write('\n[policies.default]\ncatch_up = "latest"\n')
+    assert "plan: awaiting approval" in connector("plan", "--date", "2025-03-06", cwd=synced).stdout
+    assert connector("approve", "--admin", "plan", "--by", "Bob", cwd=synced).returncode == 0
+    history = json.loads(connector("history", "901", "--json", cwd=synced).stdout)
+    assert history == []  # the administration's approvals are not an invoice's history...
+    store = Store.open(f"sqlite:///{synced / 'connector.db'}", ManualClock(datetime(2026, 12, 4, 9, tzinfo=UTC)))
+    try:
+        with store.session() as session:
+            entries = session.exec(select(AuditEntry).where(AuditEntry.event == "administration_approved")).all()
+    finally:
+        store.close()
+    # ...they are in the audit log, with who and why
+    assert [(e.detail["by"], e.detail["note"]) for e in entries] == [("Anna de Vries", "plan checked"), ("Bob", None)]
+
+
+def test_asking_approval_without_saying_what_is_a_clear_error(synced: Path) -> None:
+    result = connector("approve", "--by", "Anna", cwd=synced)
+    assert result.returncode == 2 and "say what to approve" in result.stderr
+    result = connector("approve", "abcdef123456", "--all", "--by", "Anna", cwd=synced)
+    assert result.returncode == 2 and "not both" in result.stderr
+    result = connector("reject", "--by", "Anna", cwd=synced)
+    assert result.returncode == 2 and "say what to reject" in result.stderr
+    result = connector("approve", "abcdef123456", "--by", "Anna", cwd=synced)
+    assert result.returncode == 2 and "no action with key" in result.stderr

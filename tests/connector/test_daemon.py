@@ -19,6 +19,7 @@ from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.store.models import SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
+from tests.support.approvals import approve
 
 GOOD, BAD = "good-token-0123456789", "revoked-token-0123456789"
 
@@ -36,6 +37,7 @@ def settings_for(simulator: MoneybirdSimulator, database_url: str, token: str, *
 def daemon_for(settings: Settings, clock: ManualClock) -> Daemon:
     daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
     daemon.open()
+    approve(daemon.store, settings.enabled_administrations, settings.policies)
     return daemon
 
 

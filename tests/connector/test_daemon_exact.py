@@ -15,6 +15,7 @@ from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints
 from tests.conftest import EXACT_SECRET_KEY, FAST_RETRIES, SIM_TODAY
+from tests.support.approvals import approve
 
 
 @contextmanager
@@ -51,6 +52,7 @@ def settings_for(simulator: ExactOnlineSimulator, database_url: str, **administr
 def daemon_for(settings: Settings, clock: ManualClock) -> Daemon:
     daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
     daemon.open()
+    approve(daemon.store, settings.enabled_administrations, settings.policies)
     return daemon
 
 

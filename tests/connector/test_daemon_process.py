@@ -137,6 +137,12 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
     )
     env = {**os.environ, "TOKEN_A": "token-a-0123456789", "TOKEN_B": "token-b-0123456789"}
     env.pop("CONNECTOR_CONFIG", None)
+    for name in ("doomed", "steady"):  # a person's go-ahead, as in the README's quick start
+        command = ["approve", "--admin", name, "--by", "Test Operator", "--config", str(config)]
+        approved = subprocess.run(
+            [sys.executable, "-m", "connector", *command], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert approved.returncode == 0, approved.stderr
 
     def start() -> subprocess.Popen[str]:
         log = (tmp_path / "run.log").open("a")

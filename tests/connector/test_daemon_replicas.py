@@ -21,6 +21,7 @@ from connector.health.server import HealthEndpoints
 from connector.store.db import StoreInUse
 from connector.store.models import Administration, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY
+from tests.support.approvals import approve
 
 TOKEN = "replica-token-0123456789"
 TTL = 30
@@ -73,6 +74,7 @@ def replica(settings: Settings, clock: ManualClock, lease_clock: ManualClock) ->
         serve_health=False,
     )
     daemon.open()
+    approve(daemon.store, settings.enabled_administrations, settings.policies)
     return daemon
 
 

@@ -37,10 +37,11 @@ from connector.dispatch.dispatcher import Dispatcher
 from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.store import Store
+from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
-from connector.workflow.policy import default_policy
+from connector.workflow.policy import Policy, default_policy
 from tests.conftest import (
     SIM_TODAY,
     eboekhouden_adapter,
@@ -50,6 +51,7 @@ from tests.conftest import (
     moneybird_adapter,
     moneybird_config,
 )
+from tests.support.approvals import TESTER, approve
 from tests.support.clocks import TickingClock
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
@@ -193,6 +195,18 @@ class World:
             ),
             handover_dir=tmp / "handover",
         )
+        approve(store, [self.config])
+
+    def use_policies(self, policies: dict[str, Policy]) -> None:
+        """Another policy is another approval: a person approves the administration under it."""
+        self.dispatcher.policies = policies
+        approve(self.store, [self.config], policies)
+
+    def approve_waiting(self) -> list[Action]:
+        """A person approves every action that waits for one."""
+        approvals = ApprovalStore(self.store)
+        waiting = approvals.awaiting([self.dispatcher.administration_id])
+        return [a for a in waiting if approvals.decide(a, approve=True, by=TESTER, note=None)]
 
     def day(self, day: date) -> Any:
         self.clock.set(at(day))
@@ -281,7 +295,10 @@ def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
 
     actions = world.actions()
     done = [a for a in actions if a.status == "done"]
-    assert {a.status for a in actions} <= {"done", "dropped", "pending"}, {a.status for a in actions}
+    assert {a.status for a in actions} <= {"done", "dropped", "pending", "awaiting_approval"}, {
+        a.status for a in actions
+    }
+    assert all(a.action == "handover" for a in actions if a.status == "awaiting_approval")  # a person decides
     emails = {message["Message-ID"]: message for message in world.sink.messages}
     email_actions = {f"<{a.key}@bakkerij.example>": a for a in done if a.action == "email"}
     assert emails.keys() == email_actions.keys()  # every e-mail is a done action and the other way round
@@ -336,7 +353,7 @@ def test_an_aanmaning_names_the_day_the_reminder_really_went_out(world: World) -
     demands = [a for a in world.actions() if a.stage == "aanmaning" and a.status == "done"]
     assert demands, "the run reached the aanmaning"
     for action in demands:
-        earlier = world.dispatcher.outbox.earlier_messages(action, ["email"])
+        earlier = [sent for sent, _ in world.dispatcher.outbox.earlier_messages(action, ["email"])]
         assert [a.stage for a in earlier] == ["reminder"]  # first seen late: the reminder came first
         assert earlier[0].executed_at is not None
         sent_on = earlier[0].executed_at.astimezone(AMSTERDAM).date()
@@ -531,14 +548,23 @@ def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Intake.received = []
     world.dispatcher.handover_url = f"http://127.0.0.1:{server.server_port}/cases"
-    world.dispatcher.policies = LATEST
+    world.use_policies(LATEST)
+    approved: list[Action] = []
     try:
         for offset in range(35):
             world.day(SIM_TODAY + timedelta(days=offset))
+            waiting = [a for a in world.actions() if a.status == "awaiting_approval"]
+            assert all(a.action == "handover" for a in waiting)  # the default: a person decides on handovers
+            assert not [r for r in _Intake.received if r[0] in {a.key for a in waiting}]
+            approved += world.approve_waiting()
     finally:
         server.shutdown()
     handovers = [a for a in world.actions() if a.action == "handover" and a.status == "done"]
     assert handovers, "the run reached handovers"
+    assert {a.key for a in handovers} <= {a.key for a in approved}
+    for action in handovers:
+        (decision,) = [e for e in world.audit("approved") if e.action_id == action.id][:1]
+        assert decision.detail["by"] == TESTER
     assert sorted(key for key, _ in _Intake.received) == sorted(a.key for a in handovers)
     for action in handovers:
         case_file = Path(action.outcome["case_file"])
@@ -557,7 +583,7 @@ def test_the_letter_states_the_term_of_the_day_it_really_goes_out(world: World) 
     saturday = date(2026, 11, 28)
     old = next(i for i in world.simulator.invoice_ids(world.admin))
     world.simulator.update_invoice(world.admin, old, due_date="2026-10-01")  # well into default: letter stage
-    world.dispatcher.policies = LATEST
+    world.use_policies(LATEST)
     world.clock.set(at(saturday))
     sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
     world.dispatcher.run(saturday)  # a Saturday: planned, not sent

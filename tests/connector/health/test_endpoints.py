@@ -15,6 +15,7 @@ from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints
 from connector.store.outbox import OutboxStore
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
+from tests.support.approvals import approve
 
 TOKEN = "status-token-0123456789"
 
@@ -27,6 +28,7 @@ def daemon(database_url: str, clock: ManualClock) -> Iterator[Daemon]:
         )
         daemon = Daemon(settings, clock=clock, http_options=FAST_RETRIES, serve_health=False)
         daemon.open()
+        approve(daemon.store, settings.enabled_administrations, settings.policies)
         daemon.cycle("shop")  # no [email]: the e-mail stages fail and show up as needing attention
         yield daemon
         daemon.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ def figures(*, success_ago: int | None, finished: SyncRun | None, latest: SyncRu
         last_run=latest,
         last_finished_run=finished,
         last_success_at=None if success_ago is None else NOW - timedelta(seconds=success_ago),
+        approved=True,
     )
 
 
@@ -54,3 +56,21 @@ def test_stale_after_a_success_mentions_no_failure() -> None:
     ok = run("success", started_ago=900)
     reason = figures(success_ago=899, finished=ok, latest=ok).not_ready_because(NOW)
     assert reason is not None and "last attempt" not in reason and "running" not in reason
+
+
+def test_an_administration_nobody_approved_is_not_ready_and_says_what_to_do() -> None:
+    waiting = replace(figures(success_ago=10, finished=run("success"), latest=run("success")), approved=False)
+    reason = waiting.not_ready_because(NOW)
+    assert reason is not None and reason.startswith("awaiting approval: nothing is sent until a person approves")
+    assert "`connector approve --admin shop`" in reason and "`connector plan --admin shop`" in reason
+
+
+def test_actions_awaiting_a_person_are_named_without_making_it_unready() -> None:
+    item = replace(
+        figures(success_ago=10, finished=run("success"), latest=run("success")),
+        awaiting_approval={"handover": 2, "ingebrekestelling": 1},
+    )
+    assert item.not_ready_because(NOW) is None
+    assert item.waiting_for_a_person == (
+        "3 action(s) await approval (handover 2, ingebrekestelling 1): `connector outbox --status awaiting_approval`"
+    )
