@@ -71,6 +71,9 @@ class MessageContext:
     # The customer's real history for these invoices, so a letter refers only to what was sent: the days our
     # earlier reminders went out (not the legal letter), and the day the legal letter did, if it did.
     reminded_on: Sequence[date] = ()
+    # The numbers of this message's invoices those reminders were about; None: all of them. A customer's invoices
+    # that reached different stages go out in one message, so a letter may cover an invoice never reminded of.
+    reminded_invoices: Sequence[str] | None = None
     letter_sent_on: date | None = None
     sender: Any = None  # the administration's `Company`: the footer names it as the law wants
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -114,7 +117,7 @@ class MessageRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters.update(money=_money, day=_day, days=_days)
+        self.env.filters.update(money=_money, day=_day, days=_days, words=_words)
 
     def missing(self, template: str) -> list[str]:
         """The files a stage's template set lacks, in any language (checked by `connector check-config`)."""
@@ -173,3 +176,9 @@ def _days(template: Context, values: Sequence[date]) -> str:
     if one_year and shown:
         shown[-1] = format_date(values[-1], "d MMMM y", locale=locale)
     return format_list(shown, locale=locale) if shown else ""
+
+
+@pass_context
+def _words(template: Context, values: Sequence[str]) -> str:
+    """Items as a list in words ("2026-001, 2026-002 en 2026-003")."""
+    return format_list(list(values), locale=template["locale"]) if values else ""

@@ -16,6 +16,13 @@ from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRend
 RENDERER = MessageRenderer()
 
 
+def lines(count: int) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(f"2026-000{n}", date(2026, 1, 1), date(2026, 1, 31), Decimal("100"), Decimal("100"))
+        for n in range(1, count + 1)
+    ]
+
+
 def context(stage: str, language: str, reminded_on: list[date], letter_sent_on: date | None) -> MessageContext:
     return MessageContext(
         language=language,
@@ -36,9 +43,20 @@ def context(stage: str, language: str, reminded_on: list[date], letter_sent_on: 
     )
 
 
-def opening(stage: str, language: str, reminded_on: list[date], letter_sent_on: date | None) -> tuple[str, str]:
+def opening(
+    stage: str,
+    language: str,
+    reminded_on: list[date],
+    letter_sent_on: date | None,
+    invoices: int = 1,
+    reminded_invoices: list[str] | None = None,
+) -> tuple[str, str]:
     """The first sentence of the text and of the HTML body."""
-    message = RENDERER.render(stage, context(stage, language, reminded_on, letter_sent_on))
+    base = context(stage, language, reminded_on, letter_sent_on)
+    base = replace(
+        base, invoices=lines(invoices), principal=Decimal(100 * invoices), reminded_invoices=reminded_invoices
+    )
+    message = RENDERER.render(stage, base)
     text = message.text.split("\n\n")[1].split(". ")[0]
     html = message.html.split("<p>", 2)[2].split(". ")[0] if message.html.count("<p>") > 1 else message.html
     return text, html
@@ -67,30 +85,54 @@ def test_the_aanmaning_names_the_reminders_that_went_out(language: str, reminded
     assert opening("aanmaning", language, reminded_on, None)[0] == expected
 
 
+@pytest.mark.parametrize(
+    ("language", "reminded", "expected"),
+    [
+        ("nl", ["2026-0002"], "Ondanks onze herinnering van 3 mei 2026 over factuur 2026-0002 hebben wij"),
+        ("nl", ["2026-0001", "2026-0003"], "onze herinnering van 3 mei 2026 over de facturen 2026-0001 en 2026-0003"),
+        ("nl", ["2026-0001", "2026-0002", "2026-0003"], "Ondanks onze herinnering van 3 mei 2026 hebben wij"),
+        ("en", ["2026-0002"], "Despite our reminder of 3 May 2026 about invoice 2026-0002 we have"),
+        ("en", ["2026-0001", "2026-0003"], "our reminder of 3 May 2026 about invoices 2026-0001 and 2026-0003 we"),
+    ],
+)
+def test_a_reminder_is_named_for_the_invoices_it_was_about(language: str, reminded: list[str], expected: str) -> None:
+    """One message may cover an invoice that joined from an earlier stage: the letter says which were reminded."""
+    assert expected in opening("aanmaning", language, [date(2026, 5, 3)], None, 3, reminded)[0]
+
+
 @given(
     language=st.sampled_from(["nl", "en"]),
     stage=st.sampled_from(["aanmaning", "ingebrekestelling", "final_notice"]),
     gaps=st.lists(st.integers(1, 60), max_size=4),
     letter=st.booleans(),
+    invoices=st.integers(1, 3),
+    about=st.sets(st.integers(1, 3), min_size=1),
 )
-def test_every_claim_about_earlier_messages_is_true(language: str, stage: str, gaps: list[int], letter: bool) -> None:
+def test_every_claim_about_earlier_messages_is_true(
+    language: str, stage: str, gaps: list[int], letter: bool, invoices: int, about: set[int]
+) -> None:
     first = date(2026, 1, 5)
     reminded_on = [first + timedelta(days=sum(gaps[: i + 1])) for i in range(len(gaps))]
     letter_sent_on = (reminded_on[-1] if reminded_on else first) + timedelta(days=7) if letter else None
     if stage == "ingebrekestelling":
         letter_sent_on = None  # the letter itself: no letter went out before it
-    text, html = opening(stage, language, reminded_on, letter_sent_on)
+    reminded = sorted(f"2026-000{n}" for n in about if n <= invoices) if reminded_on else []
+    reminded_on = reminded_on if reminded else []  # the reminders that went out were about some of these invoices
+    text, html = opening(stage, language, reminded_on, letter_sent_on, invoices, reminded)
     lowered = text.lower()
     reminder_word = "herinnering" if language == "nl" else "reminder"
     letter_word = "ingebrekestelling" if language == "nl" else "notice of default"
     if letter_sent_on is not None and stage == "final_notice":
         assert letter_word in lowered and str(letter_sent_on.day) in text
         assert reminder_word not in lowered
-    elif reminded_on:
+    elif reminded_on and reminded:
         plural = (reminder_word + ("en" if language == "nl" else "s")) in lowered
         assert reminder_word in lowered and plural == (len(reminded_on) > 1)
         for day in reminded_on:
             assert str(day.day) in text
+        # it names the invoices it reminded of when not all of them, and never one it did not
+        named = [f"2026-000{n}" for n in range(1, invoices + 1) if f"2026-000{n}" in text]
+        assert named == (reminded if len(reminded) < invoices else [])
     else:
         assert reminder_word not in lowered and letter_word not in lowered
     assert text.replace("'", "&#39;") in html  # the HTML part says the same
