@@ -6,6 +6,7 @@
 #     ledger-connector
 #   docker run --rm --env-file .env -v "$PWD/config.toml:/etc/connector/config.toml:ro" \
 #     ledger-connector check-config                   # any other command works the same way
+#   docker run --rm ledger-connector demo             # the Quick start demo, self-contained
 #
 # State lives in the volume /var/lib/connector, the working directory: the default SQLite store
 # (sqlite:///data/connector.db -> /var/lib/connector/data/connector.db) and handover case files
@@ -26,7 +27,7 @@ COPY connector ./connector
 COPY adapters ./adapters
 # Same path as in the runtime image: a virtual environment is not relocatable.
 RUN python -m venv /opt/connector/venv \
-    && /opt/connector/venv/bin/pip install --no-cache-dir . \
+    && /opt/connector/venv/bin/pip install --no-cache-dir ".[demo]" \
     && /opt/connector/venv/bin/connector --help > /dev/null
 
 # --- runtime ----------------------------------------------------------------------------------------------
@@ -41,7 +42,8 @@ ENV PATH=/opt/connector/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CONNECTOR_CONFIG=/etc/connector/config.toml \
-    CONNECTOR_HEALTH_HOST=0.0.0.0
+    CONNECTOR_HEALTH_HOST=0.0.0.0 \
+    CONNECTOR_ON_CONFIG_ERROR=wait
 
 RUN groupadd --system --gid 10001 connector \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/connector --no-create-home \
@@ -57,6 +59,8 @@ VOLUME ["/var/lib/connector"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 
+# A configuration error makes `connector run` print its problems once and wait (CONNECTOR_ON_CONFIG_ERROR=wait),
+# unhealthy, instead of exiting: a restart policy would otherwise restart it into the same error forever.
 # Liveness only (/healthz: process and scheduler alive). A ledger that is down makes /readyz fail, not this:
 # restarting the container would not bring the ledger back. No curl in slim images, so Python's urllib.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

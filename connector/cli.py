@@ -6,6 +6,7 @@ import getpass
 import json
 import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,13 +230,32 @@ def _describe_report(report: SyncReport) -> str:
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
+def run(
+    config: ConfigOption = None,
+    on_config_error: Annotated[
+        str,
+        typer.Option(
+            "--on-config-error",
+            envvar="CONNECTOR_ON_CONFIG_ERROR",
+            help="exit (exit 2) or wait: print the problems once and wait for SIGTERM, so a service manager that "
+            "restarts on any exit (a container's restart policy) does not restart in a loop.",
+        ),
+    ] = "exit",
+) -> None:
     """Run unattended: sync every administration on its interval, send what is due inside the send window,
     serve /healthz, /readyz, /metrics and /status. Stops cleanly on SIGTERM or Ctrl-C."""
     from connector.daemon import Daemon
     from connector.store.db import StoreInUse
 
-    settings = _settings(config)
+    if on_config_error not in ("exit", "wait"):
+        typer.echo(f"--on-config-error: expected exit or wait, got {on_config_error!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        settings = _settings(config)
+    except typer.Exit as exc:
+        if exc.exit_code == EXIT_CONFIG and on_config_error == "wait":
+            _wait_for_a_person()
+        raise
     daemon = Daemon(settings, clock=_clock())
     try:
         clean = daemon.serve()
@@ -247,6 +267,21 @@ def run(config: ConfigOption = None) -> None:
         # the action in hand on the next start, and a cut-off sync repeats from its last stored batch.
         sys.stderr.flush()
         os._exit(0)
+
+
+def _wait_for_a_person() -> None:
+    """Stay up, doing nothing, until stopped: the problems are in the log once, and the container shows as
+    unhealthy instead of restarting with the same error every few seconds."""
+    import signal
+
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    typer.echo(
+        "not starting: fix the configuration (config.toml, .env), then start again; waiting until stopped", err=True
+    )
+    while not stopped.wait(3600):
+        pass
 
 
 @auth_app.command("exact")

@@ -118,6 +118,31 @@ token = "${{TOKEN}}"
     assert problems[-1] == "3 problem(s) in the configuration."
 
 
+def test_run_with_a_bad_configuration_can_wait_instead_of_exiting(tmp_path: Path) -> None:
+    """In a container whose restart policy restarts on any exit, `run` prints the problems once and waits for
+    SIGTERM (then exits 2), instead of being restarted into the same error again and again."""
+    (tmp_path / "config.toml").write_text(FIVE_MISTAKES)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    environ["CONNECTOR_ON_CONFIG_ERROR"] = "wait"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector", "run"], cwd=tmp_path, env=environ, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        while not (line := process.stderr.readline()).startswith("not starting:"):
+            assert line, "the process ended without saying it waits"
+            lines.append(line)
+        assert lines[-1].endswith(" problem(s) in the configuration.\n") and len(lines) > 5
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=1)  # still there: no exit, so no restart
+        process.terminate()
+        assert process.wait(timeout=10) == 2
+    finally:
+        process.kill()
+    assert connector("run", cwd=tmp_path).returncode == 2  # by default it exits at once
+
+
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     result = connector("sync", cwd=tmp_path)
     assert result.returncode == 2

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -237,7 +238,9 @@ def test_the_documented_policy_example_is_valid_and_is_the_default() -> None:
     block = example[example.index("# [policies.default]") :]
     toml_text = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
     settings = settings_from_dict(tomllib.loads(toml_text), environ={})
-    assert settings.policies["default"] == default_policy()
+    documented = settings.policies["default"]
+    assert documented.model_copy(update={"approval": default_policy().approval}) == default_policy()
+    assert documented.approval.stages == ("handover",) and documented.approval.amount_above == Decimal("10000.00")
 
 
 def test_policy_mistakes_are_reported_with_their_keys() -> None:
@@ -316,3 +319,18 @@ def test_a_policy_table_without_stages_keeps_the_built_in_sequence() -> None:
         settings_from_dict({"policies": {"default": {"start_stage": "handover"}}}, environ={})
     assert [p.split(":", 1)[0] for p in caught.value.problems] == ["policies.default"]
     assert "does not reach the customer" in caught.value.problems[0]
+
+
+def test_approval_rules_are_configured_per_policy() -> None:
+    raw = {"policies": {"default": {"approval": {"stages": ["ingebrekestelling", "handover"]}}}}
+    policy = settings_from_dict(raw, environ={}).policies["default"]
+    assert [stage.name for stage in policy.stages if policy.needs_approval(stage)] == ["ingebrekestelling", "handover"]
+    none = settings_from_dict({"policies": {"default": {"approval": {"stages": []}}}}, environ={}).policies["default"]
+    assert not any(none.needs_approval(stage) for stage in none.stages)
+    for approval, problem in (
+        ({"limit": 1}, "policies.default.approval.limit: unknown key"),
+        ({"stages": ["letter"]}, "policies.default: approval.stages: no stage named 'letter' (stages: call, "),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            settings_from_dict({"policies": {"default": {"approval": approval}}}, environ={})
+        assert [p[: len(problem)] for p in caught.value.problems] == [problem]
