@@ -485,7 +485,8 @@ def _report(summary: DemoSummary, directory: Path, config_path: Path) -> list[st
         f"                .venv/bin/connector invoices --config {_shown(config_path)} --state all",
         f"  summary:      {_shown(directory / 'summary.json')}; the ledger's final state: "
         f"{_shown(directory / 'ledger.json')}",
-        "Run it for real: cp config.example.toml config.toml, fill in your ledger, then `connector run`.",
+        "Run it for real: cp config.example.toml config.toml, fill in your ledger, read `connector plan`, then "
+        "`connector approve --admin NAME` and `connector run`.",
     ]
 
 
