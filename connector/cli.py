@@ -166,19 +166,12 @@ def check_config(config: ConfigOption = None) -> None:
 
 def _sender_problems(settings: Settings) -> list[str]:
     """Every enabled administration's messages must name their sender as the law wants, before any goes out."""
-    problems = []
-    for index, administration in enumerate(settings.administrations):
-        if not administration.enabled:
-            continue
-        if administration.company is None:
-            problems.append(
-                f"administrations[{index}].company: missing: who the reminders come from, with its KvK number and "
-                'address, e.g. company = { name = "Acme B.V.", kvk = "12345678", address = "Straat 1, 1234 AB Plaats", '
-                'statutory_seat = "Plaats" }'
-            )
-            continue
-        problems += [f"administrations[{index}].company.{problem}" for problem in administration.company.missing()]
-    return problems
+    return [
+        f"administrations[{index}].{problem}"
+        for index, administration in enumerate(settings.administrations)
+        if administration.enabled
+        for problem in administration.sender_problems()
+    ]
 
 
 @db_app.command("upgrade")
@@ -541,8 +534,9 @@ def dispatch(
                 f"{r.administration}: {r.planned} planned, {r.executed} executed, {r.dropped} dropped at the re-check, "
                 f"{r.retried} to retry, {r.failed} failed, {r.review} to review, {r.notes_written} notes written"
             )
-            if r.awaiting_approval is not None:
-                typer.echo(f"  {r.awaiting_approval}")
+            for held_back in (r.sender_missing, r.awaiting_approval):
+                if held_back is not None:
+                    typer.echo(f"  {held_back}")
             if r.actions_awaiting_approval:
                 typer.echo(
                     f"  {r.actions_awaiting_approval} action(s) await a person's approval "

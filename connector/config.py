@@ -210,6 +210,25 @@ class EmailSection(BaseModel):
         return self.from_address.rsplit("@", 1)[1]
 
 
+class AdministrationEmail(BaseModel):
+    """`[administrations.email]`: this administration's own sender or SMTP account, over `[email]` key by key.
+    An accountancy office sends each client's reminders in the client's name: its own `from_name` and
+    `reply_to`, or its own account (`host`, `username`, `password`, `from_address`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = Field(default=None, min_length=1)
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: str | None = None
+    reply_to: str | None = None
+    bcc: str | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+
+
 class Company(BaseModel):
     """Who the reminders come from, as the customer knows them, and as the law wants every business letter to
     name its sender: the name the business is registered under, its KvK number and its address (art. 27
@@ -259,6 +278,7 @@ class AdministrationBase(BaseModel):
     rate_limit: RateLimitOverride | None = None
     policy: str = DEFAULT_POLICY
     company: Company | None = None  # default: the administration's name
+    email: AdministrationEmail | None = None  # its own sender or SMTP account, over [email]
     pause_ledger_reminders: bool = False  # silence the ledger's own reminders on invoices this connector chases
     # BTW on collection costs: only when the creditor uses a VAT-charged third party and cannot reclaim the VAT
     # (BIK art. 2 lid 3); e.g. 21. Unset: none, which is right for a VAT-registered business collecting itself.
@@ -285,6 +305,25 @@ class AdministrationBase(BaseModel):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/") if value else value
+
+    def sender_problems(self) -> list[str]:
+        """What its messages lack to name their sender as the law wants, as `company.key: why` (nothing is sent
+        for it until these are configured)."""
+        if self.company is None:
+            return [
+                "company: missing: who the reminders come from, with its KvK number and address, e.g. company = "
+                '{ name = "Acme B.V.", kvk = "12345678", address = "Straat 1, 1234 AB Plaats", statutory_seat = '
+                '"Plaats" }'
+            ]
+        return [f"company.{problem}" for problem in self.company.missing()]
+
+    def sender_missing(self) -> str | None:
+        """Why nothing may go out for it: its messages could not name their sender as the law wants."""
+        problems = self.sender_problems()
+        if not problems:
+            return None
+        keys = "; ".join(problem.split(":", 1)[0] for problem in problems)
+        return f"sender details missing ({keys}): nothing is sent until they are configured (`connector check-config`)"
 
     def summary(self) -> str:
         state = "enabled" if self.enabled else "disabled"
@@ -384,6 +423,22 @@ class Settings:
     def policy_for(self, administration: AdministrationConfig) -> Policy:
         return self.policies[administration.policy]
 
+    def email_for(self, administration: AdministrationBase) -> EmailSection | None:
+        """The SMTP account and sender for an administration's reminders: `[email]` with its own keys over it.
+        Unless one names them, the From name is the client's trading name and replies go to the client's
+        address (`company.email`), so each client's reminders come in its own name."""
+        own = administration.email.model_dump(exclude_none=True) if administration.email else {}
+        base = self.email.model_dump(exclude_none=True) if self.email else {}
+        if not own and not base:
+            return None
+        company = administration.company
+        merged = {**base, **own}
+        if company is not None:
+            merged.setdefault("from_name", company.name)
+            if company.email:
+                merged.setdefault("reply_to", company.email)
+        return EmailSection.model_validate(merged)
+
     def administration(self, name: str) -> AdministrationConfig:
         for admin in self.administrations:
             if admin.name == name:
@@ -464,6 +519,12 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     policies = _validate_policies(raw.get("policies", {}), problems)
     email = _validate_email(raw.get("email"), environ, problems)
     for index, admin in enumerate(administrations):
+        if admin.email is not None and email is None:
+            problems += [
+                f"administrations[{index}].email.{key}: missing (there is no [email] to take it from)"
+                for key in ("host", "from_address")
+                if getattr(admin.email, key) is None
+            ]
         if admin.policy not in policies:
             known = ", ".join(sorted(policies))
             problems.append(f"administrations[{index}].policy: unknown policy {admin.policy!r} (known: {known})")
@@ -488,8 +549,9 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             register_secret(key)
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
-    if email is not None and email.password is not None:
-        register_secret(email.password.get_secret_value())
+    for secret in [email.password if email else None, *(a.email.password for a in administrations if a.email)]:
+        if secret is not None:
+            register_secret(secret.get_secret_value())
     return Settings(connector, tuple(administrations), policies=policies, email=email)
 
 
@@ -514,6 +576,13 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
                     f"administrations[{index}].{key}: a secret must not be written in the file; "
                     f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
                 )
+        own_email = admin.get("email")
+        password = own_email.get("password") if isinstance(own_email, dict) else None
+        if password not in (None, "") and not (isinstance(password, str) and _ONLY_REFERENCE.match(password)):
+            problems.append(
+                f"administrations[{index}].email.password: a secret must not be written in the file; "
+                f'reference an environment variable, e.g. password = "${{{_env_name(admin, "smtp_password")}}}"'
+            )
     for key in ("status_token", "secret_key"):
         token = raw_connector.get(key)
         if token not in (None, "") and not (isinstance(token, str) and _ONLY_REFERENCE.match(token)):

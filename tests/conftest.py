@@ -33,6 +33,7 @@ from connector.log import configure_logging
 from connector.store import Store
 from connector.store.tokens import TokenVault
 from tests.support.faketime import repair_sleep
+from tests.support.sender import SENDER
 
 PG_SKIP_REASON = (
     "PostgreSQL half of the suite: set TEST_DATABASE_URL, e.g. "
@@ -228,6 +229,7 @@ def moneybird_settings(
                 "base_url": simulator.base_url,
                 "administration_id": simulator.administration_ids[0],
                 "token": "${SHOP_TOKEN}",
+                "company": SENDER,
             }
         ],
     }

@@ -61,6 +61,7 @@ class DispatchReport:
     waiting: int = 0  # due, but held back by the send window
     window_opens_at: datetime | None = None  # when those go out
     awaiting_approval: str | None = None  # why nothing goes out until a person approves the administration
+    sender_missing: str | None = None  # why nothing goes out until the sender's details are configured
     actions_awaiting_approval: int = 0  # actions the policy reserves for a person, waiting for one
 
     def to_json(self) -> dict[str, Any]:
@@ -107,7 +108,7 @@ class Dispatcher:
             administration=administration,
             policies=dict(settings.policies),
             clock=clock,
-            email=settings.email,
+            email=settings.email_for(administration),
             handover_dir=Path(section.handover_dir),
             handover_url=section.handover_url,
             renderer=MessageRenderer(Path(section.templates_dir) if section.templates_dir else None),
@@ -138,7 +139,8 @@ class Dispatcher:
         report = DispatchReport(self.administration.name)
         self._recover(report)
         report.awaiting_approval = self._awaiting_approval()
-        if report.awaiting_approval is not None:
+        report.sender_missing = self.administration.sender_missing()
+        if report.awaiting_approval is not None or report.sender_missing is not None:
             for action in self.outbox.unfinished(self.administration_id, "sent"):
                 self._write_back(action, report)  # what went out before is still written back
             return report

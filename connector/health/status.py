@@ -50,11 +50,15 @@ class AdministrationFigures:
         return self.config.name
 
     def not_ready_because(self, now: datetime) -> str | None:
-        """Why this administration is not ready, or None when it is: parked, or behind on syncing and/or not
-        approved (both are named when both hold)."""
+        """Why this administration is not ready, or None when it is: parked; or behind on syncing, without the
+        sender's details, not approved (each that holds is named)."""
         if self.parked_at is not None:
             return f"parked since {self.parked_at.isoformat()}: {self.parked_reason}; a person must act"
-        reasons = [reason for reason in (self._sync_behind(now), self.not_approved_because) if reason]
+        reasons = [
+            reason
+            for reason in (self._sync_behind(now), self.config.sender_missing(), self.not_approved_because)
+            if reason
+        ]
         return "; ".join(reasons) or None
 
     @property
@@ -224,6 +228,8 @@ def status_document(
             attention.insert(0, {"kind": "parked", "error": item.parked_reason, "since": item.parked_at.isoformat()})
         if not item.approved:
             attention.insert(0, {"kind": "awaiting_approval", "error": item.not_approved_because})
+        if item.config.sender_missing():
+            attention.insert(0, {"kind": "sender_missing", "error": item.config.sender_missing()})
         if item.quarantined:
             attention.append({"kind": "quarantine", "error": f"{item.quarantined} record(s) could not be mirrored"})
         run = item.last_run

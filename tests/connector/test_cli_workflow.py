@@ -180,7 +180,7 @@ platform = "moneybird"
 base_url = "{simulator.base_url}"
 administration_id = "313373133731337313"
 token = "${{PLAN_TOKEN}}"
-company = {{ name = "Plan B.V.", iban = "NL91ABNA0417164300" }}
+company = {{ name = "Plan B.V.", kvk = "12345678", address = "Planstraat 1, 1234 AB Plaats", statutory_seat = "X" }}
 """
         )
         (tmp_path / ".env").write_text("PLAN_TOKEN=plan-test-token\n")
@@ -250,3 +250,14 @@ def test_asking_approval_without_saying_what_is_a_clear_error(synced: Path) -> N
     assert result.returncode == 2 and "say what to reject" in result.stderr
     result = connector("approve", "abcdef123456", "--by", "Anna", cwd=synced)
     assert result.returncode == 2 and "no action with key" in result.stderr
+
+
+def test_nothing_goes_out_for_an_administration_that_cannot_name_its_sender(synced: Path) -> None:
+    assert connector("approve", "--admin", "plan", "--by", "Anna", cwd=synced).returncode == 0
+    result = connector("dispatch", "--date", "2025-03-06", "--ignore-window", "--json", cwd=synced)
+    (report,) = json.loads(result.stdout)
+    assert report["sender_missing"].startswith("sender details missing (company): nothing is sent")
+    assert report["planned"] == report["executed"] == 0
+    assert json.loads(connector("outbox", "--json", cwd=synced).stdout) == []
+    shown = connector("dispatch", "--date", "2025-03-06", "--ignore-window", cwd=synced).stdout
+    assert "nothing is sent until they are configured (`connector check-config`)" in shown

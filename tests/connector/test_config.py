@@ -334,3 +334,57 @@ def test_approval_rules_are_configured_per_policy() -> None:
         with pytest.raises(ConfigError) as caught:
             settings_from_dict({"policies": {"default": {"approval": approval}}}, environ={})
         assert [p[: len(problem)] for p in caught.value.problems] == [problem]
+
+
+def test_each_administration_sends_in_its_own_name_or_through_its_own_account() -> None:
+    raw = {
+        "email": {"host": "smtp.kantoor.example", "from_address": "debiteuren@kantoor.example", "password": "${P}"},
+        "administrations": [
+            {
+                "name": "bakker",
+                "platform": "eboekhouden",
+                "api_token": "${T}",
+                "company": {"name": "Bakkerij De Vries", "email": "info@bakkerij.example"},
+            },
+            {
+                "name": "slager",
+                "platform": "eboekhouden",
+                "api_token": "${T}",
+                "company": {"name": "Slagerij Jansen"},
+                "email": {"host": "smtp.slagerij.example", "from_address": "boekhouding@slagerij.example",
+                          "username": "slagerij", "password": "${SLAGER_SMTP}", "from_name": "Jansen Vlees"},
+            },
+        ],
+    }  # fmt: skip
+    settings = settings_from_dict(raw, environ={"T": "token-value", "P": "office-pw", "SLAGER_SMTP": "slager-pw"})
+    bakker, slager = (settings.email_for(a) for a in settings.administrations)
+    assert bakker is not None and slager is not None
+    # Through the office's account, in the client's name, replies to the client:
+    assert (bakker.host, bakker.from_address) == ("smtp.kantoor.example", "debiteuren@kantoor.example")
+    assert (bakker.from_name, bakker.reply_to) == ("Bakkerij De Vries", "info@bakkerij.example")
+    # Through its own account, as it names itself:
+    assert (slager.host, slager.username, slager.from_name) == ("smtp.slagerij.example", "slagerij", "Jansen Vlees")
+    assert slager.password is not None and slager.password.get_secret_value() == "slager-pw"
+    assert "slager-pw" not in redact_text("login slager-pw")  # a secret, masked wherever it appears
+
+
+def test_an_administrations_own_account_is_checked_like_the_global_one() -> None:
+    admin = {"name": "a", "platform": "eboekhouden", "api_token": "${T}"}
+    own = {**admin, "email": {"password": "hunter2", "from_name": "A"}}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"administrations": [own]}, environ={"T": "token-value"})
+    assert sorted(p.split(":", 1)[0] for p in caught.value.problems) == [
+        "administrations[0].email.from_address",
+        "administrations[0].email.host",
+        "administrations[0].email.password",
+    ]
+    assert "hunter2" not in " ".join(caught.value.problems)
+
+
+def test_without_the_senders_details_an_administration_says_why_it_sends_nothing() -> None:
+    raw = {"administrations": [{"name": "a", "platform": "eboekhouden", "api_token": "${T}", "company": {"name": "A"}}]}
+    (admin,) = settings_from_dict(raw, environ={"T": "token-value"}).administrations
+    assert admin.sender_missing() == (
+        "sender details missing (company.kvk; company.address): nothing is sent until they are configured "
+        "(`connector check-config`)"
+    )

@@ -20,6 +20,7 @@ from connector.daemon import Daemon
 from connector.store.models import SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 from tests.support.approvals import approve
+from tests.support.sender import SENDER
 
 GOOD, BAD = "good-token-0123456789", "revoked-token-0123456789"
 
@@ -117,7 +118,14 @@ def test_one_broken_administration_does_not_stop_the_others(
     raw = {
         "connector": {"database_url": f"sqlite:///{tmp_path / 'c.db'}"},
         "administrations": [
-            {"name": name, "platform": "moneybird", "base_url": url, "administration_id": admin_id, "token": "${T}"}
+            {
+                "name": name,
+                "platform": "moneybird",
+                "base_url": url,
+                "administration_id": admin_id,
+                "token": "${T}",
+                "company": SENDER,
+            }
             for name, url, admin_id in (
                 ("gone", "http://127.0.0.1:9", "1"),  # nothing listens on the discard port
                 ("shop", simulator.base_url, simulator.administration_ids[0]),

@@ -16,6 +16,7 @@ from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints
 from tests.conftest import EXACT_SECRET_KEY, FAST_RETRIES, SIM_TODAY
 from tests.support.approvals import approve
+from tests.support.sender import SENDER
 
 
 @contextmanager
@@ -35,6 +36,7 @@ def settings_for(simulator: ExactOnlineSimulator, database_url: str, **administr
             {
                 "name": "acme",
                 "platform": "exact_online",
+                "company": SENDER,
                 "base_url": simulator.base_url,
                 "division": simulator.division,
                 "client_id": simulator.client_id,

@@ -23,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.dispatch.mailsink import MailSink
+from tests.support.sender import SENDER_TOML
 
 CONFIG = """\
 [connector]
@@ -49,6 +50,7 @@ administration_id = "{administration_id}"
 token = "${{{variable}}}"
 sync_interval_seconds = 1
 stale_after_seconds = 4
+{sender}
 """
 METRICS = {
     "connector_syncs",
@@ -129,10 +131,18 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
     config.write_text(
         CONFIG.format(tmp=tmp_path, health_port=health.rsplit(":", 1)[1], smtp_port=smtp_port)
         + ADMINISTRATION.format(
-            name="doomed", base_url=doomed.base_url, administration_id=doomed.administration_id, variable="TOKEN_A"
+            name="doomed",
+            base_url=doomed.base_url,
+            administration_id=doomed.administration_id,
+            variable="TOKEN_A",
+            sender=SENDER_TOML,
         )
         + ADMINISTRATION.format(
-            name="steady", base_url=steady.base_url, administration_id=steady.administration_id, variable="TOKEN_B"
+            name="steady",
+            base_url=steady.base_url,
+            administration_id=steady.administration_id,
+            variable="TOKEN_B",
+            sender=SENDER_TOML,
         )
     )
     env = {**os.environ, "TOKEN_A": "token-a-0123456789", "TOKEN_B": "token-b-0123456789"}

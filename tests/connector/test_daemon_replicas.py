@@ -22,6 +22,7 @@ from connector.store.db import StoreInUse
 from connector.store.models import Administration, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY
 from tests.support.approvals import approve
+from tests.support.sender import SENDER
 
 TOKEN = "replica-token-0123456789"
 TTL = 30
@@ -57,6 +58,7 @@ def settings_for(simulator: MoneybirdSimulator, database_url: str, smtp_port: in
                 "base_url": simulator.base_url,
                 "administration_id": administration_id,
                 "token": f"${{TOKEN_{index}}}",  # one each: Moneybird's rate limit is per token
+                "company": SENDER,
             }
             for index, administration_id in enumerate(simulator.administration_ids)
         ],

@@ -32,7 +32,7 @@ from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import CommandContext, app
 from connector.clock import AMSTERDAM, ManualClock
-from connector.config import Company, EmailSection
+from connector.config import EmailSection
 from connector.dispatch.dispatcher import Dispatcher
 from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
@@ -53,6 +53,7 @@ from tests.conftest import (
 )
 from tests.support.approvals import TESTER, approve
 from tests.support.clocks import TickingClock
+from tests.support.sender import COMPANY
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
 # Invoices first seen late take the latest stage at once: for tests about the later stages themselves.
@@ -166,7 +167,7 @@ class World:
         tmp: Path,
     ):
         self.store, self.clock, self.sink = store, clock, sink
-        company = Company(name="Bakkerij De Vries", iban="NL91ABNA0417164300")
+        company = COMPANY
         self.adapter: LedgerAdapter
         self.ledger: LedgerView
         if isinstance(simulator, ExactOnlineSimulator):

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import AMSTERDAM, ManualClock
-from connector.config import Company, EmailSection
+from connector.config import EmailSection
 from connector.dispatch.dispatcher import Dispatcher
 from connector.dispatch.mailsink import MailSink
 from connector.store import Store
@@ -35,19 +35,13 @@ from connector.sync import sync_administration
 from connector.workflow.policy import default_policy
 from tests.conftest import moneybird_adapter, moneybird_config
 from tests.support.clocks import TickingClock
+from tests.support.sender import COMPANY
 
 GO_LIVE = date(2026, 11, 24)  # a Tuesday; the run crosses Christmas and New Year
 DAYS = 70
 # The Dutch public holidays in the run (checked by hand, not by the product's own calendar).
 HOLIDAYS = {date(2026, 12, 25), date(2026, 12, 26), date(2027, 1, 1)}
-SENDER = Company(
-    name="Bakkerij De Vries",
-    legal_name="Bakkerij De Vries B.V.",
-    kvk="12345678",
-    address="Bakkersstraat 1, 3511 AB Utrecht",
-    statutory_seat="Utrecht",
-    iban="NL91ABNA0417164300",
-)
+SENDER = COMPANY
 ORDER = ["reminder", "aanmaning", "ingebrekestelling", "final_notice"]
 
 

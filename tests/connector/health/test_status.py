@@ -10,13 +10,19 @@ from pydantic import SecretStr
 from connector.config import MoneybirdAdministration
 from connector.health.status import AdministrationFigures
 from connector.store.models import SyncRun
+from tests.support.sender import COMPANY
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def figures(*, success_ago: int | None, finished: SyncRun | None, latest: SyncRun | None) -> AdministrationFigures:
     config = MoneybirdAdministration(
-        name="shop", platform="moneybird", administration_id="1", token=SecretStr("t"), sync_interval_seconds=60
+        name="shop",
+        platform="moneybird",
+        administration_id="1",
+        token=SecretStr("t"),
+        sync_interval_seconds=60,
+        company=COMPANY,
     )
     return AdministrationFigures(
         config,
