@@ -156,6 +156,8 @@ def check_config(config: ConfigOption = None) -> None:
             typer.echo(problem, err=True)
         typer.echo(f"{len(missing)} problem(s) in the configuration.", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    for warning in _two_reminder_streams(settings):
+        typer.echo(f"warning: {warning}", err=True)
     # stdout: exactly one line per administration, for scripts; the rest is for the person, on stderr.
     typer.echo(f"{settings.source}: OK, database {display_database_url(settings.connector.database_url)}", err=True)
     for admin in settings.administrations:
@@ -172,6 +174,33 @@ def _sender_problems(settings: Settings) -> list[str]:
         if administration.enabled
         for problem in administration.sender_problems()
     ]
+
+
+def _two_reminder_streams(settings: Settings) -> list[str]:
+    """Where a customer may get the ledger's own reminders beside ours, with other deadlines."""
+    from adapters.base import Capability
+    from adapters.registry import adapter_class
+
+    warnings = []
+    for index, administration in enumerate(settings.administrations):
+        if not administration.enabled:
+            continue
+        key = f"administrations[{index}].pause_ledger_reminders"
+        try:
+            can_pause = adapter_class(administration.platform).capabilities >= {Capability.PAUSE_LEDGER_REMINDERS}
+        except PlatformNotAvailable:
+            continue
+        if not administration.pause_ledger_reminders:
+            warnings.append(
+                f"{key} = false: the ledger's own reminders go on beside this connector's, so customers may get "
+                "two reminder streams with different deadlines"
+            )
+        elif not can_pause:
+            warnings.append(
+                f"{key}: {administration.platform} cannot be told to pause its own reminders; switch them off in "
+                "the ledger, or customers may get two reminder streams with different deadlines"
+            )
+    return warnings
 
 
 @db_app.command("upgrade")

@@ -279,7 +279,9 @@ class AdministrationBase(BaseModel):
     policy: str = DEFAULT_POLICY
     company: Company | None = None  # default: the administration's name
     email: AdministrationEmail | None = None  # its own sender or SMTP account, over [email]
-    pause_ledger_reminders: bool = False  # silence the ledger's own reminders on invoices this connector chases
+    # Silence the ledger's own reminders on invoices this connector chases, so a customer never gets two reminder
+    # streams with different deadlines (where the ledger allows it; `check-config` warns where it does not).
+    pause_ledger_reminders: bool = True
     # BTW on collection costs: only when the creditor uses a VAT-charged third party and cannot reclaim the VAT
     # (BIK art. 2 lid 3); e.g. 21. Unset: none, which is right for a VAT-registered business collecting itself.
     collection_costs_vat_percent: Decimal | None = Field(default=None, ge=0, le=30)

@@ -321,7 +321,7 @@ class Dispatcher:
     def _silence_ledger(self, invoices: Sequence[Invoice]) -> None:
         """Pause the ledger's own reminders on invoices this connector now chases (when configured), once each;
         a pause is harmless to repeat, so a crash in between costs nothing."""
-        if not getattr(self.administration, "pause_ledger_reminders", False):
+        if not getattr(self.administration, "pause_ledger_reminders", True):
             return
         if not self.adapter.supports(Capability.PAUSE_LEDGER_REMINDERS):
             return

@@ -86,6 +86,26 @@ def test_check_config_summarises_a_valid_config(tmp_path: Path) -> None:
         "initech: eboekhouden api token, disabled",
     ]
     assert "OK, database sqlite:///data/connector.db" in result.stderr
+    assert "warning" not in result.stderr  # Moneybird's own reminders are paused by default
+
+
+def test_check_config_warns_where_customers_may_get_two_reminder_streams(tmp_path: Path) -> None:
+    company = 'company = { name = "A", kvk = "12345678", address = "Weg 1, 1234 AB X" }'
+    base = f'platform = "eboekhouden"\napi_token = "${{T}}"\n{company}\n'
+    (tmp_path / "config.toml").write_text(
+        f'[[administrations]]\nname = "own"\n{base}'
+        f'[[administrations]]\nname = "off"\n{base}pause_ledger_reminders = false\n'
+    )
+    (tmp_path / ".env").write_text("T=token-0123456789\n")
+    result = connector("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: administrations[0].pause_ledger_reminders: eboekhouden cannot be told to pause its own reminders; "
+        "switch them off in the ledger, or customers may get two reminder streams with different deadlines",
+        "warning: administrations[1].pause_ledger_reminders = false: the ledger's own reminders go on beside this "
+        "connector's, so customers may get two reminder streams with different deadlines",
+    ]
 
 
 def test_check_config_wants_the_sender_named_as_the_law_wants_it(tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ company = {{ name = "Plan B.V.", kvk = "12345678", address = "Planstraat 1, 1234
     assert subjects == ["Herinnering: 2 facturen van Plan B.V.", "Reminder: invoice 2025-0903 from Plan B.V."]
     assert len(notes) == 3 and all("[ref " in n for n in notes)
     history = json.loads(connector("history", "901", "--json", cwd=tmp_path).stdout)
-    assert [h["event"] for h in history] == ["planned", "email_sent", "note_written"]
+    assert [h["event"] for h in history] == ["planned", "ledger_reminders_paused", "email_sent", "note_written"]
 
 
 def test_an_administration_is_approved_once_per_policy_by_name(synced: Path) -> None:

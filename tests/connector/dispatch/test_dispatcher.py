@@ -500,8 +500,8 @@ def test_every_stage_renders_in_both_languages(stage: str, language: str, kind: 
         assert wording in message.text and "185" in message.text
 
 
-def test_the_ledgers_own_reminders_are_paused_once_when_configured(world: World) -> None:
-    world.dispatcher.administration = world.config.model_copy(update={"pause_ledger_reminders": True})
+def test_the_ledgers_own_reminders_are_paused_once_by_default(world: World) -> None:
+    assert world.config.pause_ledger_reminders  # the default: one reminder stream per customer
     first = SIM_TODAY + timedelta(days=1)
     world.day(first)
     done = [a for a in world.actions() if a.status == "done"]
@@ -516,11 +516,24 @@ def test_the_ledgers_own_reminders_are_paused_once_when_configured(world: World)
     )
 
 
-def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World) -> None:
+def test_with_pausing_switched_off_the_ledgers_own_reminders_are_left_alone(world: World) -> None:
+    world.dispatcher.administration = world.config.model_copy(update={"pause_ledger_reminders": False})
+    world.day(SIM_TODAY + timedelta(days=1))
+    chased = {i for a in world.actions() if a.status == "done" for i in world.dispatcher.outbox.invoice_ids(a)}
+    assert chased and not any(world.simulator.get_invoice(world.admin, i)["paused"] for i in chased)
+    assert world.audit("ledger_reminders_paused") == []
+
+
+@pytest.mark.parametrize("ours_paused", [True, False])
+def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World, ours_paused: bool) -> None:
+    """With the connector pausing the ledger's reminders (the default), a person pauses an invoice it does not
+    chase yet; without, one it already chases. Either way, nothing more goes out for it."""
+    world.dispatcher.administration = world.config.model_copy(update={"pause_ledger_reminders": ours_paused})
     first = SIM_TODAY + timedelta(days=1)
     world.day(first)
     chased = sorted({i for a in world.actions() if a.status == "done" for i in world.dispatcher.outbox.invoice_ids(a)})
-    held = chased[0]
+    open_ids = world.ledger.open_ids()
+    held = next(i for i in open_ids if i not in chased) if ours_paused else chased[0]
     with __import__("httpx").Client(
         base_url=world.simulator.base_url, headers={"Authorization": "Bearer person"}
     ) as http:
@@ -528,7 +541,7 @@ def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World) -> None
     for d in range(2, 40):
         world.day(SIM_TODAY + timedelta(days=d))
     later = [a for a in world.actions() if held in world.dispatcher.outbox.invoice_ids(a) and a.status == "done"]
-    assert len(later) == 1  # only what went out before the person paused it
+    assert len(later) == (0 if ours_paused else 1)  # only what went out before the person paused it
 
 
 class _Intake(BaseHTTPRequestHandler):
