@@ -497,7 +497,7 @@ def plan(
             fingerprint = settings.policy_for(administration).fingerprint()
             if latest is None or not latest.covers(administration.policy, fingerprint):
                 waiting[administration.name] = awaiting_approval_reason(administration.name, administration.policy)
-            actions += workflow.due_actions(administration_id, administration, settings.policies, today)
+            actions += workflow.due_actions(administration_id, administration, settings.policies, today, settings.rates)
     if as_json:
         rows = [
             {**action.to_json(), "administration_approved": action.administration not in waiting} for action in actions
@@ -695,7 +695,9 @@ def _approve_administration(settings: Settings, admin: str, who: str, note: str 
             )
             return
         approval = approvals.approve(administration_id, administration.policy, fingerprint, by=who, note=note)
-        due = WorkflowStore(store).due_actions(administration_id, administration, settings.policies, today)
+        due = WorkflowStore(store).due_actions(
+            administration_id, administration, settings.policies, today, settings.rates
+        )
     stages = Counter(action.stage for action in due)
     plan_text = ", ".join(f"{stage} {count}" for stage, count in stages.items()) or "nothing"
     typer.echo(

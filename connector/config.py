@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.log import register_secret
+from connector.workflow.legal import RatePeriod, load_rates, merge_rates
 from connector.workflow.policy import DEFAULT_POLICY, Policy, default_policy
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -91,6 +92,9 @@ class ConnectorSection(BaseSettings):
     handover_dir: str = "data/handover"  # case files for the collection agency (JSON and CSV per customer)
     handover_url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # also POST each case file here
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
+    # Interest-rate rows of your own (the format of the packaged rates.toml), added to the packaged table; a row
+    # for the same half-year and kind replaces the packaged one. For a new half-year before a release has it.
+    rates_file: str | None = None
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
     send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
     send_days: list[Weekday] = Field(default_factory=lambda: list(WORKING_DAYS), min_length=1)
@@ -421,6 +425,7 @@ class Settings:
     source: Path | None = None
     policies: Mapping[str, Policy] = field(default_factory=lambda: {DEFAULT_POLICY: default_policy()})
     email: EmailSection | None = None
+    rates: tuple[RatePeriod, ...] | None = None  # the interest-rate table; None: the packaged one
 
     def policy_for(self, administration: AdministrationConfig) -> Policy:
         return self.policies[administration.policy]
@@ -551,10 +556,23 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             register_secret(key)
     password = make_url(connector.database_url).password
     register_secret(str(password) if password else None)
+    rates = _load_rates(connector.rates_file, problems) if connector.rates_file else None
+    if problems:
+        raise ConfigError(sorted(problems, key=_file_order))
     for secret in [email.password if email else None, *(a.email.password for a in administrations if a.email)]:
         if secret is not None:
             register_secret(secret.get_secret_value())
-    return Settings(connector, tuple(administrations), policies=policies, email=email)
+    return Settings(connector, tuple(administrations), policies=policies, email=email, rates=rates)
+
+
+def _load_rates(path: str, problems: list[str]) -> tuple[RatePeriod, ...] | None:
+    try:
+        return merge_rates(load_rates(), load_rates(Path(path)))
+    except FileNotFoundError:
+        problems.append(f"connector.rates_file: {path}: file not found")
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"connector.rates_file: {exc}")
+    return None
 
 
 def _file_order(problem: str) -> tuple[int, int]:

@@ -35,7 +35,7 @@ from connector.store.models import Action
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
-from connector.workflow.legal import letter_term, payment_deadline
+from connector.workflow.legal import RatePeriod, letter_term, payment_deadline
 from connector.workflow.policy import CUSTOMER_FACING, DEFAULT_POLICY, Policy
 
 log = get_logger("dispatch")
@@ -86,6 +86,7 @@ class Dispatcher:
     retry_base: timedelta = timedelta(minutes=15)
     should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
     fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
+    rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
     _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
 
     @classmethod
@@ -121,6 +122,7 @@ class Dispatcher:
                 send_on_public_holidays=section.send_on_public_holidays,
             ),
             fence=fence,
+            rates=settings.rates,
         )
 
     def __post_init__(self) -> None:
@@ -144,7 +146,9 @@ class Dispatcher:
             for action in self.outbox.unfinished(self.administration_id, "sent"):
                 self._write_back(action, report)  # what went out before is still written back
             return report
-        actions = self.workflow.due_actions(self.administration_id, self.administration, self.policies, today)
+        actions = self.workflow.due_actions(
+            self.administration_id, self.administration, self.policies, today, self.rates
+        )
         report.planned = len(self.outbox.enqueue(self.administration_id, actions, self.calendar.next_send_moment(now)))
         for action in self.outbox.unfinished(self.administration_id, "sent"):
             self._write_back(action, report)  # a write-back an earlier run did not finish
@@ -382,6 +386,7 @@ class Dispatcher:
             principal=Decimal(str(planned.get("principal", "0"))),
             collection_costs=Decimal(str(planned.get("collection_costs", "0"))),
             interest=Decimal(str(planned["interest"])) if planned.get("interest") else None,
+            interest_pending="interest" in planned and planned["interest"] is None,
             sent_on=today,
             deadline=deadline,
             vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),

@@ -76,6 +76,9 @@ class MessageContext:
     reminded_invoices: Sequence[str] | None = None
     letter_sent_on: date | None = None
     sender: Any = None  # the administration's `Company`: the footer names it as the law wants
+    # Interest is due but could not be computed (no confirmed rate for part of the period): the letter says it
+    # will be charged later instead of leaving it out without a word.
+    interest_pending: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

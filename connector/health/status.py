@@ -212,7 +212,7 @@ def status_document(
         due: list[Any] = []
         attention: list[dict[str, Any]] = []
         if item.administration_id is not None:
-            due = workflow.due_actions(item.administration_id, item.config, settings.policies, today)
+            due = workflow.due_actions(item.administration_id, item.config, settings.policies, today, settings.rates)
             attention = [
                 {
                     "kind": f"action_{action.status}",
@@ -224,6 +224,8 @@ def status_document(
                 }
                 for action in overview.needing_attention(item.administration_id)
             ]
+        for warning in sorted({warning for action in due for warning in action.warnings}):
+            attention.append({"kind": "interest_not_computed", "error": warning})
         if item.parked_at is not None:
             attention.insert(0, {"kind": "parked", "error": item.parked_reason, "since": item.parked_at.isoformat()})
         if not item.approved:

@@ -16,7 +16,7 @@ from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOve
 from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
-from connector.workflow.legal import DebtorKind
+from connector.workflow.legal import DebtorKind, RatePeriod
 from connector.workflow.policy import CUSTOMER_FACING, Policy
 
 # Actions that count as the stage being reached: planned and not yet done count too (also those waiting for a
@@ -38,11 +38,16 @@ class WorkflowStore:
         self.clock = store.clock
 
     def due_actions(
-        self, administration_id: int, administration: Any, policies: Mapping[str, Policy], today: date
+        self,
+        administration_id: int,
+        administration: Any,
+        policies: Mapping[str, Policy],
+        today: date,
+        rates: Sequence[RatePeriod] | None = None,
     ) -> list[planner.PlannedAction]:
         """What the workflow wants done for this administration on `today`, from what the store holds."""
         inputs = self.planning_inputs(administration_id)
-        return planner.planner_for(administration, policies).plan(
+        return planner.planner_for(administration, policies, rates).plan(
             today, inputs.invoices, inputs.progress, inputs.contacts
         )
 

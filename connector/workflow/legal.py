@@ -214,7 +214,10 @@ class MissingRate(Exception):
         self.kind = kind
         self.unverified = unverified
         what = "only an unverified" if unverified else "no"
-        super().__init__(f"{what} {kind.value} interest rate for {day.isoformat()}; add a verified row to rates.toml")
+        super().__init__(
+            f"{what} {kind.value} interest rate for {day.isoformat()}; add a verified row in a rates_file "
+            "([connector] rates_file, the format of the packaged rates.toml)"
+        )
 
 
 _RATE_KINDS: dict[str, RateKind] = {kind.value: kind for kind in RateKind}
@@ -277,6 +280,14 @@ def load_rates(path: Path | None = None) -> tuple[RatePeriod, ...]:
 
 
 @lru_cache(maxsize=1)
+def merge_rates(base: Sequence[RatePeriod], extra: Sequence[RatePeriod]) -> tuple[RatePeriod, ...]:
+    """`base` with `extra`'s rows added; a row of `extra` for the same half-year and kind replaces base's (an
+    operator confirming an unverified row, or correcting one)."""
+    replaced = {(row.valid_from, row.kind) for row in extra}
+    rows = [row for row in base if (row.valid_from, row.kind) not in replaced] + list(extra)
+    return tuple(sorted(rows, key=lambda r: (r.kind.value, r.valid_from)))
+
+
 def _packaged_rates() -> tuple[RatePeriod, ...]:
     text = resources.files("connector.workflow").joinpath("rates.toml").read_text(encoding="utf-8")
     return _parse_rates(text, "rates.toml")

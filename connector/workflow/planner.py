@@ -450,11 +450,15 @@ def _approval(stage: Stage, policy: Policy, steps: Sequence[_Step], principal: D
     return tuple(reasons)
 
 
-def planner_for(administration: Any, policies: Mapping[str, Policy]) -> Planner:
-    """The planner as an administration's configuration sets it up (policy, BTW on collection costs)."""
+def planner_for(
+    administration: Any, policies: Mapping[str, Policy], rates: Sequence[RatePeriod] | None = None
+) -> Planner:
+    """The planner as an administration's configuration sets it up (policy, BTW on collection costs, and the
+    interest-rate table: the packaged one unless the configuration adds rows)."""
     return Planner(
         administration.name,
         policies,
         getattr(administration, "policy", DEFAULT_POLICY),
+        rates=rates,
         vat_percent=getattr(administration, "collection_costs_vat_percent", None),
     )

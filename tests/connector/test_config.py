@@ -388,3 +388,27 @@ def test_without_the_senders_details_an_administration_says_why_it_sends_nothing
         "sender details missing (company.kvk; company.address): nothing is sent until they are configured "
         "(`connector check-config`)"
     )
+
+
+def test_an_operator_adds_interest_rates_without_a_release(tmp_path: Path) -> None:
+    rows = tmp_path / "rates.toml"
+    rows.write_text(
+        '[[rate]]\nvalid_from = 2026-07-01\nkind = "statutory"\npercent = "4"\nverified = true\n'
+        'sources = ["https://wetten.overheid.nl/BWBR0047640"]\n'
+    )
+    settings = settings_from_dict({"connector": {"rates_file": str(rows)}}, environ={})
+    assert settings.rates is not None
+    confirmed = [r for r in settings.rates if r.valid_from.isoformat() == "2026-07-01" and r.kind.value == "statutory"]
+    assert [(r.percent, r.verified) for r in confirmed] == [(Decimal("4"), True)]
+    assert settings_from_dict({}, environ={}).rates is None  # the packaged table
+    for text, problem in (
+        (None, "connector.rates_file: " + str(tmp_path / "nope.toml") + ": file not found"),
+        ('[[rate]]\nvalid_from = 2026-07-01\nkind = "statutory"\npercent = 4.0\n', "connector.rates_file: "),
+    ):
+        path = tmp_path / "nope.toml"
+        if text is not None:
+            path = tmp_path / "bad.toml"
+            path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            settings_from_dict({"connector": {"rates_file": str(path)}}, environ={})
+        assert [p[: len(problem)] for p in caught.value.problems] == [problem]

@@ -180,3 +180,18 @@ def test_subjects_agree_with_one_or_several_invoices(language: str, count: int, 
     one = context("aanmaning", language, [], None)
     lines = [replace(one.invoices[0], number=f"2026-000{n}") for n in range(1, count + 1)]
     assert RENDERER.render("aanmaning", replace(one, invoices=lines)).subject == subject
+
+
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [
+        ("nl", "Daarnaast bent u vanaf de vervaldatum de wettelijke handelsrente verschuldigd; die brengen wij later"),
+        ("en", "Statutory commercial interest is also due from the due date; we will charge it separately later."),
+    ],
+)
+def test_interest_that_could_not_be_computed_is_announced_not_left_out(language: str, sentence: str) -> None:
+    """No confirmed rate for part of the period: the letter says the interest follows, in words a debtor reads."""
+    base = replace(context("final_notice", language, [], date(2026, 11, 2)), debtor_kind="business")
+    pending = RENDERER.render("final_notice", replace(base, interest=None, interest_pending=True))
+    assert sentence in pending.text and sentence.split(";")[0] in pending.html
+    assert sentence not in RENDERER.render("final_notice", replace(base, interest=Decimal("3.40"))).text

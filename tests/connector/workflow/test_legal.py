@@ -25,6 +25,7 @@ from connector.workflow.legal import (
     interest_start,
     letter_term,
     load_rates,
+    merge_rates,
     payment_deadline,
     presumed_delivery,
     rate_for,
@@ -262,8 +263,13 @@ def test_packaged_rate_table() -> None:
     assert table[(date(2024, 7, 1), COMMERCIAL)] == (D("12.25"), True)
     assert table[(date(2025, 1, 1), STATUTORY)] == (D("6"), True)
     assert table[(date(2025, 1, 1), COMMERCIAL)] == (D("11.15"), True)
-    assert table[(date(2025, 7, 1), STATUTORY)] == (D("6"), False)
+    assert table[(date(2025, 7, 1), STATUTORY)] == (D("6"), True)
     assert table[(date(2025, 7, 1), COMMERCIAL)] == (D("10.15"), True)
+    # 2026: what the statutory rules give, unconfirmed: refused until an operator confirms them
+    assert table[(date(2026, 1, 1), STATUTORY)] == (D("4"), False)
+    assert table[(date(2026, 1, 1), COMMERCIAL)] == (D("10.15"), False)
+    assert table[(date(2026, 7, 1), STATUTORY)] == (D("4"), False)
+    assert table[(date(2026, 7, 1), COMMERCIAL)] == (D("10.15"), False)
     for rate in rates:
         assert rate.source_urls
         assert all(url.startswith(("https://", "http://")) for url in rate.source_urls)
@@ -387,10 +393,11 @@ def test_one_day_of_interest() -> None:
 
 def test_missing_rate_past_the_table() -> None:
     with pytest.raises(MissingRate) as raised:
-        statutory_interest(D("1000"), date(2025, 12, 1), date(2026, 2, 1), COMMERCIAL)
-    assert raised.value.day == date(2026, 1, 1)
+        statutory_interest(D("1000"), date(2026, 12, 1), date(2027, 2, 1), COMMERCIAL, allow_unverified=True)
+    assert raised.value.day == date(2027, 1, 1)
     assert raised.value.kind is COMMERCIAL
     assert not raised.value.unverified
+    assert "add a verified row in a rates_file ([connector] rates_file" in str(raised.value)
 
 
 def test_missing_rate_before_the_table() -> None:
@@ -401,12 +408,23 @@ def test_missing_rate_before_the_table() -> None:
 
 def test_an_unverified_rate_is_refused_unless_allowed() -> None:
     with pytest.raises(MissingRate) as raised:
-        statutory_interest(D("1000"), date(2025, 6, 1), date(2025, 8, 1), STATUTORY)
-    assert raised.value.day == date(2025, 7, 1)
+        statutory_interest(D("1000"), date(2025, 12, 1), date(2026, 2, 1), STATUTORY)
+    assert raised.value.day == date(2026, 1, 1)
     assert raised.value.unverified
-    # allowed: June (30 days) and July (31 days), both at 6%: 1000 * 0.06 * 61 / 365 = 10.0274 -> 10.03
-    amount = statutory_interest(D("1000"), date(2025, 6, 1), date(2025, 8, 1), STATUTORY, allow_unverified=True)
-    assert amount == D("10.03")
+    # allowed: December (31 days) at 6%, January (31 days) at 4%: 1000 * (0.06 * 31 + 0.04 * 31) / 365 = 8.49
+    amount = statutory_interest(D("1000"), date(2025, 12, 1), date(2026, 2, 1), STATUTORY, allow_unverified=True)
+    assert amount == D("8.49")
+
+
+def test_an_operators_rates_file_confirms_a_row_or_adds_a_half_year(tmp_path: Path) -> None:
+    confirmed = ROW.format(valid_from="2026-01-01", kind="statutory", percent='"4"')
+    added = ROW.format(valid_from="2027-01-01", kind="statutory", percent='"5"')
+    rates = merge_rates(load_rates(), load_rates(write_table(tmp_path, confirmed + added)))
+    table = {(r.valid_from, r.kind): (r.percent, r.verified) for r in rates}
+    assert table[(date(2026, 1, 1), STATUTORY)] == (D("4"), True)  # replaces the packaged unverified row
+    assert table[(date(2027, 1, 1), STATUTORY)] == (D("5"), True)
+    assert len(rates) == len(load_rates()) + 1
+    assert statutory_interest(D("1000"), date(2026, 1, 1), date(2026, 2, 1), STATUTORY, rates=rates) == D("3.40")
 
 
 def test_a_half_year_without_a_row_is_not_filled_from_the_previous_rate() -> None:
@@ -425,11 +443,12 @@ def test_a_half_year_without_a_row_is_not_filled_from_the_previous_rate() -> Non
 
 def test_rate_for_a_day() -> None:
     assert rate_for(date(2024, 8, 15), COMMERCIAL).percent == D("12.25")
+    assert rate_for(date(2025, 8, 15), STATUTORY).percent == D("6")
     with pytest.raises(MissingRate):
-        rate_for(date(2025, 8, 15), STATUTORY)
-    assert rate_for(date(2025, 8, 15), STATUTORY, allow_unverified=True).percent == D("6")
+        rate_for(date(2026, 8, 15), STATUTORY)
+    assert rate_for(date(2026, 8, 15), STATUTORY, allow_unverified=True).percent == D("4")
     with pytest.raises(MissingRate):
-        rate_for(date(2026, 1, 1), COMMERCIAL)
+        rate_for(date(2027, 1, 1), COMMERCIAL, allow_unverified=True)
 
 
 # --- allocation (art. 6:44 BW) ----------------------------------------------------------------------------
