@@ -484,7 +484,7 @@ def plan(
     """Show the reminder actions due; changes nothing."""
     settings = _settings(config)
     today = _parse_date(on) if on else business_date(_clock(), settings.connector.zone)
-    actions: list[Any] = []
+    named: list[tuple[Any, str | None, list[str]]] = []  # each action with its customer's name and invoice numbers
     waiting: dict[str, str] = {}  # administration -> why nothing goes out yet
     with _store(settings) as store:
         workflow = WorkflowStore(store)
@@ -497,23 +497,35 @@ def plan(
             fingerprint = settings.policy_for(administration).fingerprint()
             if latest is None or not latest.covers(administration.policy, fingerprint):
                 waiting[administration.name] = awaiting_approval_reason(administration.name, administration.policy)
-            actions += workflow.due_actions(administration_id, administration, settings.policies, today, settings.rates)
+            found = workflow.due_actions(administration_id, administration, settings.policies, today, settings.rates)
+            contacts, invoice_numbers = workflow.names(administration_id)
+            named += [
+                (action, contacts.get(action.contact_id), [invoice_numbers.get(i, i) for i in action.invoices])
+                for action in found
+            ]
     if as_json:
         rows = [
-            {**action.to_json(), "administration_approved": action.administration not in waiting} for action in actions
+            {
+                **action.to_json(),
+                "contact_name": customer,
+                "invoice_numbers": numbers,
+                "administration_approved": action.administration not in waiting,
+            }
+            for action, customer, numbers in named
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
     for name, reason in waiting.items():
         typer.echo(f"{name}: {reason}")
-    for action in actions:
+    for action, customer, numbers in named:
         approval = f"  [needs approval: {'; '.join(action.approval)}]" if action.approval else ""
+        who = (customer or action.contact_id)[:32]
         typer.echo(
-            f"{action.administration}  {action.stage:<18} {action.action:<15} contact {action.contact_id:<20} "
-            f"{len(action.invoices):>3} invoice(s)  {action.currency} {format_amount(action.principal):>12}"
-            f"  costs {format_amount(action.collection_costs):>8}  {action.reason}{approval}"
+            f"{action.administration}  {action.stage:<18} {action.action:<15} {who:<32} "
+            f"{', '.join(numbers)}  {action.currency} {format_amount(action.principal)}"
+            f"  costs {format_amount(action.collection_costs)}  {action.reason}{approval}"
         )
-    typer.echo(f"{len(actions)} action(s) due on {today.isoformat()}")
+    typer.echo(f"{len(named)} action(s) due on {today.isoformat()}")
 
 
 @app.command()
@@ -599,7 +611,9 @@ def outbox(
             administration_id = store.administration_id(administration.name)
             if administration_id is None:
                 continue
+            contacts, numbers = WorkflowStore(store).names(administration_id)
             for action in box.actions(administration_id, [status] if status else None):
+                invoice_ids = box.invoice_ids(action)
                 rows.append(
                     {
                         "administration": administration.name,
@@ -607,7 +621,9 @@ def outbox(
                         "stage": action.stage,
                         "action": action.action,
                         "contact_id": action.contact_ledger_id,
-                        "invoices": box.invoice_ids(action),
+                        "contact_name": contacts.get(action.contact_ledger_id),
+                        "invoices": invoice_ids,
+                        "invoice_numbers": [numbers.get(i, i) for i in invoice_ids],
                         "status": action.status,
                         "attempts": action.attempts,
                         "error": action.error,
@@ -619,7 +635,11 @@ def outbox(
         return
     for row in rows:
         error = f"  {row['error']}" if row["error"] else ""
-        typer.echo(f"{row['key'][:12]}  {row['status']:<9} {row['stage']:<18} contact {row['contact_id']}{error}")
+        customer = (row["contact_name"] or row["contact_id"])[:32]
+        typer.echo(
+            f"{row['key'][:12]}  {row['status']:<17} {row['stage']:<18} {customer:<32} "
+            f"{', '.join(row['invoice_numbers'])}{error}"
+        )
     typer.echo(f"{len(rows)} action(s)")
 
 
@@ -763,14 +783,36 @@ def resolve(
 
 
 @app.command()
-def retry(key: KeyArgument, config: ConfigOption = None) -> None:
-    """Try a failed action again (after fixing what made it fail)."""
+def retry(
+    keys: Annotated[
+        list[str] | None, typer.Argument(help="Keys of failed actions (the first 6 characters are enough).")
+    ] = None,
+    all_failed: Annotated[bool, typer.Option("--all-failed", help="Every failed action (of --admin).")] = False,
+    admin: AdminOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Try failed actions again (after fixing what made them fail): by key, or --all-failed."""
+    if bool(keys) == all_failed:
+        typer.echo("give the keys of failed actions, or --all-failed", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     settings = _settings(config)
     with _store(settings) as store:
         box = OutboxStore(store)
-        action = _one_action(box, key, "failed")
-        box.transition(action, "pending", expect="failed", event="retry_requested", next_attempt_at=store.clock.now())
-    typer.echo(f"{action.key[:12]}: will be tried again on the next dispatch")
+        if all_failed:
+            chosen = [
+                action
+                for administration in _selected(settings, admin)
+                if (administration_id := store.administration_id(administration.name)) is not None
+                for action in box.actions(administration_id, ["failed"])
+            ]
+        else:
+            chosen = [_one_action(box, key, "failed") for key in keys or []]
+        for action in chosen:
+            box.transition(
+                action, "pending", expect="failed", event="retry_requested", next_attempt_at=store.clock.now()
+            )
+            typer.echo(f"{action.key[:12]}: will be tried again on the next dispatch")
+    typer.echo(f"{len(chosen)} action(s) to try again")
 
 
 def _one_action(box: OutboxStore, key: str, status: str) -> Any:
@@ -846,9 +888,15 @@ def exclude(
     if policy is not None:
         changes["policy"] = policy
     with _store(settings) as store:
-        administration_id = store.ensure_administration(
-            administration.name, administration.platform, administration.ledger_reference
-        )
+        administration_id = store.administration_id(administration.name)
+        known = administration_id is not None and store.contact(administration_id, contact) is not None
+        if administration_id is None or not known:
+            typer.echo(
+                f"no mirrored customer with id {contact!r} in {administration.name} "
+                "(`connector invoices` lists them; sync first if it is new)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_CONFIG)
         WorkflowStore(store).override_contact(administration_id, contact, **changes)
     done = "included" if undo else "updated" if (kind or policy) else "excluded"
     typer.echo(f"{done} contact {contact} in {administration.name}")

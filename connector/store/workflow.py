@@ -289,6 +289,24 @@ class WorkflowStore:
                 .order_by(col(AuditEntry.at), col(AuditEntry.id))
             ).all()
 
+    def names(self, administration_id: int) -> tuple[dict[str, str], dict[str, str]]:
+        """What people call things: contact id -> the customer's name, invoice id -> its number. Two queries."""
+        with self.store.session() as session:
+            contacts = dict(
+                session.exec(
+                    select(ContactRow.ledger_id, ContactRow.name).where(
+                        ContactRow.administration_id == administration_id
+                    )
+                ).all()
+            )
+            invoices = {
+                ledger_id: number or ledger_id
+                for ledger_id, number in session.exec(
+                    select(Invoice.ledger_id, Invoice.number).where(Invoice.administration_id == administration_id)
+                ).all()
+            }
+        return contacts, invoices
+
     def find_invoice(self, reference: str, administration_id: int | None = None) -> list[tuple[int, str]]:
         """(administration id, ledger id) of invoices whose ledger id or number is `reference`."""
         query = select(Invoice.administration_id, Invoice.ledger_id).where(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,12 @@ from sqlmodel import select
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
+from connector.config import load_settings
 from connector.dispatch.mailsink import MailSink
 from connector.store import Store
 from connector.store.models import AuditEntry
+from connector.store.outbox import OutboxStore
+from connector.store.workflow import WorkflowStore
 from tests.conftest import SIM_TODAY
 from tests.connector.test_cli import connector
 
@@ -261,3 +264,35 @@ def test_nothing_goes_out_for_an_administration_that_cannot_name_its_sender(sync
     assert json.loads(connector("outbox", "--json", cwd=synced).stdout) == []
     shown = connector("dispatch", "--date", "2025-03-06", "--ignore-window", cwd=synced).stdout
     assert "nothing is sent until they are configured (`connector check-config`)" in shown
+
+
+def test_operators_work_by_names(synced: Path) -> None:
+    shown = connector("plan", "--date", "2025-03-06", cwd=synced).stdout
+    assert "Eva Bakker" in shown and "2025-0901, 2025-0902" in shown
+    listed = {a["contact_id"]: a for a in plan(synced, "2025-03-06")}
+    assert listed["1"]["contact_name"] == "Eva Bakker" and listed["1"]["invoice_numbers"] == ["2025-0901", "2025-0902"]
+    unknown = connector("exclude", "404", cwd=synced)
+    assert unknown.returncode == 2 and "no mirrored customer with id '404' in plan" in unknown.stderr
+    assert connector("exclude", "2", cwd=synced).returncode == 0
+
+    clock = ManualClock(datetime(2025, 3, 6, 10, tzinfo=UTC))
+    store = Store.open(f"sqlite:///{synced / 'connector.db'}", clock)
+    try:
+        administration_id = store.administration_id("plan")
+        assert administration_id is not None
+        settings = load_settings(synced / "config.toml", environ={"PLAN_TOKEN": "plan-test-token"})
+        (administration,) = settings.administrations
+        due = WorkflowStore(store).due_actions(administration_id, administration, settings.policies, date(2025, 3, 6))
+        box = OutboxStore(store)
+        box.enqueue(administration_id, due, clock.now())
+        for action in box.actions(administration_id):
+            box.transition(action, "executing", expect="pending")
+            box.transition(action, "failed", expect="executing", error="smtp down")
+    finally:
+        store.close()
+    outbox = connector("outbox", "--status", "failed", cwd=synced).stdout
+    assert "Eva Bakker" in outbox and "2025-0901, 2025-0902" in outbox and "smtp down" in outbox
+    assert connector("retry", cwd=synced).returncode == 2
+    retried = connector("retry", "--all-failed", cwd=synced)
+    assert retried.returncode == 0 and retried.stdout.splitlines()[-1] == "1 action(s) to try again"
+    assert json.loads(connector("outbox", "--status", "failed", "--json", cwd=synced).stdout) == []
