@@ -176,8 +176,12 @@ def _says_only_what_went_out(message: Sent, before: list[Sent]) -> None:
         assert word not in opening.split(".")[0].lower(), f"{stage} names a reminder that was not sent: {opening}"
         return
     first_sentence = opening.split(". ")[0]
-    plural = (word + ("s" if message.english else "en")) in first_sentence
-    assert plural == (len(reminders) > 1), first_sentence
+    reminded = {i for b in reminders for i in b.invoices} & covered
+    if reminded < covered:  # about some of these invoices: it names them, and does not say "despite"
+        assert ("we reminded you" if message.english else "herinnerden wij u") in first_sentence, first_sentence
+    else:
+        plural = (word + ("s" if message.english else "en")) in first_sentence
+        assert plural == (len(reminders) > 1), first_sentence
     for earlier in reminders:
         day = earlier.at.astimezone(AMSTERDAM).date()
         assert format_date(day, "d MMMM", locale=locale) in first_sentence, (first_sentence, day)
