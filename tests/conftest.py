@@ -115,6 +115,14 @@ def store(database_url: str, clock: ManualClock) -> Iterator[Store]:
     store.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite the message snapshots (tests/connector/dispatch/snapshots) from the templates",
+    )
+
+
 def pytest_report_header() -> str:
     if os.environ.get("TEST_DATABASE_URL"):
         return "store tests: SQLite and PostgreSQL (TEST_DATABASE_URL is set)"

@@ -57,3 +57,6 @@ def test_demo_plays_45_days_in_under_a_minute_and_its_summary_matches_the_sink_a
 
     out = result.stdout
     assert "Summary after 45 days" in out and "Status page:" in out and ".eml" in out
+    # It approves its own administrations, says so, and names the step a real ledger needs.
+    assert "Approved:          bakkerij, installatie under policy 'default', by the demo on your behalf." in out
+    assert "`connector approve --admin NAME`" in out

@@ -1,0 +1,107 @@
+"""Every template as a customer reads it: Dutch and English, consumer and business, one invoice and several,
+rendered from a history that fits the stage. The renderings are kept in `snapshots/`, read by a person when
+they change (`pytest tests/connector/dispatch/test_snapshots.py --update-snapshots` rewrites them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
+from connector.workflow.policy import default_policy
+from tests.support.sender import COMPANY
+
+SNAPSHOTS = Path(__file__).with_name("snapshots")
+RENDERER = MessageRenderer()
+SENT_ON = date(2026, 11, 24)
+
+
+def lines(count: int) -> list[InvoiceLine]:
+    amounts = [Decimal("1234.50"), Decimal("60.50"), Decimal("121.00")]
+    return [
+        InvoiceLine(f"2026-00{41 + n}", date(2026, 9, 1 + n), date(2026, 10, 1 + n), amounts[n], amounts[n])
+        for n in range(count)
+    ]
+
+
+def history(stage: str) -> dict[str, object]:
+    """What went out before a message at this stage, in the default sequence."""
+    return {
+        "aanmaning": {"reminded_on": [date(2026, 11, 10)]},
+        "ingebrekestelling": {"reminded_on": [date(2026, 11, 3), date(2026, 11, 17)]},
+        "final_notice": {"reminded_on": [date(2026, 10, 14), date(2026, 10, 28)], "letter_sent_on": date(2026, 11, 4)},
+        "handover": {"reminded_on": [date(2026, 10, 7), date(2026, 10, 21)], "letter_sent_on": date(2026, 10, 28)},
+    }.get(stage, {})  # type: ignore[return-value]
+
+
+def context(stage: str, language: str, kind: str, count: int) -> MessageContext:
+    invoices = lines(count)
+    principal = sum((i.open_amount for i in invoices), Decimal("0.00"))
+    charges = stage in ("ingebrekestelling", "final_notice", "handover")
+    letter = stage == "ingebrekestelling"
+    terms = {"reminder": date(2026, 12, 1), "aanmaning": date(2026, 12, 1), "final_notice": date(2026, 11, 30)}
+    return MessageContext(
+        language=language,
+        stage=stage,
+        legal_letter=letter,
+        debtor_kind=kind,
+        company_name=COMPANY.name,
+        company_email="debiteuren@bakkerij.example",
+        company_iban=COMPANY.iban,
+        contact_name="Eva Bakker" if kind == "consumer" else "Jansen Installatietechniek B.V.",
+        currency="EUR",
+        invoices=invoices,
+        principal=principal,
+        collection_costs=Decimal("40.00") if charges and count == 1 else Decimal("194.26") if charges else Decimal(0),
+        interest=Decimal("12.34") if charges and not (letter and kind == "consumer") else Decimal("0.00"),
+        sent_on=SENT_ON,
+        deadline=date(2026, 12, 9) if letter else terms.get(stage),
+        sender=COMPANY,
+        recipient="eva@example.nl" if kind == "consumer" else "crediteuren@jansen.example",
+        **history(stage),  # type: ignore[arg-type]
+    )
+
+
+CASES = [
+    (stage.template_name, language, kind, count)
+    for stage in default_policy().stages
+    for language in ("nl", "en")
+    for kind in ("consumer", "business")
+    for count in (1, 3)
+]
+
+
+def render(stage: str, language: str, kind: str, count: int, variant: str = "") -> str:
+    base = context(stage, language, kind, count)
+    if variant == "joined":  # the earlier reminders were about one of the three invoices only
+        base = replace(base, reminded_invoices=[base.invoices[0].number])
+    message = RENDERER.render(stage, base)
+    return f"Subject: {message.subject}\nNote: {message.note}\n\n{message.text}"
+
+
+@pytest.mark.parametrize(("stage", "language", "kind", "count"), CASES)
+def test_every_template_reads_as_its_snapshot(
+    stage: str, language: str, kind: str, count: int, request: pytest.FixtureRequest
+) -> None:
+    check(request, f"{language}-{stage}-{kind}-{count}", render(stage, language, kind, count))
+
+
+@pytest.mark.parametrize("stage", ["aanmaning", "ingebrekestelling"])
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_message_covering_an_invoice_never_reminded_of_reads_as_its_snapshot(
+    stage: str, language: str, request: pytest.FixtureRequest
+) -> None:
+    check(request, f"{language}-{stage}-consumer-3-joined", render(stage, language, "consumer", 3, "joined"))
+
+
+def check(request: pytest.FixtureRequest, name: str, rendered: str) -> None:
+    path = SNAPSHOTS / f"{name}.txt"
+    if request.config.getoption("--update-snapshots"):
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(rendered, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path.name}: run with --update-snapshots and read it"
+    assert rendered == path.read_text(encoding="utf-8"), f"{path.name} changed: read the new text, then update"
