@@ -912,13 +912,19 @@ def history(
         workflow = WorkflowStore(store)
         administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
         entries = workflow.history(administration_id, ledger_id)
+        contacts, numbers = workflow.names(administration_id)
+        contact_id = workflow.contact_of(administration_id, ledger_id)
     rows = [{"at": e.at.isoformat(), "event": e.event, "action_id": e.action_id, "detail": e.detail} for e in entries]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
         typer.echo(f"{row['at']}  {row['event']:<18} {json.dumps(row['detail'], ensure_ascii=False)}")
-    typer.echo(f"{len(rows)} event(s) for {invoice}")
+    customer = contacts.get(contact_id, contact_id) if contact_id else None
+    typer.echo(
+        f"{len(rows)} event(s) for invoice {numbers.get(ledger_id, ledger_id)}"
+        + (f" of {customer}" if customer else "")
+    )
 
 
 def _parse_date(value: str) -> Any:

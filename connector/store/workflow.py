@@ -307,6 +307,15 @@ class WorkflowStore:
             }
         return contacts, invoices
 
+    def contact_of(self, administration_id: int, invoice_ledger_id: str) -> str | None:
+        """The customer (contact id) a mirrored invoice belongs to."""
+        with self.store.session() as session:
+            return session.exec(
+                select(Invoice.contact_ledger_id).where(
+                    Invoice.administration_id == administration_id, Invoice.ledger_id == invoice_ledger_id
+                )
+            ).first()
+
     def find_invoice(self, reference: str, administration_id: int | None = None) -> list[tuple[int, str]]:
         """(administration id, ledger id) of invoices whose ledger id or number is `reference`."""
         query = select(Invoice.administration_id, Invoice.ledger_id).where(
