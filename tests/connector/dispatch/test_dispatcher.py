@@ -679,7 +679,7 @@ def test_the_consumer_letter_asks_for_the_principal_only() -> None:
     assert context.total_due == Decimal("1234.50")
     assert "Te betalen binnen de termijn: €\xa01.234,50" in message.text
     assert (
-        "komen daar incassokosten bij van €\xa0185,18 (inclusief 21% btw, die wij niet kunnen verrekenen)"
+        "komen daar €\xa0185,18 incassokosten (inclusief 21% btw, die wij niet kunnen verrekenen) en de wettelijke"
         in message.text
     )
     assert "Totaal" not in message.text and "Totaal" in message.html  # the table shows the principal as the total

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
+from connector.workflow.legal import RateKind, collection_costs, interest_start, statutory_interest
 from connector.workflow.policy import default_policy
 from tests.support.sender import COMPANY
 
@@ -43,6 +44,14 @@ def context(stage: str, language: str, kind: str, count: int) -> MessageContext:
     principal = sum((i.open_amount for i in invoices), Decimal("0.00"))
     charges = stage in ("ingebrekestelling", "final_notice", "handover")
     letter = stage == "ingebrekestelling"
+    rate = RateKind.STATUTORY if kind == "consumer" else RateKind.COMMERCIAL
+    interest = sum(
+        (
+            statutory_interest(i.open_amount, interest_start(i.due_date), SENT_ON, rate, allow_unverified=True)
+            for i in invoices
+        ),
+        Decimal("0.00"),
+    )
     terms = {"reminder": date(2026, 12, 1), "aanmaning": date(2026, 12, 1), "final_notice": date(2026, 11, 30)}
     return MessageContext(
         language=language,
@@ -56,8 +65,8 @@ def context(stage: str, language: str, kind: str, count: int) -> MessageContext:
         currency="EUR",
         invoices=invoices,
         principal=principal,
-        collection_costs=Decimal("40.00") if charges and count == 1 else Decimal("194.26") if charges else Decimal(0),
-        interest=Decimal("12.34") if charges and not (letter and kind == "consumer") else Decimal("0.00"),
+        collection_costs=collection_costs(principal) if charges else Decimal("0.00"),
+        interest=interest if charges and not (letter and kind == "consumer") else Decimal("0.00"),
         sent_on=SENT_ON,
         deadline=date(2026, 12, 9) if letter else terms.get(stage),
         sender=COMPANY,
