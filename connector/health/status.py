@@ -230,8 +230,8 @@ def status_document(
             attention.insert(0, {"kind": "parked", "error": item.parked_reason, "since": item.parked_at.isoformat()})
         if not item.approved:
             attention.insert(0, {"kind": "awaiting_approval", "error": item.not_approved_because})
-        if item.config.sender_missing():
-            attention.insert(0, {"kind": "sender_missing", "error": item.config.sender_missing()})
+        if (sender_missing := item.config.sender_missing()) is not None:
+            attention.insert(0, {"kind": "sender_missing", "error": sender_missing})
         if item.quarantined:
             attention.append({"kind": "quarantine", "error": f"{item.quarantined} record(s) could not be mirrored"})
         run = item.last_run
