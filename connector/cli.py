@@ -28,6 +28,7 @@ from connector.domain import format_amount
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.approvals import LEGACY, ApprovalStore, awaiting_approval_reason
+from connector.store.channels import CHANNEL_NAMES
 from connector.store.leases import LeaseStore
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.overview import OverviewStore
@@ -586,9 +587,18 @@ def dispatch(
             if r.window_opens_at is not None:
                 opens = r.window_opens_at.astimezone(settings.connector.zone)
                 typer.echo(f"  {r.waiting} due, waiting for the send window: it opens {opens:%a %d %b %H:%M}")
+            for channel, error in sorted(r.channels_down.items()):
+                typer.echo(f"  {CHANNEL_NAMES.get(channel, channel)} is down: {error}")
+            if r.held_for_channel:
+                typer.echo(
+                    f"  {r.held_for_channel} action(s) wait for their channel to come back (their tries are kept; "
+                    "the next run tries again)"
+                )
+            if r.ledger_unavailable is not None:
+                typer.echo(f"  the ledger did not answer ({r.ledger_unavailable}): the rest waits for the next run")
             for problem in r.problems:
                 typer.echo(f"  {problem}")
-    if any(r.failed or r.review for r in reports):
+    if any(r.failed or r.review or r.channels_down or r.ledger_unavailable for r in reports):
         raise typer.Exit(1)
 
 

@@ -96,6 +96,9 @@ class ConnectorSection(BaseSettings):
     # for the same half-year and kind replaces the packaged one. For a new half-year before a release has it.
     rates_file: str | None = None
     max_attempts: int = Field(default=5, ge=1, le=50)  # tries before an action is marked failed
+    # A channel (the SMTP server, the agency's intake, the ledger's tasks) that failed this many tries in a row
+    # is failing: logged once, named on /readyz and /status, until a message goes through again.
+    channel_failing_after: int = Field(default=3, ge=1, le=100)
     send_window: str = Field(default="09:00-17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
     send_days: list[Weekday] = Field(default_factory=lambda: list(WORKING_DAYS), min_length=1)
     send_on_public_holidays: bool = False  # Dutch public holidays (Koningsdag, Kerstmis, ...) are quiet by default

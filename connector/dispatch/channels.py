@@ -3,6 +3,9 @@ adapter), and the handover case file for a collection agency.
 
 Each raises ChannelError saying whether anything may have left: `retry` (nothing left; try again later),
 `unknown` (it may have gone: a person must look before anything is resent), or neither (it cannot succeed).
+`down` says the channel itself is unavailable (the SMTP server unreachable or refusing our login, the agency's
+intake down): nothing about this message is wrong, so it costs the action no try, and the run leaves that channel
+alone until the next one.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ T = TypeVar("T")
 
 
 class ChannelError(Exception):
-    def __init__(self, message: str, *, retry: bool = False, unknown: bool = False) -> None:
+    def __init__(self, message: str, *, retry: bool = False, unknown: bool = False, down: bool = False) -> None:
         super().__init__(message)
-        self.retry = retry
+        self.retry = retry or down
         self.unknown = unknown
+        self.down = down
 
 
 @dataclass(frozen=True)
@@ -94,16 +98,19 @@ class EmailChannel:
             if s.username:
                 smtp.login(s.username, s.password.get_secret_value() if s.password else "")
         except (OSError, smtplib.SMTPException) as exc:
-            raise ChannelError(f"SMTP server not reachable: {type(exc).__name__}: {exc}", retry=True) from exc
+            raise ChannelError(f"SMTP server not reachable: {type(exc).__name__}: {exc}", down=True) from exc
         try:
             refused = smtp.send_message(message, from_addr=s.from_address, to_addrs=envelope)
         except smtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"every recipient refused: {list(exc.recipients)}") from exc
         except smtplib.SMTPSenderRefused as exc:
-            raise ChannelError(f"sender refused: {exc.smtp_error!r}") from exc
+            # The From address, not this message: every message would be refused until the configuration changes.
+            raise ChannelError(f"sender refused: {exc.smtp_code} {exc.smtp_error!r}", down=True) from exc
         except smtplib.SMTPDataError as exc:  # the server answered the message with an error: not accepted
             raise ChannelError(
-                f"message refused: {exc.smtp_code} {exc.smtp_error!r}", retry=exc.smtp_code < 500
+                f"message refused: {exc.smtp_code} {exc.smtp_error!r}",
+                retry=exc.smtp_code < 500,
+                down=exc.smtp_code == 421,  # the server is closing: it says nothing about this message
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:  # cut off while sending: it may have been accepted
             raise ChannelError(f"interrupted while sending: {type(exc).__name__}: {exc}", unknown=True) from exc
@@ -184,7 +191,7 @@ class HandoverChannel:
             _write_atomically(target / f"{stem}.json", json.dumps(case, indent=2, ensure_ascii=False, default=str))
             _write_atomically(target / f"{stem}.csv", _case_csv(case))
         except OSError as exc:
-            raise ChannelError(f"cannot write the case file in {target}: {exc}", retry=True) from exc
+            raise ChannelError(f"cannot write the case file in {target}: {exc}", down=True) from exc
         if self.url:
             self._post(case, delivery.key)
         marked = []
@@ -213,9 +220,9 @@ class HandoverChannel:
                 timeout=30,
             )
         except httpx.TransportError as exc:
-            raise ChannelError(f"handover URL not reachable: {type(exc).__name__}", retry=True) from exc
+            raise ChannelError(f"handover URL not reachable: {type(exc).__name__}", down=True) from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise ChannelError(f"handover URL answered {response.status_code}", retry=True)
+            raise ChannelError(f"handover URL answered {response.status_code}", down=True)
         if response.status_code >= 400:
             raise ChannelError(f"handover URL refused the case file: {response.status_code} {response.text[:200]}")
 
@@ -224,7 +231,8 @@ def _ledger_call(call: Callable[[], T]) -> T:
     try:
         return call()
     except TransientError as exc:
-        raise ChannelError(str(exc), retry=not exc.outcome_unknown, unknown=exc.outcome_unknown) from exc
+        # Not answered after the adapter's own retries: the ledger is down, unless the call may have landed.
+        raise ChannelError(str(exc), down=not exc.outcome_unknown, unknown=exc.outcome_unknown) from exc
     except LedgerError as exc:
         raise ChannelError(f"{type(exc).__name__}: {exc}") from exc
 

@@ -30,6 +30,7 @@ from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRend
 from connector.log import get_logger, redact_text
 from connector.store import Store
 from connector.store.approvals import ApprovalStore, awaiting_approval_reason
+from connector.store.channels import ChannelHealthStore
 from connector.store.leases import Fence
 from connector.store.models import Action
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
@@ -63,6 +64,9 @@ class DispatchReport:
     awaiting_approval: str | None = None  # why nothing goes out until a person approves the administration
     sender_missing: str | None = None  # why nothing goes out until the sender's details are configured
     actions_awaiting_approval: int = 0  # actions the policy reserves for a person, waiting for one
+    channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why it could not be used this run
+    held_for_channel: int = 0  # due actions that wait for their channel to come back (their tries are kept)
+    ledger_unavailable: str | None = None  # the re-check could not reach the ledger: the rest waits for next run
 
     def to_json(self) -> dict[str, Any]:
         document = dict(self.__dict__)
@@ -87,6 +91,7 @@ class Dispatcher:
     should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
     fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
     rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
+    channel_failing_after: int = 3  # failures in a row before a channel counts as failing (logged, on /readyz)
     _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
 
     @classmethod
@@ -123,11 +128,13 @@ class Dispatcher:
             ),
             fence=fence,
             rates=settings.rates,
+            channel_failing_after=section.channel_failing_after,
         )
 
     def __post_init__(self) -> None:
         self.outbox = OutboxStore(self.store, fence=self.fence)
         self.workflow = WorkflowStore(self.store)
+        self.channels = ChannelHealthStore(self.store)
         self.log = log.bind(administration=self.administration.name)
         self.administration_id = self.store.ensure_administration(
             self.administration.name, self.adapter.platform, getattr(self.administration, "ledger_reference", "")
@@ -157,8 +164,11 @@ class Dispatcher:
             for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
                 # The window is asked before each message, not once a run: a backlog that starts at 16:59
                 # behind a rate limit must not go on sending into the evening.
-                if self.should_stop() or not self._window_open():
+                if self.should_stop() or not self._window_open() or report.ledger_unavailable is not None:
                     break
+                if action.action in report.channels_down:
+                    report.held_for_channel += 1  # one try a run tells whether it is back; the rest wait
+                    continue
                 try:
                     self._execute(action, report)
                 except Exception as exc:  # a defect or bad data costs this action a try, never the whole run
@@ -224,6 +234,12 @@ class Dispatcher:
         ids = self.outbox.invoice_ids(action)
         try:
             fresh = self.adapter.invoices_by_id(ids)
+        except (TransientError, RateLimited) as exc:
+            # The ledger, not this action: the try is given back and the rest of the run waits for the next one
+            # (the sync's own failures already show on /readyz).
+            self.outbox.transition(action, "pending", expect="executing", attempt_spent=False)
+            report.ledger_unavailable = redact_text(f"re-check failed: {exc}")
+            return
         except LedgerError as exc:
             self._retry_or_fail(action, "executing", f"re-check failed: {exc}", report)
             return
@@ -267,14 +283,29 @@ class Dispatcher:
         try:
             outcome = self._send(action, delivery)
         except ChannelError as exc:
+            error = redact_text(str(exc))
+            if exc.retry or exc.unknown:  # trouble with the channel, not with what this message says
+                self._channel_failed(action.action, error)
             if exc.unknown:
-                self.outbox.transition(
-                    action, "review", expect="sending", event="needs_review", error=redact_text(str(exc))
-                )
+                self.outbox.transition(action, "review", expect="sending", event="needs_review", error=error)
                 report.review += 1
+            elif exc.down:
+                # Nothing left, and nothing about this message was wrong: it waits, its tries intact, and the
+                # run stops using the channel. A weekend without the SMTP server fails no action.
+                self.outbox.transition(
+                    action,
+                    "pending",
+                    expect="sending",
+                    error=error,
+                    next_attempt_at=self.clock.now() + self.retry_base,
+                    attempt_spent=False,
+                )
+                report.channels_down[action.action] = error
+                report.held_for_channel += 1
             else:
-                self._retry_or_fail(action, "sending", str(exc), report, retry=exc.retry)
+                self._retry_or_fail(action, "sending", error, report, retry=exc.retry)
             return
+        self._channel_succeeded(action.action)
         outcome["note"] = message.note
         outcome["sent_on"] = today.isoformat()
         outcome["deadline"] = deadline.isoformat() if deadline else None
@@ -401,7 +432,9 @@ class Dispatcher:
     def _send(self, action: Action, delivery: Delivery) -> dict[str, Any]:
         if action.action == "email":
             if self.email is None:
-                raise ChannelError("no [email] section in the configuration: cannot send reminders by e-mail")
+                raise ChannelError(
+                    "no [email] section in the configuration: cannot send reminders by e-mail", down=True
+                )
             return EmailChannel(self.email).send(delivery)
         if action.action == "task":
             return TaskChannel(self.adapter).send(delivery)
@@ -415,6 +448,18 @@ class Dispatcher:
             ]
             return HandoverChannel(self.adapter, self.handover_dir, self.handover_url).send(delivery, history)
         raise ChannelError(f"unknown action {action.action!r}")
+
+    def _channel_failed(self, channel: str, error: str) -> None:
+        before, after = self.channels.failed(self.administration_id, channel, error)
+        n = self.channel_failing_after
+        if after.failing(n) and not before.failing(n):
+            self.log.warning("channel.failing", channel=channel, failures=after.failures, error=error)
+
+    def _channel_succeeded(self, channel: str) -> None:
+        before = self.channels.succeeded(self.administration_id, channel)
+        if before.failing(self.channel_failing_after):
+            since = before.failing_since.isoformat() if before.failing_since else None
+            self.log.info("channel.recovered", channel=channel, failures=before.failures, failing_since=since)
 
     def _retry_or_fail(
         self, action: Action, phase: str, error: str, report: DispatchReport, *, retry: bool = True

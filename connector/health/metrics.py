@@ -79,6 +79,16 @@ class _StoreCollector(Collector):
             "Leases claimed from a replica that had not let go (it died or hung).",
             labels=["administration"],
         )
+        channel_failing = GaugeMetricFamily(
+            "connector_channel_failing",
+            "1 while a channel (email, task, ledger_reminder, handover) is failing (see channel_failing_after).",
+            labels=["administration", "channel"],
+        )
+        channel_failures = GaugeMetricFamily(
+            "connector_channel_failures_in_a_row",
+            "Failed tries on a channel since its last success.",
+            labels=["administration", "channel"],
+        )
         replicas = GaugeMetricFamily("connector_replicas_live", "Replicas with a current heartbeat.")
         replicas.add_metric([], self._live_replicas())
         for item in figures:
@@ -96,6 +106,11 @@ class _StoreCollector(Collector):
             parked.add_metric([name], 1 if item.parked_at else 0)
             ready.add_metric([name], 1 if item.not_ready_because(now) is None else 0)
             quarantined.add_metric([name], item.quarantined)
+            for channel in item.channels:
+                channel_failing.add_metric(
+                    [name, channel.channel], 1 if channel.failing(item.channel_failing_after) else 0
+                )
+                channel_failures.add_metric([name, channel.channel], channel.failures)
             lease = item.lease
             if lease is not None:
                 holder = lease.holder(lease_now)
@@ -105,7 +120,7 @@ class _StoreCollector(Collector):
                     lease_age.add_metric([name], max((lease_now - since).total_seconds(), 0.0))
                 takeovers.add_metric([name], lease.takeovers)
         yield from (mirrored, open_count, open_amount, actions, depth, oldest, last_success, parked, ready, quarantined)
-        yield from (lease_owned, lease_age, takeovers, replicas)
+        yield from (lease_owned, lease_age, takeovers, replicas, channel_failing, channel_failures)
 
 
 class Metrics:

@@ -19,6 +19,7 @@ from connector.clock import Clock, business_date
 from connector.config import AdministrationConfig, Settings
 from connector.reports import Bucket, ageing, bucket_floors
 from connector.store.approvals import Approval, ApprovalStore, awaiting_approval_reason
+from connector.store.channels import ChannelHealthStore, ChannelState
 from connector.store.leases import LeaseRow
 from connector.store.models import Replica, SyncRun
 from connector.store.outbox import OPEN_STATES
@@ -44,6 +45,8 @@ class AdministrationFigures:
     approval: Approval | None = None  # the latest approval of the administration, if any
     approved: bool = False  # ...and whether it covers the policy in force
     awaiting_approval: Mapping[str, int] = field(default_factory=dict)  # stage -> actions waiting for a person
+    channels: list[ChannelState] = field(default_factory=list)  # how its channels fared lately
+    channel_failing_after: int = 3
 
     @property
     def name(self) -> str:
@@ -51,7 +54,7 @@ class AdministrationFigures:
 
     def not_ready_because(self, now: datetime) -> str | None:
         """Why this administration is not ready, or None when it is: parked; or behind on syncing, without the
-        sender's details, not approved (each that holds is named)."""
+        sender's details, not approved, a channel failing (each that holds is named)."""
         if self.parked_at is not None:
             return f"parked since {self.parked_at.isoformat()}: {self.parked_reason}; a person must act"
         reasons = [
@@ -59,7 +62,12 @@ class AdministrationFigures:
             for reason in (self._sync_behind(now), self.config.sender_missing(), self.not_approved_because)
             if reason
         ]
+        reasons += [channel.reason() for channel in self.failing_channels]
         return "; ".join(reasons) or None
+
+    @property
+    def failing_channels(self) -> list[ChannelState]:
+        return [channel for channel in self.channels if channel.failing(self.channel_failing_after)]
 
     @property
     def not_approved_because(self) -> str | None:
@@ -134,6 +142,7 @@ def gather(
     approvals = ApprovalStore(overview.store)
     latest_approvals = approvals.latest_per_administration()
     awaiting = approvals.awaiting_counts()
+    channels = ChannelHealthStore(overview.store).states()
     counts: dict[int, int] = {}
     open_totals: dict[int, list[OpenInvoiceTotal]] = {}
     actions: dict[int, dict[tuple[str, str], int]] = {}
@@ -149,7 +158,9 @@ def gather(
     found = []
     for config in settings.enabled_administrations:
         record = records.get(config.name)
-        figures = AdministrationFigures(config, lease=leases.get(config.name))
+        figures = AdministrationFigures(
+            config, lease=leases.get(config.name), channel_failing_after=settings.connector.channel_failing_after
+        )
         if record is not None:
             last = syncs.get(record.id, LastSync(None, None))
             figures.administration_id = record.id
@@ -163,6 +174,7 @@ def gather(
             figures.quarantined = quarantined.get(record.id, 0)
             figures.approval = latest_approvals.get(record.id)
             figures.awaiting_approval = awaiting.get(record.id, {})
+            figures.channels = channels.get(record.id, [])
         policy = settings.policies.get(config.policy)
         figures.approved = (
             figures.approval is not None
@@ -232,6 +244,16 @@ def status_document(
             attention.insert(0, {"kind": "awaiting_approval", "error": item.not_approved_because})
         if (sender_missing := item.config.sender_missing()) is not None:
             attention.insert(0, {"kind": "sender_missing", "error": sender_missing})
+        for channel in item.failing_channels:
+            attention.insert(
+                0,
+                {
+                    "kind": "channel_failing",
+                    "channel": channel.channel,
+                    "error": channel.reason(),
+                    "since": channel.failing_since.isoformat() if channel.failing_since else None,
+                },
+            )
         if item.quarantined:
             attention.append({"kind": "quarantine", "error": f"{item.quarantined} record(s) could not be mirrored"})
         run = item.last_run
@@ -273,6 +295,7 @@ def status_document(
                 "outbox_depth": item.outbox_depth,
                 "actions": _actions_by_stage(item.actions),
                 "attention": attention,
+                "channels": [channel.to_json(item.channel_failing_after) for channel in item.channels],
                 "next_run_at": runtime.get("next_runs", {}).get(item.name),
                 "api_budget": runtime.get("api_budgets", {}).get(item.name),
                 "lease": lease_document(item.lease, runtime.get("lease_now") or now),

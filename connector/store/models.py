@@ -265,6 +265,24 @@ class AdministrationApproval(SQLModel, table=True):
     note: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class ChannelHealth(SQLModel, table=True):
+    """How an administration's channel (e-mail, call tasks, the ledger's reminders, the handover) fared lately.
+
+    Failures in a row count up; one message that goes through resets them. From `channel_failing_after` failures
+    in a row the channel is failing: logged once, named on /readyz and /status, until it recovers.
+    """
+
+    __tablename__ = "channel_health"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    channel: str = Field(primary_key=True, max_length=20)  # the action kind: email | task | ledger_reminder | handover
+    failures: int = 0  # in a row, since the last success
+    failing_since: datetime | None = _utc(default=None)  # the first failure of the current run of failures
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_failure_at: datetime | None = _utc(default=None)
+    last_success_at: datetime | None = _utc(default=None)
+
+
 class OAuthToken(SQLModel, table=True):
     """One OAuth token chain (an app and the user who consented), encrypted with the connector's secret key.
 

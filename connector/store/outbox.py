@@ -143,12 +143,13 @@ class OutboxStore:
         """Move an action from `expect` to `to` if it is still in `expect` (so two workers never both win);
         the audit entries per invoice go in the same transaction. `fenced` (default: when entering a state
         that leads to a side effect) also requires the lease. `attempt_spent=False` on the way back from
-        `executing` gives back the try that was begun (nothing was tried: the send window closed)."""
+        `executing` or `sending` gives back the try that was begun (nothing left: the send window closed, or the
+        channel itself was down)."""
         now = self.clock.now()
         values: dict[str, Any] = {"status": to, "updated_at": now}
         if to == "executing":
             values["attempts"] = Action.attempts + 1
-        if expect == "executing" and not attempt_spent:
+        if expect in ("executing", "sending") and not attempt_spent:
             values["attempts"] = Action.attempts - 1
         if expect in ("failed", "review") and to == "pending":
             values["attempts"] = 0
@@ -173,7 +174,7 @@ class OutboxStore:
         action.status = to
         if to == "executing":
             action.attempts += 1
-        if expect == "executing" and not attempt_spent:
+        if expect in ("executing", "sending") and not attempt_spent:
             action.attempts -= 1
         if outcome is not None:
             action.outcome = outcome

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,16 +27,11 @@ from connector.store import Store
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
 from tests.conftest import EXACT_SECRET_KEY, SIM_TODAY
+from tests.support.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND_DIVISION = "Tweede Vestiging B.V."
 UNREACHABLE_DIVISION = 9_999_999
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

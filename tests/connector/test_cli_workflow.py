@@ -20,6 +20,7 @@ from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from tests.conftest import SIM_TODAY
 from tests.connector.test_cli import connector
+from tests.support.network import free_port
 
 SEED = {
     "administrations": [
@@ -202,6 +203,15 @@ company = {{ name = "Plan B.V.", kvk = "12345678", address = "Planstraat 1, 1234
         approved = connector("approve", "--admin", "plan", "--by", "Anna de Vries", cwd=tmp_path)
         assert approved.returncode == 0, approved.stderr
         assert "plan: approved by Anna de Vries on " in approved.stdout and "under policy 'default'" in approved.stdout
+        # The SMTP server down: said so, exit 1, and both e-mails wait with their tries intact.
+        config = (tmp_path / "config.toml").read_text()
+        (tmp_path / "config.toml").write_text(config.replace(f"port = {port}", f"port = {free_port()}"))
+        down = connector("dispatch", "--date", "2025-03-06", "--ignore-window", cwd=tmp_path)
+        assert down.returncode == 1 and "  e-mail is down: SMTP server not reachable: " in down.stdout
+        assert "2 action(s) wait for their channel to come back (their tries are kept" in down.stdout
+        waiting_actions = json.loads(connector("outbox", "--json", cwd=tmp_path).stdout)
+        assert [(a["status"], a["attempts"]) for a in waiting_actions] == [("pending", 0), ("pending", 0)]
+        (tmp_path / "config.toml").write_text(config)
         result = connector("dispatch", "--date", "2025-03-06", "--ignore-window", "--json", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         (report,) = json.loads(result.stdout)

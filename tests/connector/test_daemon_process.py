@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.dispatch.mailsink import MailSink
+from tests.support.network import free_port
 from tests.support.sender import SENDER_TOML
 
 CONFIG = """\
@@ -92,12 +92,6 @@ class Simulator:
         self.process.wait(5)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -126,7 +120,7 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
 ) -> None:
     sink, smtp_port = smtp_sink
     doomed, steady = simulators
-    health = f"http://127.0.0.1:{_free_port()}"
+    health = f"http://127.0.0.1:{free_port()}"
     config = tmp_path / "config.toml"
     config.write_text(
         CONFIG.format(tmp=tmp_path, health_port=health.rsplit(":", 1)[1], smtp_port=smtp_port)
@@ -176,7 +170,7 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
         # A second process on the same SQLite store refuses to start, and says why and what to do instead.
         second = subprocess.run(
             [sys.executable, "-m", "connector", "run", "--config", str(config)],
-            env={**env, "CONNECTOR_HEALTH_PORT": str(_free_port())},
+            env={**env, "CONNECTOR_HEALTH_PORT": str(free_port())},
             capture_output=True,
             text=True,
             timeout=60,

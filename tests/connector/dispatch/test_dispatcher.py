@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from babel.dates import format_date
 from sqlmodel import select
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from adapters.base import AuthError, LedgerAdapter, RateLimited
@@ -32,13 +33,16 @@ from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import CommandContext, app
 from connector.clock import AMSTERDAM, ManualClock
-from connector.config import EmailSection
+from connector.config import ConnectorSection, EmailSection, Settings
 from connector.dispatch.dispatcher import Dispatcher
 from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
+from connector.health.metrics import Metrics
+from connector.health.status import gather, readiness, status_document
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
+from connector.store.overview import OverviewStore
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
 from connector.workflow.policy import Policy, default_policy
@@ -53,6 +57,7 @@ from tests.conftest import (
 )
 from tests.support.approvals import TESTER, approve
 from tests.support.clocks import TickingClock
+from tests.support.network import free_port
 from tests.support.sender import COMPANY
 
 UNLIMITED = {"requests": 100_000, "per_seconds": 1.0}
@@ -407,6 +412,67 @@ def test_the_send_window_is_asked_before_each_message_not_once_a_run(world: Worl
     ids = [m["Message-ID"] for m in world.sink.messages]
     assert len(ids) == len(set(ids))
     assert {f"<{a.key}@bakkerij.example>" for a in waiting if a.action == "email"} <= set(ids)
+
+
+def test_an_smtp_server_that_is_down_fails_no_action_and_is_named_until_it_is_back(world: World) -> None:
+    """The SMTP server down for a day: every e-mail waits with its tries intact (one try a run tells whether it
+    is back), the channel is failing after `channel_failing_after` tries in a row, logged once and named on
+    /readyz, /status and /metrics; when it is back everything goes out once and the reason is gone."""
+    settings = Settings(connector=ConnectorSection(), administrations=(world.config,))
+    up = world.dispatcher.email
+    assert up is not None
+    world.dispatcher.email = up.model_copy(update={"port": free_port()})  # nothing listens there
+    today = SIM_TODAY + timedelta(days=1)
+    world.clock.set(at(today, hour=10))
+    sync_administration(world.store, world.adapter, name="acme", ledger_reference="", clock=world.clock)
+    with capture_logs() as logs:
+        reports = []
+        for minute in range(0, 12 * 15, 15):  # three hours of runs, as the daemon would make them
+            world.clock.set(at(today, hour=10) + timedelta(minutes=minute))
+            reports.append(world.dispatcher.run(today))
+        emails = [a for a in world.actions() if a.action == "email"]
+        assert len(emails) > 3 and not world.sink.messages
+        assert all(a.status == "pending" and a.attempts == 0 for a in emails), "an outage costs no action a try"
+        assert all("SMTP server not reachable" in r.channels_down["email"] for r in reports)
+        assert reports[0].held_for_channel == len(emails)
+        assert not any(r.failed for r in reports)
+        failing = [entry for entry in logs if entry["event"] == "channel.failing"]
+        assert len(failing) == 1 and failing[0]["channel"] == "email" and failing[0]["failures"] == 3
+
+        figures = gather(OverviewStore(world.store), settings)
+        ready, document = readiness(figures, world.clock.now(), None)
+        reason = document["administrations"]["acme"]["reason"]
+        assert not ready and "; e-mail failing since 2026-11-25T09:00:00+00:00 (12 tries in a row): SMTP" in reason
+        page = status_document(figures, OverviewStore(world.store), settings, world.clock, {})["administrations"][0]
+        assert page["attention"][0]["kind"] == "channel_failing"
+        email, task = page["channels"]  # the call tasks went into the ledger meanwhile
+        assert task["channel"] == "task" and task["failing"] is False and task["last_success_at"]
+        assert email == (
+            {
+                "channel": "email",
+                "failing": True,
+                "failures_in_a_row": 12,
+                "failing_since": "2026-11-25T09:00:00+00:00",
+                "last_error": reports[-1].channels_down["email"],
+                "last_failure_at": "2026-11-25T11:45:00+00:00",
+                "last_success_at": None,
+            }
+        )
+        scrape = Metrics(lambda: figures, world.clock.now).render().decode()
+        assert 'connector_channel_failing{administration="acme",channel="email"} 1.0' in scrape
+        assert 'connector_channel_failures_in_a_row{administration="acme",channel="email"} 12.0' in scrape
+
+        world.dispatcher.email = up  # the server is back
+        world.clock.set(at(today, hour=14))
+        report = world.dispatcher.run(today)
+        assert report.executed >= len(emails) and not report.channels_down
+        ids = [m["Message-ID"] for m in world.sink.messages]
+        assert sorted(ids) == sorted({f"<{a.key}@bakkerij.example>" for a in emails})
+        assert [e for e in logs if e["event"] == "channel.failing"] == failing  # not again: it was logged once
+    figures = gather(OverviewStore(world.store), settings)
+    assert [(c.channel, c.failures) for c in figures[0].channels] == [("email", 0), ("task", 0)]
+    ready, document = readiness(figures, world.clock.now(), None)
+    assert "failing" not in document["administrations"]["acme"].get("reason", "")
 
 
 def test_an_action_interrupted_while_sending_is_flagged_not_resent(world: World) -> None:
