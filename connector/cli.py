@@ -56,6 +56,8 @@ ConfigOption = Annotated[
 AdminOption = Annotated[str | None, typer.Option("--admin", help="Only this administration (its name).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 DateOption = Annotated[str | None, typer.Option("--date", help="Plan as of this business date (YYYY-MM-DD).")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who decides, for the audit log (default: your login).")]
+NoteOption = Annotated[str | None, typer.Option("--note", help="Why, for the audit log.")]
 
 EXIT_CONFIG = 2
 
@@ -384,13 +386,16 @@ def secret_key() -> None:
 
 @app.command()
 def unpark(
-    admin: Annotated[str, typer.Option("--admin", help="The administration's name.")], config: ConfigOption = None
+    admin: Annotated[str, typer.Option("--admin", help="The administration's name.")],
+    by: ByOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Let a parked administration (the ledger refused its credentials) be tried again on its next cycle."""
     settings = _settings(config)
     _selected(settings, admin)
+    who = _operator(by)
     with _store(settings) as store:
-        lifted = OverviewStore(store).unpark(admin)
+        lifted = OverviewStore(store).unpark(admin, by=who)
     typer.echo(f"{admin}: {'unparked; tried again on its next cycle' if lifted else 'was not parked'}")
 
 
@@ -659,8 +664,6 @@ KeysArgument = Annotated[
 ]
 AllOption = Annotated[bool, typer.Option("--all", help="Every action awaiting approval (of --admin, of --stage).")]
 StageOption = Annotated[str | None, typer.Option("--stage", help="With --all: only actions at this stage.")]
-ByOption = Annotated[str | None, typer.Option("--by", help="Who decides, for the audit log (default: your login).")]
-NoteOption = Annotated[str | None, typer.Option("--note", help="Why, for the audit log.")]
 
 
 @app.command()
@@ -775,18 +778,26 @@ def _local(settings: Settings, at: datetime) -> str:
 def resolve(
     key: KeyArgument,
     sent: Annotated[bool, typer.Option("--sent/--not-sent", help="Whether it reached the customer.")],
+    by: ByOption = None,
+    note: NoteOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Settle an action flagged for review: --sent (it went out; write back and go on) or --not-sent (send it)."""
     settings = _settings(config)
+    decided = {"by": _operator(by), "note": note}
     with _store(settings) as store:
         box = OutboxStore(store)
         action = _one_action(box, key, "review")
         if sent:
-            box.transition(action, "sent", expect="review", event="resolved_as_sent")
+            box.transition(action, "sent", expect="review", event="resolved_as_sent", detail=decided)
         else:
             box.transition(
-                action, "pending", expect="review", event="resolved_as_not_sent", next_attempt_at=store.clock.now()
+                action,
+                "pending",
+                expect="review",
+                event="resolved_as_not_sent",
+                next_attempt_at=store.clock.now(),
+                detail=decided,
             )
     outcome = "sent; the notes follow on the next dispatch" if sent else "will be sent on the next dispatch"
     typer.echo(f"{action.key[:12]}: {outcome}")
@@ -799,6 +810,7 @@ def retry(
     ] = None,
     all_failed: Annotated[bool, typer.Option("--all-failed", help="Every failed action (of --admin).")] = False,
     admin: AdminOption = None,
+    by: ByOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Try failed actions again (after fixing what made them fail): by key, or --all-failed."""
@@ -806,6 +818,7 @@ def retry(
         typer.echo("give the keys of failed actions, or --all-failed", err=True)
         raise typer.Exit(EXIT_CONFIG)
     settings = _settings(config)
+    who = _operator(by)
     with _store(settings) as store:
         box = OutboxStore(store)
         if all_failed:
@@ -819,7 +832,12 @@ def retry(
             chosen = [_one_action(box, key, "failed") for key in keys or []]
         for action in chosen:
             box.transition(
-                action, "pending", expect="failed", event="retry_requested", next_attempt_at=store.clock.now()
+                action,
+                "pending",
+                expect="failed",
+                event="retry_requested",
+                next_attempt_at=store.clock.now(),
+                detail={"by": who},
             )
             typer.echo(f"{action.key[:12]}: will be tried again on the next dispatch")
     typer.echo(f"{len(chosen)} action(s) to try again")
@@ -846,7 +864,8 @@ def pause(
     invoice: InvoiceArgument,
     reason: Annotated[str, typer.Option(help="dispute, arrangement or hold.")],
     until: Annotated[str | None, typer.Option(help="Resume by itself after this date (YYYY-MM-DD).")] = None,
-    note: Annotated[str | None, typer.Option(help="Why, for the audit log.")] = None,
+    note: NoteOption = None,
+    by: ByOption = None,
     config: ConfigOption = None,
     admin: AdminOption = None,
 ) -> None:
@@ -855,21 +874,25 @@ def pause(
         typer.echo(f"--reason: expected one of {', '.join(HOLD_REASONS)}, got {reason!r}", err=True)
         raise typer.Exit(EXIT_CONFIG)
     settings = _settings(config)
+    who = _operator(by)
     with _store(settings) as store:
         workflow = WorkflowStore(store)
         administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
-        workflow.hold(administration_id, ledger_id, reason, _parse_date(until) if until else None, note)
+        workflow.hold(administration_id, ledger_id, reason, _parse_date(until) if until else None, note, by=who)
     typer.echo(f"paused {invoice} ({reason}{', until ' + until if until else ''})")
 
 
 @app.command()
-def resume(invoice: InvoiceArgument, config: ConfigOption = None, admin: AdminOption = None) -> None:
+def resume(
+    invoice: InvoiceArgument, by: ByOption = None, config: ConfigOption = None, admin: AdminOption = None
+) -> None:
     """Lift the holds on an invoice: reminders continue where they stopped."""
     settings = _settings(config)
+    who = _operator(by)
     with _store(settings) as store:
         workflow = WorkflowStore(store)
         administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
-        released = workflow.release(administration_id, ledger_id)
+        released = workflow.release(administration_id, ledger_id, by=who)
     typer.echo(f"resumed {invoice}" if released else f"{invoice} was not paused")
 
 
@@ -879,11 +902,14 @@ def exclude(
     undo: Annotated[bool, typer.Option("--undo", help="Include the contact again.")] = False,
     kind: Annotated[str | None, typer.Option("--kind", help="Also set: consumer or business.")] = None,
     policy: Annotated[str | None, typer.Option("--policy", help="Also set: the policy for this contact.")] = None,
+    note: NoteOption = None,
+    by: ByOption = None,
     config: ConfigOption = None,
     admin: AdminOption = None,
 ) -> None:
     """Exclude a customer from reminders (or, with --kind/--policy, override how they are treated)."""
     settings = _settings(config)
+    who = _operator(by)
     if kind not in (None, "consumer", "business"):
         typer.echo(f"--kind: expected consumer or business, got {kind!r}", err=True)
         raise typer.Exit(EXIT_CONFIG)
@@ -907,9 +933,60 @@ def exclude(
                 err=True,
             )
             raise typer.Exit(EXIT_CONFIG)
-        WorkflowStore(store).override_contact(administration_id, contact, **changes)
+        WorkflowStore(store).override_contact(administration_id, contact, by=who, note=note, **changes)
     done = "included" if undo else "updated" if (kind or policy) else "excluded"
     typer.echo(f"{done} contact {contact} in {administration.name}")
+
+
+STOP_LABELS = {"paused_in_ledger": "paused in the ledger"}
+
+
+@app.command()
+def holds(
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+    ended: Annotated[bool, typer.Option("--ended", help="Also the pauses lifted or run out.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """What stops reminders: excluded customers, paused invoices (dispute, arrangement, hold, with who and until
+    when), and invoices a person paused in the ledger itself."""
+    settings = _settings(config)
+    today = business_date(_clock(), settings.connector.zone)
+    rows = []
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        for administration in _selected(settings, admin):
+            administration_id = store.administration_id(administration.name)
+            if administration_id is None:
+                continue
+            contacts, numbers = workflow.names(administration_id)
+            for stop in workflow.stops(administration_id, today, ended=ended):
+                rows.append(
+                    {
+                        "administration": administration.name,
+                        **stop.to_json(),
+                        "contact_name": contacts.get(stop.contact_id or ""),
+                        "invoice_number": numbers.get(stop.invoice_id, stop.invoice_id) if stop.invoice_id else None,
+                    }
+                )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        customer = (row["contact_name"] or row["contact_id"] or "?")[:32]
+        what = f"{row['invoice_number']} of {customer}" if row["invoice_number"] else customer
+        details = [f"until {row['until']}" if row["until"] else ""]
+        if row["since"]:
+            details.append(f"since {_local(settings, datetime.fromisoformat(row['since']))}")
+        if row["by"]:
+            details.append(f"by {row['by']}")
+        if row["note"]:
+            details.append(f"({row['note']})")
+        if row["ended"]:
+            details.append(f"[{row['ended']}]")
+        kind = STOP_LABELS.get(row["kind"], row["kind"])
+        typer.echo(f"{row['administration']}  {kind:<20} {what:<48} {' '.join(d for d in details if d)}".rstrip())
+    typer.echo(f"{len(rows)} exclusion(s), pause(s) and hold(s)")
 
 
 @app.command()

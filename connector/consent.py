@@ -127,7 +127,7 @@ def _unpark_connection(settings: Settings, store: Store, config: ExactOnlineAdmi
         for admin in settings.administrations
         if isinstance(admin, ExactOnlineAdministration) and admin.connection_name == config.connection_name
     ]
-    return [name for name in names if overview.unpark(name)]
+    return [name for name in names if overview.unpark(name, by="connector: a new Exact Online consent")]
 
 
 def list_divisions(

@@ -418,7 +418,7 @@ class Daemon:
         if record is None or not record.parked:
             return False
         if record.parked_credential != credential_fingerprint(config, self.tokens):
-            self.overview.unpark(config.name)
+            self.overview.unpark(config.name, by="connector: the credentials changed")
             log.info("administration.unparked", reason="the credentials changed")
             return False
         return True

@@ -151,7 +151,12 @@ class _Story:
             for ledger_id in box.invoice_ids(action):
                 if ledger_id in open_numbers:
                     WorkflowStore(store).hold(
-                        administration_id, ledger_id, "dispute", None, "customer disputes the delivery (demo)"
+                        administration_id,
+                        ledger_id,
+                        "dispute",
+                        None,
+                        "customer disputes the delivery (demo)",
+                        by="demo credit controller",
                     )
                     number = open_numbers[ledger_id]
                     self.disputed.append(f"{NAMES[0]}/{number}")

@@ -215,7 +215,9 @@ class Hold(SQLModel, table=True):
     until: date | None = None
     note: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _utc()
+    created_by: str | None = Field(default=None, sa_type=sa.Text)  # who paused it
     released_at: datetime | None = _utc(default=None)
+    released_by: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class ContactOverride(SQLModel, table=True):
@@ -229,6 +231,7 @@ class ContactOverride(SQLModel, table=True):
     policy: str | None = Field(default=None, max_length=64)
     debtor_kind: str | None = Field(default=None, max_length=16)  # consumer | business
     updated_at: datetime = _utc()
+    updated_by: str | None = Field(default=None, sa_type=sa.Text)  # who decided last
 
 
 class AuditEntry(SQLModel, table=True):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from connector.domain import InvoiceStatus
-from connector.store.models import Action, Administration, Invoice, QuarantinedRecord, SyncRun
+from connector.store.models import Action, Administration, AuditEntry, Invoice, QuarantinedRecord, SyncRun
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
 
@@ -82,14 +82,24 @@ class OverviewStore:
                 row.parked_at, row.parked_reason, row.parked_credential = self.store.clock.now(), reason, credential
                 session.add(row)
 
-    def unpark(self, name: str) -> bool:
-        """Lift the parking; False when the administration was not parked."""
+    def unpark(self, name: str, *, by: str) -> bool:
+        """Lift the parking (`by`: who, for the audit log); False when the administration was not parked."""
         with self.store.session() as session, session.begin():
             row = session.exec(select(Administration).where(Administration.name == name)).first()
             if row is None or row.parked_at is None:
                 return False
+            reason = row.parked_reason
             row.parked_at = row.parked_reason = row.parked_credential = None
             session.add(row)
+            assert row.id is not None
+            session.add(
+                AuditEntry(
+                    administration_id=row.id,
+                    at=self.store.clock.now(),
+                    event="unparked",
+                    detail={"by": by, "parked_because": reason},
+                )
+            )
             return True
 
     # --- sync runs --------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,33 @@ class PlanningInputs:
     invoices: list[planner.InvoiceFacts]
     progress: dict[str, planner.Progress]
     contacts: dict[str, planner.ContactFacts]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Something that stops reminders: a customer excluded, an invoice paused here (dispute, arrangement, hold)
+    or paused in the ledger by a person. `ended`: why it no longer holds (listed only when asked for)."""
+
+    kind: str  # excluded | dispute | arrangement | hold | paused_in_ledger
+    contact_id: str | None
+    invoice_id: str | None = None
+    until: date | None = None
+    note: str | None = None
+    since: datetime | None = None
+    by: str | None = None
+    ended: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "contact_id": self.contact_id,
+            "invoice_id": self.invoice_id,
+            "until": self.until.isoformat() if self.until else None,
+            "note": self.note,
+            "since": self.since.isoformat() if self.since else None,
+            "by": self.by,
+            "ended": self.ended,
+        }
 
 
 class WorkflowStore:
@@ -195,11 +222,77 @@ class WorkflowStore:
             ).all()
         return {h.invoice_ledger_id: h.reason for h in holds if h.until is None or today <= h.until}
 
+    def stops(self, administration_id: int, today: date, *, ended: bool = False) -> list[Stop]:
+        """Every exclusion, pause and hold in force (with `ended`, also the pauses lifted or run out), oldest
+        first; and the open invoices a person paused in the ledger itself. Four queries."""
+        ours = self.paused_by_connector(administration_id)
+        found: list[Stop] = []
+        with self.store.session() as session:
+            excluded = session.exec(
+                select(ContactOverride).where(
+                    ContactOverride.administration_id == administration_id, col(ContactOverride.excluded).is_(True)
+                )
+            ).all()
+            found += [
+                Stop("excluded", row.contact_ledger_id, since=row.updated_at, by=row.updated_by) for row in excluded
+            ]
+            holds = session.execute(
+                sa.select(Hold, col(Invoice.contact_ledger_id))
+                .outerjoin(
+                    Invoice,
+                    (col(Invoice.administration_id) == col(Hold.administration_id))
+                    & (col(Invoice.ledger_id) == col(Hold.invoice_ledger_id)),
+                )
+                .where(col(Hold.administration_id) == administration_id)
+            ).all()
+            for hold, contact_id in holds:
+                why_ended = (
+                    f"lifted on {hold.released_at.astimezone(AMSTERDAM).date().isoformat()}"
+                    + (f" by {hold.released_by}" if hold.released_by else "")
+                    if hold.released_at is not None
+                    else "ran out"
+                    if hold.until is not None and hold.until < today
+                    else None
+                )
+                if why_ended is None or ended:
+                    found.append(
+                        Stop(
+                            hold.reason,
+                            contact_id,
+                            hold.invoice_ledger_id,
+                            hold.until,
+                            hold.note,
+                            hold.created_at,
+                            hold.created_by,
+                            why_ended,
+                        )
+                    )
+            paused = session.execute(
+                sa.select(col(Invoice.ledger_id), col(Invoice.contact_ledger_id)).where(
+                    col(Invoice.administration_id) == administration_id,
+                    col(Invoice.status) == InvoiceStatus.OPEN,
+                    col(Invoice.ledger_reminders_paused).is_(True),
+                )
+            ).all()
+            found += [
+                Stop("paused_in_ledger", contact, ledger_id) for ledger_id, contact in paused if ledger_id not in ours
+            ]
+        epoch = datetime.min.replace(tzinfo=AMSTERDAM)
+        return sorted(found, key=lambda stop: (stop.since or epoch, stop.kind, stop.invoice_id or ""))
+
     # --- manual controls ------------------------------------------------------------------------------
 
     def hold(
-        self, administration_id: int, invoice_ledger_id: str, reason: str, until: date | None, note: str | None
+        self,
+        administration_id: int,
+        invoice_ledger_id: str,
+        reason: str,
+        until: date | None,
+        note: str | None,
+        *,
+        by: str,
     ) -> None:
+        """A person pauses the reminders for an invoice (`by`: who, for the audit log)."""
         if reason not in HOLD_REASONS:
             raise ValueError(f"reason must be one of {', '.join(HOLD_REASONS)}")
         now = self.clock.now()
@@ -212,6 +305,7 @@ class WorkflowStore:
                     until=until,
                     note=note,
                     created_at=now,
+                    created_by=by,
                 )
             )
             session.add(
@@ -219,11 +313,11 @@ class WorkflowStore:
                     administration_id,
                     "paused",
                     invoice=invoice_ledger_id,
-                    detail={"reason": reason, "until": until.isoformat() if until else None, "note": note},
+                    detail={"reason": reason, "until": until.isoformat() if until else None, "note": note, "by": by},
                 )
             )
 
-    def release(self, administration_id: int, invoice_ledger_id: str) -> int:
+    def release(self, administration_id: int, invoice_ledger_id: str, *, by: str) -> int:
         now = self.clock.now()
         with self.store.session() as session, session.begin():
             active = session.exec(
@@ -235,13 +329,17 @@ class WorkflowStore:
             ).all()
             for hold in active:
                 hold.released_at = now
+                hold.released_by = by
                 session.add(hold)
             if active:
-                session.add(self._entry(administration_id, "resumed", invoice=invoice_ledger_id))
+                session.add(self._entry(administration_id, "resumed", invoice=invoice_ledger_id, detail={"by": by}))
             return len(active)
 
-    def override_contact(self, administration_id: int, contact_ledger_id: str, **changes: Any) -> None:
-        """Set any of `excluded`, `policy`, `debtor_kind` for a customer; None clears policy/debtor_kind."""
+    def override_contact(
+        self, administration_id: int, contact_ledger_id: str, *, by: str, note: str | None = None, **changes: Any
+    ) -> None:
+        """Set any of `excluded`, `policy`, `debtor_kind` for a customer; None clears policy/debtor_kind. `by`
+        (who decided) and `note` (why) go into the audit log."""
         now = self.clock.now()
         with self.store.session() as session, session.begin():
             row = session.get(ContactOverride, (administration_id, contact_ledger_id)) or ContactOverride(
@@ -250,8 +348,16 @@ class WorkflowStore:
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated_at = now
+            row.updated_by = by
             session.add(row)
-            session.add(self._entry(administration_id, "contact_override", contact=contact_ledger_id, detail=changes))
+            session.add(
+                self._entry(
+                    administration_id,
+                    "contact_override",
+                    contact=contact_ledger_id,
+                    detail={**changes, "by": by, **({"note": note} if note else {})},
+                )
+            )
 
     # --- audit log ------------------------------------------------------------------------------------
 

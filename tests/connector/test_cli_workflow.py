@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -75,7 +78,13 @@ SEED = {
 
 @pytest.fixture
 def synced(tmp_path: Path) -> Iterator[Path]:
-    with MoneybirdSimulator(seed=SEED, today=SIM_TODAY) as simulator:
+    with synced_with(tmp_path, SEED) as folder:
+        yield folder
+
+
+@contextmanager
+def synced_with(tmp_path: Path, seed: dict[str, Any]) -> Iterator[Path]:
+    with MoneybirdSimulator(seed=seed, today=SIM_TODAY) as simulator:
         (tmp_path / "config.toml").write_text(
             f"""
 [connector]
@@ -139,13 +148,52 @@ def test_pause_resume_and_history(synced: Path) -> None:
     assert connector("history", "901", cwd=synced).stdout.splitlines()[-1] == (
         "2 event(s) for invoice 2025-0901 of Eva Bakker"
     )
-    assert history[0]["detail"] == {"reason": "dispute", "until": None, "note": "says it was never delivered"}
+    assert history[0]["detail"] == {
+        "reason": "dispute",
+        "until": None,
+        "note": "says it was never delivered",
+        "by": history[0]["detail"]["by"],  # the login of whoever runs the tests
+    }
+    assert history[0]["detail"]["by"]
 
 
 def test_an_arrangement_until_a_date(synced: Path) -> None:
     assert connector("pause", "903", "--reason", "arrangement", "--until", "2025-04-01", cwd=synced).returncode == 0
     assert all(a["contact_id"] != "2" for a in plan(synced, "2025-04-01"))
     assert any(a["contact_id"] == "2" for a in plan(synced, "2025-04-02"))
+
+
+def test_holds_lists_what_stops_reminders_with_who_and_why(tmp_path: Path) -> None:
+    seed = copy.deepcopy(SEED)
+    seed["administrations"][0]["sales_invoices"][1]["paused"] = True  # 2025-0902, paused by a person in Moneybird
+    with synced_with(tmp_path, seed) as folder:
+        assert connector("holds", cwd=folder).stdout.splitlines() == [
+            "plan  paused in the ledger 2025-0902 of Eva Bakker",
+            "1 exclusion(s), pause(s) and hold(s)",
+        ]
+        anna = ("--by", "Anna de Vries")
+        assert connector("pause", "2025-0901", "--reason", "dispute", "--note", "never delivered", *anna, cwd=folder)
+        assert connector("pause", "903", "--reason", "arrangement", "--until", "2025-04-01", *anna, cwd=folder)
+        assert connector("exclude", "2", "--note", "in surseance", "--by", "Bert", cwd=folder).returncode == 0
+        stops = json.loads(connector("holds", "--json", cwd=folder).stdout)
+        assert [(s["kind"], s["invoice_number"], s["contact_name"], s["by"], s["note"]) for s in stops] == [
+            ("paused_in_ledger", "2025-0902", "Eva Bakker", None, None),
+            ("dispute", "2025-0901", "Eva Bakker", "Anna de Vries", "never delivered"),
+            ("excluded", None, "Jansen Installatietechniek B.V.", "Bert", None),
+        ]  # the arrangement ran out on 1 April 2025: listed only with --ended
+        shown = connector("holds", "--ended", cwd=folder).stdout.splitlines()
+        assert shown[-1] == "4 exclusion(s), pause(s) and hold(s)"
+        assert any(
+            line.startswith("plan  arrangement          2025-0903 of Jansen Installatietechniek B.V.")
+            and "until 2025-04-01" in line
+            and "by Anna de Vries [ran out]" in line
+            for line in shown
+        ), shown
+        assert connector("resume", "2025-0901", "--by", "Bert", cwd=folder).returncode == 0
+        ended = {s["kind"]: s for s in json.loads(connector("holds", "--ended", "--json", cwd=folder).stdout)}
+        assert ended["dispute"]["ended"].startswith("lifted on ") and ended["dispute"]["ended"].endswith(" by Bert")
+        history = json.loads(connector("history", "2025-0901", "--json", cwd=folder).stdout)
+        assert [(h["event"], h["detail"]["by"]) for h in history] == [("paused", "Anna de Vries"), ("resumed", "Bert")]
 
 
 def test_exclude_and_override_the_debtor_kind(synced: Path) -> None:

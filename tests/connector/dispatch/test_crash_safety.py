@@ -30,6 +30,7 @@ from connector.store.workflow import WorkflowStore
 from connector.sync import sync_administration
 from connector.workflow.legal import letter_term
 from connector.workflow.policy import default_policy
+from tests.support.approvals import TESTER
 
 START = date(2025, 3, 3)
 
@@ -207,7 +208,12 @@ def test_exactly_once_through_crashes(
         for when, target, length in holds:
             if when == day_number:
                 workflow.hold(
-                    administration_id, str(target % len(dues)), "dispute", today + timedelta(days=length), None
+                    administration_id,
+                    str(target % len(dues)),
+                    "dispute",
+                    today + timedelta(days=length),
+                    None,
+                    by=TESTER,
                 )
         # 10:00: what is due goes out; only the re-check stands between a payment and a reminder
         clock.set(datetime.combine(today, time(10), tzinfo=AMSTERDAM))

@@ -714,7 +714,7 @@ def test_a_customer_excluded_after_planning_gets_nothing(world: World) -> None:
     world.dispatcher.run(today)
     victim = next(a for a in world.actions() if a.action == "email")
     world.dispatcher.workflow.override_contact(
-        world.dispatcher.administration_id, victim.contact_ledger_id, excluded=True
+        world.dispatcher.administration_id, victim.contact_ledger_id, excluded=True, by=TESTER
     )
     world.clock.set(at(today, hour=10))
     world.dispatcher.run(today)

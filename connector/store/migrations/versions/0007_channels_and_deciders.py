@@ -1,4 +1,5 @@
-"""Channel health: failures in a row per administration and channel, so a channel that keeps failing is seen.
+"""Channel health: failures in a row per administration and channel, so a channel that keeps failing is seen;
+and who paused an invoice, lifted the pause, or decided about a customer.
 
 Revision ID: 0007
 Revises: 0006
@@ -39,6 +40,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("administration_id", "channel", name=op.f("pk_channel_health")),
     )
 
+    with op.batch_alter_table("holds", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("created_by", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("released_by", sa.Text(), nullable=True))
+    with op.batch_alter_table("contact_overrides", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("updated_by", sa.Text(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contact_overrides", schema=None) as batch_op:
+        batch_op.drop_column("updated_by")
+    with op.batch_alter_table("holds", schema=None) as batch_op:
+        batch_op.drop_column("released_by")
+        batch_op.drop_column("created_by")
     op.drop_table("channel_health")
