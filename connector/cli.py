@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -20,9 +20,10 @@ import typer
 
 from adapters.base import LedgerError
 from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
+from connector import terminal
 from connector.clock import Clock, SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
-from connector.dispatch.dispatcher import Dispatcher
+from connector.dispatch.dispatcher import Dispatcher, DispatchReport
 from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.log import configure_logging
@@ -220,13 +221,14 @@ def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOp
     settings = _settings(config)
     clock = _clock()
     reports: list[SyncReport] = []
-    with _store(settings) as store:
+    with _store(settings) as store, terminal.progress() as display:
         for administration in _selected(settings, admin):
             try:
                 adapter = create_adapter(administration, clock, tokens=TokenVault.for_settings(store, settings))
             except PlatformNotAvailable as exc:
                 report = SyncReport(administration=administration.name, outcome="failed", error=str(exc))
             else:
+                show = terminal.line(display, f"{administration.name}: syncing")
                 with adapter:
                     report = sync_administration(
                         store,
@@ -234,6 +236,7 @@ def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOp
                         name=administration.name,
                         ledger_reference=administration.ledger_reference,
                         clock=clock,
+                        progress=_sync_progress(show),
                     )
             reports.append(report)
     if as_json:
@@ -243,6 +246,21 @@ def sync(config: ConfigOption = None, admin: AdminOption = None, as_json: JsonOp
             typer.echo(_describe_report(report))
     if not all(report.ok for report in reports):
         raise typer.Exit(1)
+
+
+def _sync_progress(show: terminal.Line) -> Callable[[SyncReport], None]:
+    def shown(r: SyncReport) -> None:
+        show(f"{r.administration}: {r.invoices_upserted} invoices, {r.contacts_upserted} contacts, {r.api_calls} calls")
+
+    return shown
+
+
+def _dispatch_progress(show: terminal.Line) -> Callable[[DispatchReport, int, int], None]:
+    def shown(r: DispatchReport, done: int, due: int) -> None:
+        waiting = r.retried + r.held_for_channel
+        show(f"{r.administration}: {r.executed} sent, {waiting} to wait, {r.failed} failed", done=done, total=due)
+
+    return shown
 
 
 def _describe_report(report: SyncReport) -> str:
@@ -553,7 +571,7 @@ def dispatch(
         typer.echo("--date: dispatch cannot act ahead of time; look ahead with `connector plan --date`", err=True)
         raise typer.Exit(EXIT_CONFIG)
     reports = []
-    with _store(settings) as store:
+    with _store(settings) as store, terminal.progress() as display:
         # Leases are kept in real time by whichever process holds them, whatever its business clock says.
         owners = LeaseStore(store, SystemClock()).live_owners()
         for administration in _selected(settings, admin):
@@ -572,6 +590,8 @@ def dispatch(
                 continue
             with adapter:
                 dispatcher = Dispatcher.for_settings(settings, store, adapter, administration, clock)
+                show = terminal.line(display, f"{administration.name}: dispatching")
+                dispatcher.progress = _dispatch_progress(show)
                 reports.append(dispatcher.run(today, ignore_window=ignore_window))
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in reports], indent=2))

@@ -84,10 +84,12 @@ class _Pass:
         administration_id: int,
         run_id: int,
         should_stop: Callable[[], bool],
+        progress: Callable[[SyncReport], None],
     ) -> None:
         self.store, self.adapter = store, adapter
         self.administration_id, self.run_id = administration_id, run_id
         self.should_stop = should_stop
+        self.progress = progress
         self.report: SyncReport
 
     def store_batch(
@@ -100,7 +102,9 @@ class _Pass:
                 raise  # the database itself is in trouble: that is not the record's fault
             result = self._one_by_one(batch, apply)
         self.report.add(result)
-        self.store.record_progress(self.run_id, sum(self.adapter.api_calls().values()))
+        self.report.api_calls = sum(self.adapter.api_calls().values())
+        self.store.record_progress(self.run_id, self.report.api_calls)
+        self.progress(self.report)
         if self.should_stop():
             raise _Stopped
 
@@ -140,14 +144,16 @@ def sync_administration(
     ledger_reference: str,
     clock: Clock,
     should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[SyncReport], None] = lambda report: None,
 ) -> SyncReport:
-    """One mirror pass for one administration; never raises for ledger trouble, reports it instead."""
+    """One mirror pass for one administration; never raises for ledger trouble, reports it instead. `progress`
+    sees the report after each batch is stored (a terminal shows it)."""
     administration_id = store.ensure_administration(name, adapter.platform, ledger_reference)
     client = getattr(adapter, "client", None)
     rate_key = client.limiter.key if isinstance(client, ApiClient) else None
     _count_earlier_calls(store, client, clock)
     run_id = store.start_sync_run(administration_id, rate_key)
-    work = _Pass(store, adapter, administration_id, run_id, should_stop)
+    work = _Pass(store, adapter, administration_id, run_id, should_stop, progress)
     report = work.report = SyncReport(administration=name, started_at=clock.now())
     bound = log.bind(administration=name, platform=adapter.platform)
     try:

@@ -89,6 +89,8 @@ class Dispatcher:
     max_attempts: int = 5
     retry_base: timedelta = timedelta(minutes=15)
     should_stop: Callable[[], bool] = lambda: False  # shutting down: finish the action in hand, start no other
+    # After each action: the report so far, how many of the due actions were handled, and how many were due.
+    progress: Callable[[DispatchReport, int, int], None] = lambda report, done, due: None
     fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
     rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
     channel_failing_after: int = 3  # failures in a row before a channel counts as failing (logged, on /readyz)
@@ -161,7 +163,9 @@ class Dispatcher:
             self._write_back(action, report)  # a write-back an earlier run did not finish
         self._ignore_window = ignore_window
         if self._window_open():
-            for action in self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now)):
+            due = self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now))
+            for done, action in enumerate(due):
+                self.progress(report, done, len(due))
                 # The window is asked before each message, not once a run: a backlog that starts at 16:59
                 # behind a rate limit must not go on sending into the evening.
                 if self.should_stop() or not self._window_open() or report.ledger_unavailable is not None:

@@ -475,6 +475,17 @@ def test_an_smtp_server_that_is_down_fails_no_action_and_is_named_until_it_is_ba
     assert "failing" not in document["administrations"]["acme"].get("reason", "")
 
 
+def test_a_run_tells_how_far_it_is_after_each_action(world: World) -> None:
+    """What a terminal shows during a long dispatch: each action handled of those due, and the counts so far."""
+    seen: list[tuple[int, int, int]] = []
+    world.dispatcher.progress = lambda report, done, due: seen.append((done, due, report.executed))
+    report = world.day(SIM_TODAY + timedelta(days=1))
+    due = seen[0][1]
+    assert due > 3 and [(done, total) for done, total, _ in seen] == [(i, due) for i in range(due)]
+    assert [executed for _, _, executed in seen] == sorted(executed for _, _, executed in seen)
+    assert seen[-1][2] <= report.executed
+
+
 def test_an_action_interrupted_while_sending_is_flagged_not_resent(world: World) -> None:
     today = SIM_TODAY + timedelta(days=1)
     world.clock.set(at(today, hour=7))
