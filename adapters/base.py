@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
-from connector.domain import Contact, Invoice, InvoiceStatus, Money
+from connector.domain import Contact, Invoice, InvoiceStatus, Money, SenderDetails
 
 __all__ = [
     "ApiBudget",
@@ -32,6 +32,7 @@ __all__ = [
     "NotSupported",
     "RateLimited",
     "RequestRejected",
+    "SenderDetails",
     "SyncState",
     "TransientError",
     "chunks",
@@ -182,6 +183,7 @@ class Capability(StrEnum):
     SEND_LEDGER_REMINDER = "send_ledger_reminder"
     MARK_DUBIOUS = "mark_dubious"
     MARK_UNCOLLECTIBLE = "mark_uncollectible"
+    SENDER_DETAILS = "sender_details"  # the business's own name, KvK, address, ... as the ledger keeps them
 
 
 # --- the contract -------------------------------------------------------------------------------------
@@ -254,6 +256,10 @@ class LedgerAdapter(abc.ABC):
 
     def mark_uncollectible(self, invoice: Invoice, on: date) -> None:
         raise NotSupported(f"{self.platform} cannot mark invoices as uncollectible")
+
+    def sender_details(self) -> SenderDetails:
+        """The administration's own details as the ledger keeps them, to offer instead of typing them."""
+        raise NotSupported(f"{self.platform}'s API does not give the administration's own details")
 
     def __enter__(self) -> LedgerAdapter:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -18,11 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.base import LedgerError
-from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
+from adapters.base import Capability, LedgerError, NotSupported
+from adapters.registry import PlatformNotAvailable, adapter_class, create_adapter, end_sessions
 from connector import terminal
 from connector.clock import Clock, SystemClock, business_date
-from connector.config import ConfigError, Settings, display_database_url, load_settings
+from connector.config import Company, ConfigError, Settings, display_database_url, load_settings
 from connector.dispatch.dispatcher import Dispatcher, DispatchReport
 from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
@@ -171,29 +172,25 @@ def check_config(config: ConfigOption = None) -> None:
 
 
 def _sender_problems(settings: Settings) -> list[str]:
-    """Every enabled administration's messages must name their sender as the law wants, before any goes out."""
-    return [
-        f"administrations[{index}].{problem}"
-        for index, administration in enumerate(settings.administrations)
-        if administration.enabled
-        for problem in administration.sender_problems()
-    ]
+    """Every enabled administration's messages must name their sender as the law wants, before any goes out;
+    where its ledger keeps those details, the first problem says how to read them from there."""
+    found = []
+    for index, administration in enumerate(settings.administrations):
+        problems = administration.sender_problems() if administration.enabled else []
+        if problems and _ledger_can(administration.platform, Capability.SENDER_DETAILS):
+            problems[0] += f" (`connector sender --admin {administration.name}` reads them from the ledger)"
+        found += [f"administrations[{index}].{problem}" for problem in problems]
+    return found
 
 
 def _two_reminder_streams(settings: Settings) -> list[str]:
     """Where a customer may get the ledger's own reminders beside ours, with other deadlines."""
-    from adapters.base import Capability
-    from adapters.registry import adapter_class
-
     warnings = []
     for index, administration in enumerate(settings.administrations):
-        if not administration.enabled:
+        can_pause = _ledger_can(administration.platform, Capability.PAUSE_LEDGER_REMINDERS)
+        if not administration.enabled or can_pause is None:
             continue
         key = f"administrations[{index}].pause_ledger_reminders"
-        try:
-            can_pause = adapter_class(administration.platform).capabilities >= {Capability.PAUSE_LEDGER_REMINDERS}
-        except PlatformNotAvailable:
-            continue
         if not administration.pause_ledger_reminders:
             warnings.append(
                 f"{key} = false: the ledger's own reminders go on beside this connector's, so customers may get "
@@ -205,6 +202,14 @@ def _two_reminder_streams(settings: Settings) -> list[str]:
                 "the ledger, or customers may get two reminder streams with different deadlines"
             )
     return warnings
+
+
+def _ledger_can(platform: str, capability: Capability) -> bool | None:
+    """Whether the platform's adapter offers it; None when this version has no adapter for the platform."""
+    try:
+        return capability in adapter_class(platform).capabilities
+    except PlatformNotAvailable:
+        return None
 
 
 @db_app.command("upgrade")
@@ -392,6 +397,51 @@ def auth_exact(
         f"division {administration.division} is used"
         + (f"; unparked {', '.join(result.unparked)}" if result.unparked else "")
     )
+
+
+@app.command()
+def sender(
+    admin: Annotated[str, typer.Option("--admin", help="The administration's name.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read the administration's own details (name, KvK, VAT number, address, ...) from its ledger and print the
+    `[administrations.company]` table to configure: what is configured, completed with what the ledger knows.
+    Changes nothing; check each value before you paste it."""
+    settings = _settings(config)
+    (administration,) = _selected(settings, admin)
+    with _store(settings) as store:
+        try:
+            adapter = create_adapter(administration, _clock(), tokens=TokenVault.for_settings(store, settings))
+            with adapter:
+                found = adapter.sender_details()
+        except (PlatformNotAvailable, LedgerError) as exc:
+            typer.echo(f"{administration.name}: could not read the sender details from the ledger: {exc}", err=True)
+            if isinstance(exc, NotSupported):
+                typer.echo("type them under [administrations.company] (see config.example.toml)", err=True)
+            raise typer.Exit(1) from None
+    values, notes = Company.proposed(administration.company, found)
+    missing = Company.missing_in(values)
+    if as_json:
+        document = {
+            "administration": administration.name,
+            "source": found.source,
+            "ledger": {k: v for k, v in dataclasses.asdict(found).items() if k != "source"},
+            "company": values,
+            "notes": notes,
+            "missing": missing,
+        }
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"# {administration.name}: read from {found.source}; check each value before you paste it")
+    for note in notes:
+        typer.echo(f"# {note}")
+    typer.echo("[administrations.company]")
+    for key, value in values.items():
+        typer.echo(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+    for problem in missing:
+        key, _, why = problem.partition(": missing: ")
+        typer.echo(f'# {key} = "..."  # still to type: {why}')
 
 
 @app.command("secret-key")

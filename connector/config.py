@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connector.domain import SenderDetails
 from connector.log import register_secret
 from connector.workflow.legal import RatePeriod, load_rates, merge_rates
 from connector.workflow.policy import DEFAULT_POLICY, Policy, default_policy
@@ -261,11 +262,38 @@ class Company(BaseModel):
 
     def missing(self) -> list[str]:
         """The sender details the law wants on every message that are not configured, as `key: why`."""
-        found = [f"{key}: missing: {why}" for key, why in self.REQUIRED.items() if not getattr(self, key)]
-        registered = (self.legal_name or self.name).upper().replace(".", "")
-        if not self.statutory_seat and registered.endswith((" BV", " NV")):
+        return self.missing_in(self.model_dump())
+
+    @classmethod
+    def missing_in(cls, values: Mapping[str, Any]) -> list[str]:
+        found = [f"{key}: missing: {why}" for key, why in cls.REQUIRED.items() if not values.get(key)]
+        if not values.get("name"):
+            found.insert(0, "name: missing: the name customers know the business by")
+        registered = str(values.get("legal_name") or values.get("name") or "").upper().replace(".", "")
+        if not values.get("statutory_seat") and registered.endswith((" BV", " NV")):
             found.append("statutory_seat: missing: a B.V. or N.V. states its statutory seat (art. 2:186 BW)")
         return found
+
+    @classmethod
+    def proposed(cls, configured: Company | None, found: SenderDetails) -> tuple[dict[str, str], list[str]]:
+        """The sender details to configure: what is configured, completed with what the ledger knows. Returns
+        the values and, per key, where the ledger says otherwise or holds a value this model would refuse."""
+        values = {key: value for key, value in (configured.model_dump() if configured else {}).items() if value}
+        notes = []
+        for key in ("name", "kvk", "vat_number", "address", "email", "phone", "iban"):
+            offered = getattr(found, key)
+            if not offered:
+                continue
+            try:
+                cls.model_validate({"name": "x", **{key: offered}})
+            except ValidationError:
+                notes.append(f"{key}: the ledger's {offered!r} is not valid here; type it")
+                continue
+            if key not in values:
+                values[key] = offered
+            elif values[key] != offered:
+                notes.append(f"{key}: configured {values[key]!r}, the ledger says {offered!r}")
+        return values, notes
 
 
 class RateLimitOverride(BaseModel):

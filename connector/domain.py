@@ -79,6 +79,21 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class SenderDetails:
+    """What a ledger knows about the business whose books it keeps: the sender its reminders should name.
+    Only what the ledger holds; a person checks it before it goes into the configuration."""
+
+    source: str  # where it was read, in the ledger's words ("Moneybird: default identity")
+    name: str | None = None
+    kvk: str | None = None
+    vat_number: str | None = None
+    address: str | None = None  # one line: "Bakkersstraat 1, 3511 AB Utrecht"
+    email: str | None = None
+    phone: str | None = None
+    iban: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Invoice:
     ledger_id: str
     number: str | None

@@ -40,17 +40,20 @@ from adapters.base import (
     LedgerError,
     NotFound,
     RequestRejected,
+    SenderDetails,
     SyncState,
     TransientError,
     chunks,
 )
 from adapters.exact_online.client import COUNTRY_HOSTS, DailyBudget, ExactOAuth, exact_api_client
 from adapters.exact_online.mapping import (
+    DIVISION_FIELDS,
     Term,
     contact_from_account,
     invoice_from_terms,
     invoices_from_terms,
     is_receipt,
+    sender_from_division,
     term_from_receivable,
     term_from_receivables_list,
 )
@@ -117,7 +120,7 @@ class ContactCursor:
 
 class ExactOnlineAdapter(LedgerAdapter):
     platform = "exact_online"
-    capabilities = frozenset({Capability.CALL_TASKS})
+    capabilities = frozenset({Capability.CALL_TASKS, Capability.SENDER_DETAILS})
 
     def __init__(
         self,
@@ -451,6 +454,14 @@ class ExactOnlineAdapter(LedgerAdapter):
             return 1
         values = [int(row["TimeStampAsBigInt"]) for row in rows if row.get("TimeStampAsBigInt") is not None]
         return max(values, default=1)
+
+    def sender_details(self) -> SenderDetails:
+        """The division's own details (`system/Divisions`, one call): name, KvK, VAT number, address."""
+        params = {"$filter": f"Code eq {self.division}", "$select": DIVISION_FIELDS}
+        rows = list(self.pages("system/Divisions", params))
+        if not rows:
+            raise NotFound(f"division {self.division} is not among the divisions this user can reach")
+        return sender_from_division(rows[0])
 
     def pages(
         self, resource: str, params: Mapping[str, str], *, division: int | str | None = None

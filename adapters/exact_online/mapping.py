@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.base import BadRecord, Contact, Invoice, InvoiceStatus, Money
+from adapters.base import BadRecord, Contact, Invoice, InvoiceStatus, Money, SenderDetails
 from connector.clock import AMSTERDAM
 
 _DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
@@ -265,4 +265,25 @@ def contact_from_account(account: Mapping[str, Any], people: Sequence[Mapping[st
         language=(text(account.get("Language")) or "")[:2].lower() or None,
         version=hashlib.sha256(version_material.encode()).hexdigest()[:16],
         raw={"account": stored_form(account), "people": [stored_form(p) for p in people]},
+    )
+
+
+DIVISION_FIELDS = (
+    "Code,Description,ChamberOfCommerceNumber,VATNumber,AddressLine1,AddressLine2,Postcode,City,Email,Phone"
+)
+
+
+def sender_from_division(row: Mapping[str, Any]) -> SenderDetails:
+    """An Exact Online division (`system/Divisions`) as the administration's sender details. Exact keeps no
+    bank account on the division: the IBAN is for a person to add."""
+    street = ", ".join(part for part in (text(row.get("AddressLine1")), text(row.get("AddressLine2"))) if part)
+    place = " ".join(part for part in (text(row.get("Postcode")), text(row.get("City"))) if part)
+    return SenderDetails(
+        source=f"Exact Online: division {row.get('Code')}",
+        name=text(row.get("Description")),
+        kvk=text(row.get("ChamberOfCommerceNumber")),
+        vat_number=(text(row.get("VATNumber")) or "").replace(" ", "").upper() or None,
+        address=", ".join(part for part in (street, place) if part) or None,
+        email=text(row.get("Email")),
+        phone=text(row.get("Phone")),
     )

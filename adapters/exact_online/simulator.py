@@ -998,6 +998,11 @@ class ExactOnlineSimulator(SimulatorServer):
                 if account.get("MainContact") == contact["ID"]:
                     self._touch_account(target, account, MainContact=None)
 
+    def update_division(self, division: int | None = None, **fields: Any) -> None:
+        """Overwrite fields of a division's `system/Divisions` row (its address, KvK and VAT numbers, ...)."""
+        with self.lock:
+            self._direct_division(division).info.update(copy.deepcopy(fields))
+
     def update_account(self, account_id: str, *, division: int | None = None, **fields: Any) -> None:
         """Overwrite fields as given (no validation); bumps Timestamp and Modified."""
         with self.lock:

@@ -21,13 +21,19 @@ from adapters.base import (
     NotFound,
     RecordT,
     RequestRejected,
+    SenderDetails,
     SyncState,
     TransientError,
     chunks,
 )
 from adapters.http import ApiClient, HttpOptions, RateLimit
 from adapters.moneybird.client import DEFAULT_BASE_URL, PUBLISHED_LIMIT, moneybird_client
-from adapters.moneybird.mapping import OPEN_STATES, contact_from_moneybird, invoice_from_moneybird
+from adapters.moneybird.mapping import (
+    OPEN_STATES,
+    contact_from_moneybird,
+    invoice_from_moneybird,
+    sender_from_identity,
+)
 from connector.clock import Clock, business_date
 from connector.config import MoneybirdAdministration
 
@@ -44,6 +50,7 @@ class MoneybirdAdapter(LedgerAdapter):
             Capability.SEND_LEDGER_REMINDER,
             Capability.MARK_DUBIOUS,
             Capability.MARK_UNCOLLECTIBLE,
+            Capability.SENDER_DETAILS,
         }
     )
 
@@ -248,6 +255,13 @@ class MoneybirdAdapter(LedgerAdapter):
         )
 
     # --- plumbing -------------------------------------------------------------------------------------
+
+    def sender_details(self) -> SenderDetails:
+        """The default identity: the sender on the administration's invoices (needs the `settings` scope)."""
+        body = self.client.get_json(self._path("identities/default.json"), endpoint="identities.default")
+        if not isinstance(body, dict):
+            raise TransientError("identities/default: expected a JSON object")
+        return sender_from_identity(body)
 
     def api_calls(self) -> Mapping[str, int]:
         return self.client.api_calls()

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.base import BadRecord
-from connector.domain import Contact, Invoice, InvoiceStatus, Money
+from connector.domain import Contact, Invoice, InvoiceStatus, Money, SenderDetails
 
 # Moneybird states of a sent invoice that still has money outstanding.
 OPEN_STATES = ("open", "late", "reminded", "pending_payment")
@@ -178,3 +178,32 @@ def _reminder_address(invoice_addresses: str | None, general: str | None) -> str
             if addresses:
                 return ", ".join(addresses)
     return None
+
+
+def sender_from_identity(data: Mapping[str, Any]) -> SenderDetails:
+    """A Moneybird identity (the sender block of its invoices) as the administration's sender details."""
+
+    def field(key: str) -> str | None:
+        value = data.get(key)
+        return value.strip() or None if isinstance(value, str) else None
+
+    street = ", ".join(part for part in (field("address1"), field("address2")) if part)
+    place = " ".join(part for part in (_zipcode(field("zipcode")), field("city")) if part)
+    return SenderDetails(
+        source="Moneybird: the administration's default identity",
+        name=field("company_name"),
+        kvk=field("chamber_of_commerce"),
+        vat_number=(field("tax_number") or "").replace(" ", "").upper() or None,
+        address=", ".join(part for part in (street, place) if part) or None,
+        email=field("email"),
+        phone=field("phone"),
+        iban=(field("bank_account_number") or "").replace(" ", "").upper() or None,
+    )
+
+
+def _zipcode(value: str | None) -> str | None:
+    """Dutch postcodes as people write them: 3511AB -> 3511 AB."""
+    if value is None:
+        return None
+    compact = value.replace(" ", "").upper()
+    return f"{compact[:4]} {compact[4:]}" if len(compact) == 6 and compact[:4].isdigit() else value

@@ -495,6 +495,7 @@ class MoneybirdSimulator(SimulatorServer):
             ("GET", contacts + r"/(?P<id>\d+)", self._get_contact),
             ("PATCH", contacts + r"/(?P<id>\d+)", self._patch_contact),
             ("GET", administration + r"/users", self._list_users),
+            ("GET", administration + r"/identities/default", self._default_identity),
         )
         for method, pattern, handler in routes:
             self.route(method, pattern + r"(?:\.json)?", handler)
@@ -554,6 +555,9 @@ class MoneybirdSimulator(SimulatorServer):
 
     def _list_administrations(self, request: Request) -> Response:
         return Response.json([administration.info for administration in self._administrations.values()])
+
+    def _default_identity(self, request: Request) -> Response:
+        return Response.json(self._administration(request).identity)
 
     def _list_users(self, request: Request) -> Response:
         users = self._administration(request).users

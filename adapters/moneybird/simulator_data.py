@@ -211,6 +211,7 @@ class Administration:
     ledger_account_id: str
     users: list[dict[str, Any]]
     api_user_id: str
+    identity: dict[str, Any] = field(default_factory=dict)  # the default identity: the sender on its invoices
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -284,6 +285,7 @@ def _load_administration(raw: Mapping[str, Any], ids: IdFactory, today: date, no
         users.append(api_users[0])
     shared = {name: str(raw.get(name) or ids.next()) for name in _ADMINISTRATION_IDS}
     administration = _new_administration(info, shared, users, str(api_users[0]["id"]))
+    administration.identity = _identity(raw.get("identity"), administration, now)
     for number, contact in enumerate(_objects(raw, "contacts"), start=1):
         completed = complete_contact(contact, administration, ids, number, now)
         administration.contacts[str(completed["id"])] = completed
@@ -295,6 +297,24 @@ def _load_administration(raw: Mapping[str, Any], ids: IdFactory, today: date, no
         completed = complete_invoice(invoice, administration, ids, today, numbers[year], now)
         administration.invoices[str(completed["id"])] = completed
     return administration
+
+
+def _identity(raw: object, administration: Administration, now: float) -> dict[str, Any]:
+    """The default identity as `GET /identities/default` shows it; a seed's `identity` object overrides fields.
+    Without one: the administration's name and a made-up address, KvK and VAT number, as a real one has."""
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError(f"seed administration {administration.id!r}: 'identity' must be an object")
+    stamp = iso_timestamp(now)
+    identity: dict[str, Any] = {
+        "id": administration.identity_id, "administration_id": administration.id,
+        "company_name": administration.info["name"], "city": "Utrecht", "country": "NL", "zipcode": "3511AB",
+        "address1": "Simulatiestraat 1", "address2": None, "email": "administratie@simulatie.example",
+        "phone": "030-1234567", "bank_account_name": administration.info["name"],
+        "bank_account_number": "NL91ABNA0417164300", "bank_account_bic": None, "custom_fields": [],
+        "updated_at": stamp, "created_at": stamp, "chamber_of_commerce": "12345678", "tax_number": "NL000099998B57",
+    }  # fmt: skip
+    identity.update(raw or {})
+    return identity
 
 
 def _objects(raw: Mapping[str, Any], key: str) -> list[dict[str, Any]]:

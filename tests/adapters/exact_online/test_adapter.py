@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.base import Capability, InvoiceStatus, RequestRejected
+from adapters.base import Capability, InvoiceStatus, RequestRejected, SenderDetails
 from adapters.exact_online.adapter import ExactOnlineAdapter
 from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.http import ErrorBudget
@@ -247,3 +247,28 @@ def test_payables_and_unmatched_payments_are_not_invoices(
     rows, _ = adapter._feed("Cashflow/PaymentTerms", "ID,InvoiceNumber,LineType,Timestamp", 0)
     payables = {str(row["InvoiceNumber"]) for row in rows if row["LineType"] == 22}
     assert payables and not payables & set(open_in_mirror(store))
+
+
+def test_the_divisions_own_details_are_read_in_one_call(
+    simulator: ExactOnlineSimulator, adapter: ExactOnlineAdapter
+) -> None:
+    simulator.update_division(
+        Description="Bakkerij de Vries B.V.",
+        ChamberOfCommerceNumber="12345678",
+        VATNumber="NL 0001 23456 B01",
+        AddressLine1="Bakkersstraat 1",
+        Postcode="3511 AB",
+        City="Utrecht",
+        Email="debiteuren@bakkerij.example",
+    )
+    before = sum(api_calls(simulator).values())
+    found = adapter.sender_details()
+    assert sum(api_calls(simulator).values()) == before + 1
+    assert found == SenderDetails(
+        source=f"Exact Online: division {simulator.division}",
+        name="Bakkerij de Vries B.V.",
+        kvk="12345678",
+        vat_number="NL000123456B01",
+        address="Bakkersstraat 1, 3511 AB Utrecht",
+        email="debiteuren@bakkerij.example",
+    )

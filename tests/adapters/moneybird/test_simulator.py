@@ -49,6 +49,7 @@ UNCOLLECTIBLE = "/{administration_id}/sales_invoices/{id}/mark_as_uncollectible{
 CONTACT_SYNC = "/{administration_id}/contacts/synchronization{format}"
 CONTACT = "/{administration_id}/contacts/{id}{format}"
 USERS = "/{administration_id}/users{format}"
+IDENTITY = "/{administration_id}/identities/default{format}"
 
 INVOICES = f"/{ADMIN}/sales_invoices"
 
@@ -140,6 +141,7 @@ SHAPES: list[tuple[str, Call, str, str, int]] = [
     ("contact patch", patch(f"{CONTACTS}/{COMPANY}.json", {"contact": {"city": "Delft"}}), CONTACT, "patch", 200),
     ("contact nameless", patch(f"{CONTACTS}/{COMPANY}.json", {"contact": {"company_name": ""}}), CONTACT, "patch", 422),
     ("users", get(f"/{ADMIN}/users.json", include_api_users="true"), USERS, "get", 200),
+    ("default identity", get(f"/{ADMIN}/identities/default.json"), IDENTITY, "get", 200),
     ("rate limited", _throttled, USERS, "get", 429),
 ]
 
