@@ -1008,6 +1008,62 @@ def exclude(
     typer.echo(f"{done} contact {contact} in {administration.name}")
 
 
+@app.command("start-at")
+def start_at(
+    invoice: InvoiceArgument,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="The stage it begins at (a name from its policy).")
+    ] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Begin where the policy says again.")] = False,
+    note: NoteOption = None,
+    by: ByOption = None,
+    config: ConfigOption = None,
+    admin: AdminOption = None,
+) -> None:
+    """Say where an invoice not yet reminded of begins, when its earlier reminders went out elsewhere (by hand,
+    another tool): a person's decision, in the audit log. It may be the legal letter."""
+    if (stage is None) == (not undo):
+        typer.echo("give --stage NAME, or --undo", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    settings = _settings(config)
+    who = _operator(by)
+    with _store(settings) as store:
+        workflow = WorkflowStore(store)
+        administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
+        (administration,) = [
+            a for a in settings.administrations if store.administration_id(a.name) == administration_id
+        ]
+        inputs = workflow.planning_inputs(administration_id)
+        contact_id = workflow.contact_of(administration_id, ledger_id) or ""
+        override = inputs.contacts.get(contact_id)
+        policy_name = (override.policy if override else None) or administration.policy
+        policy = settings.policies[policy_name]
+        if stage is not None and policy.index(stage) < 0:
+            names = ", ".join(s.name for s in policy.stages)
+            typer.echo(f"--stage: policy {policy_name!r} has no stage {stage!r} (its stages: {names})", err=True)
+            raise typer.Exit(EXIT_CONFIG)
+        reached = inputs.progress.get(ledger_id)
+        if reached is not None and reached.stage is not None:
+            typer.echo(
+                f"{invoice} is already at {reached.stage}: a start stage is for an invoice not yet reminded of",
+                err=True,
+            )
+            raise typer.Exit(EXIT_CONFIG)
+        workflow.start_at(administration_id, ledger_id, stage, by=who, note=note)
+        contacts, numbers = workflow.names(administration_id)
+    what = f"{numbers.get(ledger_id, ledger_id)} of {contacts.get(contact_id, contact_id)}"
+    if stage is None:
+        typer.echo(f"{what} begins where policy {policy_name!r} says again")
+        return
+    typer.echo(f"{what} begins at {stage} (decided by {who})")
+    letter = policy.letter_index
+    if letter is not None and policy.index(stage) >= letter:
+        typer.echo(
+            f"note: for {what}, {stage} will be the first message from us, with no reminder from us before it",
+            err=True,
+        )
+
+
 STOP_LABELS = {"paused_in_ledger": "paused in the ledger"}
 
 

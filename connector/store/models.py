@@ -220,6 +220,20 @@ class Hold(SQLModel, table=True):
     released_by: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class InvoiceStart(SQLModel, table=True):
+    """A person's decision that an invoice not yet reminded of begins at a later stage than the policy says (its
+    earlier reminders went out by hand or from another tool). One per invoice; the audit log keeps the history."""
+
+    __tablename__ = "invoice_starts"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    invoice_ledger_id: str = Field(primary_key=True, max_length=64)
+    stage: str = Field(max_length=40)
+    decided_by: str = Field(sa_type=sa.Text)
+    decided_at: datetime = _utc()
+    note: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class ContactOverride(SQLModel, table=True):
     """What a person decided about a customer: exclude from reminders, another policy, B2B or B2C."""
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from connector.clock import AMSTERDAM
 from connector.domain import InvoiceStatus
-from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice
+from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice, InvoiceStart
 from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
@@ -142,6 +142,7 @@ class WorkflowStore:
                     select(ContactOverride).where(ContactOverride.administration_id == administration_id)
                 )
             }
+            starts = session.exec(select(InvoiceStart).where(InvoiceStart.administration_id == administration_id)).all()
             business = dict(
                 session.exec(
                     select(ContactRow.ledger_id, ContactRow.is_business).where(
@@ -177,6 +178,9 @@ class WorkflowStore:
             progress[hold.invoice_ledger_id] = replace(before, hold=planner.Hold(hold.reason, hold.until))
         for ledger_id in paused_by_us:
             progress[ledger_id] = replace(progress.get(ledger_id, planner.Progress()), ledger_paused_by_connector=True)
+        for start in starts:
+            before = progress.get(start.invoice_ledger_id, planner.Progress())
+            progress[start.invoice_ledger_id] = replace(before, start_stage=start.stage)
         contacts: dict[str, planner.ContactFacts] = {}
         for contact_id in {i.contact_id for i in invoices} | set(overrides):
             override = overrides.get(contact_id)
@@ -316,6 +320,32 @@ class WorkflowStore:
                     detail={"reason": reason, "until": until.isoformat() if until else None, "note": note, "by": by},
                 )
             )
+
+    def start_at(
+        self, administration_id: int, invoice_ledger_id: str, stage: str | None, *, by: str, note: str | None
+    ) -> None:
+        """A person decides where an invoice not yet reminded of begins (None: where the policy says)."""
+        with self.store.session() as session, session.begin():
+            row = session.get(InvoiceStart, (administration_id, invoice_ledger_id))
+            if stage is None:
+                if row is not None:
+                    session.delete(row)
+            elif row is None:
+                session.add(
+                    InvoiceStart(
+                        administration_id=administration_id,
+                        invoice_ledger_id=invoice_ledger_id,
+                        stage=stage,
+                        decided_by=by,
+                        decided_at=self.clock.now(),
+                        note=note,
+                    )
+                )
+            else:
+                row.stage, row.decided_by, row.decided_at, row.note = stage, by, self.clock.now(), note
+                session.add(row)
+            detail = {"stage": stage, "by": by, **({"note": note} if note else {})}
+            session.add(self._entry(administration_id, "start_stage_set", invoice=invoice_ledger_id, detail=detail))
 
     def release(self, administration_id: int, invoice_ledger_id: str, *, by: str) -> int:
         now = self.clock.now()

@@ -84,6 +84,8 @@ class Progress:
     # The last stage is planned but has not gone out yet (waiting for the window, a retry or a person): the
     # next one is planned only once it did, spaced from that day.
     in_flight: bool = False
+    # A person's decision that this invoice, not yet reminded of, begins at this stage (`connector start-at`).
+    start_stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class _Step:
     done: int  # the last stage the invoice reached (-1: none)
     past_letter: bool  # the invoice may go past the legal letter (it went out and its term ran out, or none binds)
     lifted_from: int | None = None  # the stage it was due for, before it joined a higher one in one message
+    started_by_person: bool = False  # it begins where a person said (`connector start-at`)
 
 
 @dataclass
@@ -275,7 +278,14 @@ class Planner:
 
         choice: int | None = None
         begin = done + 1
-        if policy.catch_up == "restart":
+        if done < 0 and progress.start_stage is not None and policy.index(progress.start_stage) >= 0:
+            # A person said where this one begins (its earlier reminders went out elsewhere): from there on,
+            # every stage in its turn.
+            begin = policy.index(progress.start_stage)
+            following = next((i for i in range(begin, len(stages)) if applies(i)), None)
+            if following is not None and ready(following):
+                choice = following
+        elif policy.catch_up == "restart":
             # Every stage in its turn: an invoice first seen past some stages begins at the start stage (the
             # first message to the customer), so the legal letter is never the first thing they get from us.
             if done < 0:
@@ -296,7 +306,8 @@ class Planner:
         past_letter = not letter_binds or (
             (term_end := self._term_end(progress, policy)) is not None and today >= term_end
         )
-        return _Step(invoice, choice, done, past_letter)
+        started = done < 0 and progress.start_stage is not None and policy.index(progress.start_stage) >= 0
+        return _Step(invoice, choice, done, past_letter, started_by_person=started)
 
     def _term_end(self, progress: Progress, policy: Policy) -> date | None:
         """The first day after the legal letter's term (when collection costs may become due), if it went out."""
@@ -409,12 +420,16 @@ def _reason(
         {
             policy.stages[i].name
             for step in steps
+            if not step.started_by_person
             for i in range(step.done + 1, step.lifted_from if step.lifted_from is not None else step.stage_index)
             if _applies(policy.stages[i], kind)
         }
     )
     if skipped:
         text += f"; not sent, being past their moment: {', '.join(skipped)}"
+    started = [step.invoice.number or step.invoice.ledger_id for step in steps if step.started_by_person]
+    if started:
+        text += f"; begins at the stage a person set for {', '.join(started)} (`connector start-at`)"
     lifted = [step for step in steps if step.lifted_from is not None]
     if lifted:
         numbers = ", ".join(step.invoice.number or step.invoice.ledger_id for step in lifted)

@@ -196,6 +196,28 @@ def test_holds_lists_what_stops_reminders_with_who_and_why(tmp_path: Path) -> No
         assert [(h["event"], h["detail"]["by"]) for h in history] == [("paused", "Anna de Vries"), ("resumed", "Bert")]
 
 
+def test_a_person_says_where_an_invoice_begins(synced: Path) -> None:
+    """Jansen's invoice was chased by hand before go-live: it begins at the legal letter, as Anna decides."""
+    assert {a["contact_id"]: a["stage"] for a in plan(synced, "2025-03-26")}["2"] == "reminder"
+    result = connector("start-at", "2025-0903", "--stage", "ingebrekestelling", "--by", "Anna", cwd=synced)
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout == "2025-0903 of Jansen Installatietechniek B.V. begins at ingebrekestelling (decided by Anna)\n"
+    )
+    assert "no reminder from us before it" in result.stderr
+    letter = {a["contact_id"]: a for a in plan(synced, "2025-03-26")}["2"]
+    assert letter["stage"] == "ingebrekestelling" and "a person set for 2025-0903" in letter["reason"]
+    history = json.loads(connector("history", "903", "--json", cwd=synced).stdout)
+    assert [(h["event"], h["detail"]) for h in history] == [
+        ("start_stage_set", {"stage": "ingebrekestelling", "by": "Anna"})
+    ]
+    wrong = connector("start-at", "903", "--stage", "brief", "--by", "Anna", cwd=synced)
+    assert wrong.returncode == 2 and "policy 'default' has no stage 'brief' (its stages: call, reminder" in wrong.stderr
+    undone = connector("start-at", "903", "--undo", "--by", "Anna", cwd=synced)
+    assert undone.returncode == 0 and "begins where policy 'default' says again" in undone.stdout
+    assert {a["contact_id"]: a["stage"] for a in plan(synced, "2025-03-26")}["2"] == "reminder"
+
+
 def test_exclude_and_override_the_debtor_kind(synced: Path) -> None:
     assert connector("exclude", "2", cwd=synced).returncode == 0
     assert [a["contact_id"] for a in plan(synced, "2025-03-06")] == ["1"]

@@ -115,6 +115,24 @@ def test_an_invoice_first_seen_late_starts_at_the_first_message_to_the_customer(
     assert "not sent, being past their moment: call" in action.reason
 
 
+def test_a_person_may_start_one_invoice_at_a_later_stage_even_the_legal_letter() -> None:
+    """Its earlier reminders went out by hand: a person says where it begins (`connector start-at`); under
+    either catch-up, and the stages after it follow in turn; not before it is due, never again once begun."""
+    started = {"1": Progress(start_stage="ingebrekestelling")}
+    assert plan(after(22), [invoice()], started) == []  # the letter's day has not come yet
+    for policies in (POLICIES, LATEST):
+        (action,) = plan(after(90), [invoice()], started, policies=policies)
+        assert action.stage == "ingebrekestelling" and action.legal_letter
+        assert "begins at the stage a person set for 2025-1 (`connector start-at`)" in action.reason
+        assert "not sent, being past their moment" not in action.reason
+    (action,) = plan(after(30), [invoice()], {"1": Progress(start_stage="aanmaning")})
+    assert action.stage == "aanmaning"
+    # Once it has begun, the start no longer counts: the next stage follows the one that went out.
+    begun = Progress(stage="aanmaning", stage_on=after(30), start_stage="aanmaning")
+    (action,) = plan(after(37), [invoice()], {"1": begun})
+    assert action.stage == "ingebrekestelling"
+
+
 def test_restarted_it_goes_through_every_stage_spaced_from_what_went_out() -> None:
     seen, costs_from = play(range(90, 150))  # first seen 90 days overdue
     assert seen == [
