@@ -313,6 +313,8 @@ class AdministrationBase(BaseModel):
     rate_limit: RateLimitOverride | None = None
     policy: str = DEFAULT_POLICY
     company: Company | None = None  # default: the administration's name
+    # The collection agency its customers are handed over to: named in a handover message and the case file.
+    collection_agency: str | None = Field(default=None, min_length=1)
     email: AdministrationEmail | None = None  # its own sender or SMTP account, over [email]
     # Silence the ledger's own reminders on invoices this connector chases, so a customer never gets two reminder
     # streams with different deadlines (where the ledger allows it; `check-config` warns where it does not).

@@ -427,6 +427,7 @@ class Dispatcher:
             vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
             sender=company,
+            agency=getattr(self.administration, "collection_agency", None),
             reminded_on=[on for letter, on, _ in earlier if not letter],
             reminded_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in reminded],
             letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),

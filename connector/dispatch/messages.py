@@ -76,6 +76,7 @@ class MessageContext:
     reminded_invoices: Sequence[str] | None = None
     letter_sent_on: date | None = None
     sender: Any = None  # the administration's `Company`: the footer names it as the law wants
+    agency: str | None = None  # the collection agency a handover goes to, when configured
     # Interest is due but could not be computed (no confirmed rate for part of the period): the letter says it
     # will be charged later instead of leaving it out without a word.
     interest_pending: bool = False

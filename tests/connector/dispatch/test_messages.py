@@ -192,6 +192,28 @@ def test_payment_instructions_agree_with_one_or_several_invoices() -> None:
 
 
 @pytest.mark.parametrize(
+    ("language", "handed_to", "pay_there"),
+    [
+        ("nl", "overgedragen aan Incasso Noord B.V.", "graag voortaan aan Incasso Noord B.V., niet meer aan ons."),
+        ("en", "handed the claim below over to Incasso Noord B.V.", "to Incasso Noord B.V. from now on, not to us."),
+    ],
+)
+def test_a_handover_message_names_the_agency_and_sends_payments_there(
+    language: str, handed_to: str, pay_there: str
+) -> None:
+    """After the handover the customer pays the agency: no creditor's IBAN, no 'disregard this message'."""
+    handover = replace(
+        context("handover", language, [], None), company_iban="NL91ABNA0417164300", agency="Incasso Noord B.V."
+    )
+    message = RENDERER.render("handover", handover)
+    for part in (message.text, message.html):
+        assert handed_to in part and pay_there in part
+        assert "NL91ABNA0417164300" not in part
+        assert "niet verzonden" not in part and "disregard" not in part
+    assert "Incasso Noord B.V." in message.subject and "Incasso Noord B.V." in message.note
+
+
+@pytest.mark.parametrize(
     ("language", "count", "subject"),
     [
         ("nl", 1, "Aanmaning: factuur 2026-0001 is nog niet betaald"),
