@@ -1030,9 +1030,8 @@ def start_at(
     with _store(settings) as store:
         workflow = WorkflowStore(store)
         administration_id, ledger_id = _one_invoice(store, workflow, settings, invoice, admin)
-        (administration,) = [
-            a for a in settings.administrations if store.administration_id(a.name) == administration_id
-        ]
+        name = next(r.name for r in OverviewStore(store).administrations().values() if r.id == administration_id)
+        administration = settings.administration(name)
         inputs = workflow.planning_inputs(administration_id)
         contact_id = workflow.contact_of(administration_id, ledger_id) or ""
         override = inputs.contacts.get(contact_id)

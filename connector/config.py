@@ -285,7 +285,7 @@ class Company(BaseModel):
             if not offered:
                 continue
             try:
-                cls.model_validate({"name": "x", **{key: offered}})
+                cls.model_validate({"name": "x", key: offered})
             except ValidationError:
                 notes.append(f"{key}: the ledger's {offered!r} is not valid here; type it")
                 continue

@@ -95,6 +95,7 @@ class Dispatcher:
     rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
     channel_failing_after: int = 3  # failures in a row before a channel counts as failing (logged, on /readyz)
     _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
+    _went_through: set[str] = field(default_factory=set, init=False, repr=False)  # channels this run, since a failure
 
     @classmethod
     def for_settings(
@@ -148,6 +149,7 @@ class Dispatcher:
         now = self.clock.now()
         today = today or self.calendar.today(now)
         report = DispatchReport(self.administration.name)
+        self._went_through = set()
         self._recover(report)
         report.awaiting_approval = self._awaiting_approval()
         report.sender_missing = self.administration.sender_missing()
@@ -455,12 +457,17 @@ class Dispatcher:
         raise ChannelError(f"unknown action {action.action!r}")
 
     def _channel_failed(self, channel: str, error: str) -> None:
+        self._went_through.discard(channel)
         before, after = self.channels.failed(self.administration_id, channel, error)
         n = self.channel_failing_after
         if after.failing(n) and not before.failing(n):
             self.log.warning("channel.failing", channel=channel, failures=after.failures, error=error)
 
     def _channel_succeeded(self, channel: str) -> None:
+        """Recorded once a run per channel (and again after a failure): not a store write for every message."""
+        if channel in self._went_through:
+            return
+        self._went_through.add(channel)
         before = self.channels.succeeded(self.administration_id, channel)
         if before.failing(self.channel_failing_after):
             since = before.failing_since.isoformat() if before.failing_since else None

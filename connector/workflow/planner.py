@@ -278,20 +278,18 @@ class Planner:
 
         choice: int | None = None
         begin = done + 1
-        if done < 0 and progress.start_stage is not None and policy.index(progress.start_stage) >= 0:
-            # A person said where this one begins (its earlier reminders went out elsewhere): from there on,
-            # every stage in its turn.
+        # A person said where this one begins (its earlier reminders went out elsewhere, `connector start-at`).
+        started = done < 0 and progress.start_stage is not None and policy.index(progress.start_stage) >= 0
+        if started:
             begin = policy.index(progress.start_stage)
-            following = next((i for i in range(begin, len(stages)) if applies(i)), None)
-            if following is not None and ready(following):
-                choice = following
-        elif policy.catch_up == "restart":
-            # Every stage in its turn: an invoice first seen past some stages begins at the start stage (the
-            # first message to the customer), so the legal letter is never the first thing they get from us.
-            if done < 0:
-                start = policy.start_index(lambda stage: _applies(stage, contact.kind))
-                if start is not None and overdue >= stages[start].days:
-                    begin = start
+        elif policy.catch_up == "restart" and done < 0:
+            # An invoice first seen past some stages begins at the start stage (the first message to the
+            # customer), so the legal letter is never the first thing they get from us.
+            start = policy.start_index(lambda stage: _applies(stage, contact.kind))
+            if start is not None and overdue >= stages[start].days:
+                begin = start
+        if started or policy.catch_up == "restart":
+            # From there on, every stage in its turn.
             following = next((i for i in range(begin, len(stages)) if applies(i)), None)
             if following is not None and ready(following):
                 choice = following
@@ -306,7 +304,6 @@ class Planner:
         past_letter = not letter_binds or (
             (term_end := self._term_end(progress, policy)) is not None and today >= term_end
         )
-        started = done < 0 and progress.start_stage is not None and policy.index(progress.start_stage) >= 0
         return _Step(invoice, choice, done, past_letter, started_by_person=started)
 
     def _term_end(self, progress: Progress, policy: Policy) -> date | None:
