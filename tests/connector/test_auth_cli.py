@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
 from tests.conftest import EXACT_SECRET_KEY, SIM_TODAY
 from tests.support.network import free_port
+from tests.support.processes import child_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND_DIVISION = "Tweede Vestiging B.V."
@@ -146,8 +146,7 @@ def oauth(simulator: ExactOnlineSimulator) -> ExactOAuth:
 
 def test_consent_by_redirect_stores_the_tokens_and_sync_works(connector: Connector) -> None:
     simulator = connector.simulator
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    environ.update({k: v for k, v in connector.env().items() if v is not None})
+    environ = child_environ(**{k: v for k, v in connector.env().items() if v is not None})
     command = ["auth", "exact", "--admin", "acme", "--timeout", "15", "--config", str(connector.config)]
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", *command],

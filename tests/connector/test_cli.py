@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,11 +17,11 @@ from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import CommandContext, app
 from connector.clock import AMSTERDAM, ManualClock
 from tests.conftest import SIM_TODAY
+from tests.support.processes import child_environ
 
 
 def connector(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    environ.update(env or {})
+    environ = child_environ(**(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "connector", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=120
     )
@@ -142,8 +141,7 @@ def test_run_with_a_bad_configuration_can_wait_instead_of_exiting(tmp_path: Path
     """In a container whose restart policy restarts on any exit, `run` prints the problems once and waits for
     SIGTERM (then exits 2), instead of being restarted into the same error again and again."""
     (tmp_path / "config.toml").write_text(FIVE_MISTAKES)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    environ["CONNECTOR_ON_CONFIG_ERROR"] = "wait"
+    environ = child_environ(CONNECTOR_ON_CONFIG_ERROR="wait")
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", "run"], cwd=tmp_path, env=environ, stderr=subprocess.PIPE, text=True
     )

@@ -5,7 +5,6 @@ repeats nothing."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from connector.dispatch.mailsink import MailSink
 from tests.support.network import free_port
+from tests.support.processes import child_environ
 from tests.support.sender import SENDER_TOML
 
 CONFIG = """\
@@ -139,8 +139,7 @@ def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats
             sender=SENDER_TOML,
         )
     )
-    env = {**os.environ, "TOKEN_A": "token-a-0123456789", "TOKEN_B": "token-b-0123456789"}
-    env.pop("CONNECTOR_CONFIG", None)
+    env = child_environ(TOKEN_A="token-a-0123456789", TOKEN_B="token-b-0123456789")
     for name in ("doomed", "steady"):  # a person's go-ahead, as in the README's quick start
         command = ["approve", "--admin", name, "--by", "Test Operator", "--config", str(config)]
         approved = subprocess.run(

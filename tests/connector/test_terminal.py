@@ -13,13 +13,13 @@ from pathlib import Path
 from adapters.moneybird.simulator import MoneybirdSimulator
 from tests.conftest import SIM_TODAY
 from tests.connector.test_cli import connector
+from tests.support.processes import child_environ
 
 
 def on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, str]:
     """Run `connector` with its stderr on a pseudo-terminal (as a person at a shell has it)."""
     master, slave = pty.openpty()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    environ.update({"COLUMNS": "200", "TERM": "xterm"})
+    environ = child_environ(COLUMNS="200", TERM="xterm")
     process = subprocess.Popen(
         [sys.executable, "-m", "connector", *args],
         cwd=cwd,
