@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from sqlalchemy.exc import ArgumentError
 from connector.domain import SenderDetails
 from connector.log import register_secret
 from connector.workflow.legal import RatePeriod, load_rates, merge_rates
-from connector.workflow.policy import DEFAULT_POLICY, Policy, default_policy
+from connector.workflow.policy import DEFAULT_POLICY, Policy, PolicyProblems, Stage, default_policy, stage_problems
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 PLATFORMS = ("moneybird", "exact_online", "eboekhouden")
@@ -565,7 +566,8 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
                 for key in ("host", "from_address")
                 if getattr(admin.email, key) is None
             ]
-        if admin.policy not in policies:
+        configured = isinstance(raw.get("policies"), dict) and admin.policy in raw["policies"]
+        if admin.policy not in policies and not configured:  # a policy with problems has them listed already
             known = ", ".join(sorted(policies))
             problems.append(f"administrations[{index}].policy: unknown policy {admin.policy!r} (known: {known})")
 
@@ -782,8 +784,32 @@ def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:
             stages = {} if isinstance(value, dict) and "stages" in value else {"stages": default_policy().stages}
             policies[name] = Policy.model_validate({**stages, **value} if isinstance(value, dict) else value)
         except ValidationError as exc:
-            problems += [_describe(error, f"policies.{name}") for error in exc.errors()]
+            problems += _policy_problems(exc, value, f"policies.{name}")
     return policies
+
+
+def _policy_problems(exc: ValidationError, raw: Any, prefix: str) -> list[str]:
+    """Every problem of one policy: its keys' own errors, and the rules across its stages (order, the legal
+    letter, the handover), checked on the stages that are valid by themselves when some are not, so that one
+    mistake hides no other."""
+    found: list[str] = []
+    across_checked = False
+    for error in exc.errors():
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, PolicyProblems):
+            across_checked = True
+            found += [f"{prefix}.{key}: {message}" for key, message in problem.problems]
+        else:
+            found.append(_describe(error, prefix))
+    raw_stages = raw.get("stages") if isinstance(raw, dict) else None
+    if not across_checked and isinstance(raw_stages, list):
+        valid, positions = [], []
+        for position, raw_stage in enumerate(raw_stages):
+            with contextlib.suppress(ValidationError):
+                valid.append(Stage.model_validate(raw_stage))
+                positions.append(position)
+        found += [f"{prefix}.{key}: {message}" for key, message in stage_problems(valid, positions=positions)]
+    return found
 
 
 def _describe(error: Mapping[str, Any], prefix: str) -> str:

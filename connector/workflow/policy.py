@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -21,6 +21,17 @@ CatchUp = Literal["restart", "latest"]
 DEFAULT_POLICY = "default"
 # What reaches the customer as a message from us (a call task is for a person here; a handover goes to an agency).
 CUSTOMER_FACING: frozenset[str] = frozenset({"email", "ledger_reminder"})
+# What we write ourselves, every word of it: the only kind of stage that can be the legal letter (the ledger's own
+# reminder says what the ledger says, and a call or a handover is no letter at all).
+WRITTEN: frozenset[str] = frozenset({"email"})
+
+
+class PolicyProblems(ValueError):
+    """Everything wrong with a policy at once, each with its key under the policy (`stages[3].legal_letter`)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
 
 
 class Stage(BaseModel):
@@ -80,42 +91,9 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> Policy:
-        names = [stage.name for stage in self.stages]
-        if len(set(names)) != len(names):
-            raise ValueError("stage names must be unique")
-        days = [stage.days for stage in self.stages]
-        if days != sorted(days) or len(set(days)) != len(days):
-            raise ValueError("stages must be in order of strictly increasing days after the due date")
-        letters = [i for i, stage in enumerate(self.stages) if stage.legal_letter]
-        if len(letters) > 1:
-            raise ValueError("a policy has at most one legal letter (the 14-day letter)")
-        handovers = [i for i, stage in enumerate(self.stages) if stage.action == "handover"]
-        if handovers and (not letters or handovers[0] < letters[0]):
-            raise ValueError("a handover stage needs a legal letter stage before it")
-        if letters and self.stages[letters[0]].audience == "business":
-            raise ValueError(
-                "the legal letter must reach consumers (audience all or consumer): it is their 14-day letter"
-            )
-        if letters and self.stages[letters[0]].days < 1:
-            raise ValueError("the legal letter can only be sent after the due date (once the debtor is in default)")
-        if letters and not any(stage.customer_facing for stage in self.stages[: letters[0]]):
-            raise ValueError(
-                "the legal letter needs a reminder before it (an email or ledger_reminder stage): it is never "
-                "the first message a customer gets"
-            )
-        if self.start_stage is not None:
-            start = self.index(self.start_stage)
-            if start < 0:
-                raise ValueError(f"start_stage: no stage named {self.start_stage!r} (stages: {', '.join(names)})")
-            if not self.stages[start].customer_facing:
-                raise ValueError(f"start_stage: {self.start_stage!r} does not reach the customer (email or reminder)")
-            if letters and start >= letters[0]:
-                raise ValueError("start_stage: must come before the legal letter, which is never the first message")
-        unknown = [name for name in self.approval.stages or () if name not in names]
-        if unknown:
-            raise ValueError(
-                f"approval.stages: no stage named {', '.join(map(repr, unknown))} (stages: {', '.join(names)})"
-            )
+        problems = stage_problems(self.stages, start_stage=self.start_stage, approval_stages=self.approval.stages)
+        if problems:
+            raise PolicyProblems(problems)
         return self
 
     def needs_approval(self, stage: Stage) -> bool:
@@ -147,6 +125,98 @@ class Policy(BaseModel):
         if self.start_stage is not None:
             return self.index(self.start_stage)
         return next((i for i, s in enumerate(self.stages) if s.customer_facing and applies(s)), None)
+
+
+def stage_problems(
+    stages: Sequence[Stage],
+    *,
+    start_stage: str | None = None,
+    approval_stages: Sequence[str] | None = None,
+    positions: Sequence[int] | None = None,
+) -> list[tuple[str, str]]:
+    """What makes a sequence of stages legally or logically wrong, every problem with its key. `positions` are
+    the stages' places in the configuration when some were left out for errors of their own."""
+    at = list(positions) if positions is not None else list(range(len(stages)))
+    problems: list[tuple[str, str]] = []
+
+    def key(index: int, field: str) -> str:
+        return f"stages[{at[index]}].{field}"
+
+    first_with: dict[str, int] = {}
+    for index, stage in enumerate(stages):
+        if stage.name in first_with:
+            problems.append(
+                (key(index, "name"), f"{stage.name!r} is also the name of stages[{at[first_with[stage.name]]}]")
+            )
+        first_with.setdefault(stage.name, index)
+    for index in range(1, len(stages)):
+        if stages[index].days <= stages[index - 1].days:
+            problems.append(
+                (
+                    key(index, "days"),
+                    f"{stages[index].days} is not after stages[{at[index - 1]}] ({stages[index - 1].days}): stages "
+                    "go in order of strictly increasing days after the due date",
+                )
+            )
+    letters = [index for index, stage in enumerate(stages) if stage.legal_letter]
+    for index in letters[1:]:
+        problems.append(
+            (key(index, "legal_letter"), f"a second legal letter (stages[{at[letters[0]]}] is one): a policy has one")
+        )
+    for index in letters:
+        stage = stages[index]
+        if stage.action not in WRITTEN:
+            problems.append(
+                (
+                    key(index, "legal_letter"),
+                    f"a {stage.action} stage cannot be the legal letter: only a message we write (action = "
+                    '"email") can state the 14-day term and the collection costs',
+                )
+            )
+    letter = letters[0] if letters else None
+    if letter is not None:
+        stage = stages[letter]
+        if stage.audience == "business":
+            problems.append(
+                (
+                    key(letter, "audience"),
+                    "the legal letter must reach consumers (audience all or consumer): it is their 14-day letter",
+                )
+            )
+        if stage.days < 1:
+            problems.append(
+                (
+                    key(letter, "days"),
+                    "the legal letter can only be sent after the due date (once the debtor is in default)",
+                )
+            )
+        if not any(earlier.customer_facing for earlier in stages[:letter]):
+            problems.append(
+                (
+                    key(letter, "legal_letter"),
+                    "the legal letter needs a reminder before it (an email or ledger_reminder stage): it is never "
+                    "the first message a customer gets",
+                )
+            )
+    for index, stage in enumerate(stages):
+        if stage.action == "handover" and (letter is None or index < letter):
+            problems.append((key(index, "action"), "a handover stage needs a legal letter stage before it"))
+            break
+    names = [stage.name for stage in stages]
+    if start_stage is not None:
+        start = names.index(start_stage) if start_stage in names else -1
+        if start < 0:
+            problems.append(("start_stage", f"no stage named {start_stage!r} (stages: {', '.join(names)})"))
+        elif not stages[start].customer_facing:
+            problems.append(("start_stage", f"{start_stage!r} does not reach the customer (email or reminder)"))
+        elif letter is not None and start >= letter:
+            problems.append(("start_stage", "must come before the legal letter, which is never the first message"))
+    unknown = [name for name in approval_stages or () if name not in names]
+    if unknown:
+        problems.append(
+            ("approval.stages", f"no stage named {', '.join(map(repr, unknown))} (stages: {', '.join(names)})")
+        )
+    return problems
 
 
 def default_policy() -> Policy:

@@ -72,6 +72,45 @@ def test_check_config_reports_all_five_mistakes_and_exits_2(tmp_path: Path) -> N
     assert "plain-text-token" not in result.stderr
 
 
+FIVE_POLICY_MISTAKES = """
+[[administrations]]
+name = "acme"
+platform = "moneybird"
+administration_id = "123456789012345678"
+token = "${TOKEN}"
+policy = "strict"
+
+[policies.strict]
+stages = [
+    { name = "reminder", days = 3, action = "email" },
+    { name = "call", days = 5, action = "task", legal_letter = true },
+    { name = "reminder", days = 10, action = "email" },
+    { name = "letter", days = 8, action = "email", legal_letter = true },
+    { name = "sms", days = 20, action = "sms" },
+]
+"""
+
+
+def test_check_config_reports_every_mistake_in_a_policy_not_just_the_first(tmp_path: Path) -> None:
+    """A legal letter on a call task, a stage name used twice, days that go back, a second legal letter and an
+    action that does not exist: all five, each with its key."""
+    (tmp_path / "config.toml").write_text(FIVE_POLICY_MISTAKES)
+    result = connector("check-config", "--config", "config.toml", cwd=tmp_path, env={"TOKEN": "t" * 20})
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "5 problem(s) in the configuration.", result.stderr
+    assert sorted(line.split(":", 1)[0] for line in lines[:-1]) == [
+        "policies.strict.stages[1].legal_letter",
+        "policies.strict.stages[2].name",
+        "policies.strict.stages[3].days",
+        "policies.strict.stages[3].legal_letter",
+        "policies.strict.stages[4].action",
+    ]
+    assert "a task stage cannot be the legal letter" in result.stderr
+    assert "a second legal letter (stages[1] is one)" in result.stderr
+    assert "'reminder' is also the name of stages[0]" in result.stderr
+
+
 def test_check_config_summarises_a_valid_config(tmp_path: Path) -> None:
     """As the README says: copy the example, give the one token the enabled administration needs."""
     example = Path(__file__).parents[2] / "config.example.toml"
