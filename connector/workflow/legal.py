@@ -6,6 +6,7 @@ The legal reference with sources is legal-nl.md (kept beside the project); secti
 
 from __future__ import annotations
 
+import calendar
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -349,6 +350,10 @@ def _anniversary(start: date, years: int) -> date:
         return date(start.year + years, 3, 1)
 
 
+def _days_in_year(year: int) -> int:
+    return 366 if calendar.isleap(year) else 365
+
+
 def interest_start(due_date: date) -> date:
     """The first day interest runs: the day after the due date (verzuim by art. 6:83 sub a BW when the due date is
     a fatale termijn; handelsrente from the day after the agreed last payment day, art. 6:119a lid 1 BW)."""
@@ -367,10 +372,11 @@ def statutory_interest(
     """Statutory (commercial) interest on `principal` for every day d with start <= d < end (`end` exclusive).
 
     So `statutory_interest(p, d, d) == 0` and the number of days is `(end - start).days`, the usual from-date /
-    to-date count; `start` is normally `interest_start(due_date)`. Day count actual/365 (a project choice; the law
-    does not fix one): a day's interest is base * percent / 100 / 365, also in leap years. The period is split at
-    each rate change and at each anniversary of `start`, where that year's interest is added to the base (yearly
-    compounding, art. 6:119 lid 2 / 6:119a lid 3 BW). Full precision inside, rounded half-up to cents at the end.
+    to-date count; `start` is normally `interest_start(due_date)`. Day count actual/actual: a day's interest is
+    base * percent / 100 / the number of days in its calendar year (366 in a leap year), so a full year at 7% is
+    7% of the base in every year. The period is split at each rate change, each 1 January and each anniversary of
+    `start`, where that year's interest is added to the base (yearly compounding, art. 6:119 lid 2 / 6:119a lid 3
+    BW). Full precision inside, rounded half-up to cents at the end.
 
     Raises MissingRate for the first day with no rate, or only an unverified one unless `allow_unverified`; the last
     known rate is never carried forward. A principal of zero or less gives 0.00.
@@ -397,8 +403,8 @@ def statutory_interest(
                 until, row = found
                 if not row.verified and not allow_unverified:
                     raise MissingRate(day, kind, unverified=True)
-                segment_end = min(until, year_end)
-                year_interest += base * row.percent / 100 * (segment_end - day).days / 365
+                segment_end = min(until, year_end, date(day.year + 1, 1, 1))
+                year_interest += base * row.percent / 100 * (segment_end - day).days / _days_in_year(day.year)
                 day = segment_end
             total += year_interest
             base += year_interest

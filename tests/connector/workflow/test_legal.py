@@ -354,27 +354,36 @@ def test_interest_across_a_rate_change() -> None:
 
 
 def test_interest_compounds_at_the_anniversary_across_a_year_boundary() -> None:
-    # 1,000 commercial from 15 Mar 2023 up to 1 Jun 2024.
+    # 1,000 commercial from 15 Mar 2023 up to 1 Jun 2024, actual/actual (2024 has 366 days).
     # Year 1, 15 Mar 2023 - 14 Mar 2024, base 1,000:
-    #   15 Mar - 30 Jun 2023 = 108 days at 10.5%: 1000 * 0.105 * 108 / 365 = 11340 / 365
-    #   1 Jul - 31 Dec 2023  = 184 days at 12%:   1000 * 0.12  * 184 / 365 = 22080 / 365
-    #   1 Jan - 14 Mar 2024  =  74 days at 12.5%: 1000 * 0.125 *  74 / 365 =  9250 / 365
-    #   year 1 = 42670 / 365 = 116.904110
-    # Year 2, from 15 Mar 2024, base 1,116.904110 (compounded):
-    #   15 Mar - 31 May 2024 = 78 days at 12.5%: 1116.904110 * 0.125 * 78 / 365 = 29.835111
-    # total 146.739221 -> 146.74 (simple interest would give 116.90 + 26.71 = 143.62)
-    assert statutory_interest(D("1000"), date(2023, 3, 15), date(2024, 6, 1), COMMERCIAL) == D("146.74")
+    #   15 Mar - 30 Jun 2023 = 108 days at 10.5%: 1000 * 0.105 * 108 / 365 = 31.068493
+    #   1 Jul - 31 Dec 2023  = 184 days at 12%:   1000 * 0.12  * 184 / 365 = 60.493151
+    #   1 Jan - 14 Mar 2024  =  74 days at 12.5%: 1000 * 0.125 *  74 / 366 = 25.273224
+    #   year 1 = 116.834868
+    # Year 2, from 15 Mar 2024, base 1,116.834868 (compounded):
+    #   15 Mar - 31 May 2024 = 78 days at 12.5%: 1116.834868 * 0.125 * 78 / 366 = 29.751749
+    # total 146.586616 -> 146.59 (simple interest would give 116.83 + 26.64 = 143.47)
+    assert statutory_interest(D("1000"), date(2023, 3, 15), date(2024, 6, 1), COMMERCIAL) == D("146.59")
 
 
 def test_interest_compounds_yearly_with_a_constant_rate() -> None:
     rates = constant_rates("10", 2020, 2030)
     # two 365-day years at 10%: 100 + 10% of 1,100 = 210
     assert statutory_interest(D("1000"), date(2021, 1, 1), date(2023, 1, 1), STATUTORY, rates=rates) == D("210.00")
-    # actual/365 also in a leap year: 366 days at 10% = 1000 * 0.1 * 366 / 365 = 100.274 -> 100.27
-    assert statutory_interest(D("1000"), date(2024, 1, 1), date(2025, 1, 1), STATUTORY, rates=rates) == D("100.27")
-    # a 29 February start has its first anniversary on 1 March 2025 (366 days), then base 1,100.27397:
-    # 100.27397 + 1100.27397 * 0.1 * 365 / 365 = 100.27397 + 110.02740 = 210.30137 -> 210.30
-    assert statutory_interest(D("1000"), date(2024, 2, 29), date(2026, 3, 1), STATUTORY, rates=rates) == D("210.30")
+    # a leap year counts 366 days: a full 2024 at 10% is 10%, not 1000 * 0.1 * 366 / 365 = 100.27
+    assert statutory_interest(D("1000"), date(2024, 1, 1), date(2025, 1, 1), STATUTORY, rates=rates) == D("100.00")
+    # a 29 February start has its first anniversary on 1 March 2025: 307 days of 2024 (/366) and 59 of 2025
+    # (/365) = 100.044165, then base 1,100.044165 for a full year: + 110.004417 = 210.048581 -> 210.05
+    assert statutory_interest(D("1000"), date(2024, 2, 29), date(2026, 3, 1), STATUTORY, rates=rates) == D("210.05")
+
+
+def test_a_full_leap_year_at_seven_percent_is_seven_percent() -> None:
+    """Interest on 366-day years: a full 2024 at 7% on 10,000 is 700.00; actual/365 gave 701.92."""
+    rates = constant_rates("7", 2023, 2026)
+    assert statutory_interest(D("10000"), date(2024, 1, 1), date(2025, 1, 1), STATUTORY, rates=rates) == D("700.00")
+    # a year across the turn of a leap year: each day at its own year's length
+    # 1 Jul - 31 Dec 2023: 184/365; 1 Jan - 30 Jun 2024: 182/366 -> 10000 * 0.07 * (184/365 + 182/366) = 700.96
+    assert statutory_interest(D("10000"), date(2023, 7, 1), date(2024, 7, 1), STATUTORY, rates=rates) == D("700.96")
 
 
 def test_zero_length_and_zero_principal_give_no_interest() -> None:
