@@ -1126,6 +1126,7 @@ def history(
         entries = workflow.history(administration_id, ledger_id)
         contacts, numbers = workflow.names(administration_id)
         contact_id = workflow.contact_of(administration_id, ledger_id)
+        treated_as = workflow.debtor(administration_id, contact_id)[1] if contact_id else None
     rows = [{"at": e.at.isoformat(), "event": e.event, "action_id": e.action_id, "detail": e.detail} for e in entries]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -1137,6 +1138,8 @@ def history(
         f"{len(rows)} event(s) for invoice {numbers.get(ledger_id, ledger_id)}"
         + (f" of {customer}" if customer else "")
     )
+    if treated_as:
+        typer.echo(f"Treated as {treated_as}")
 
 
 def _parse_date(value: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -68,14 +69,50 @@ class Contact:
     language: str | None = None  # ISO 639-1; used when the invoice names no language of its own
     version: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The ledger's own flag, where it has one (e-Boekhouden's relation type): "business", "consumer" or None.
+    kind_in_ledger: str | None = None
+
+    @property
+    def business_evidence(self) -> str | None:
+        """What shows this customer is not a consumer, or None: then the consumer rules apply (the stricter
+        ones, and the safe default). A company name alone shows nothing (a consumer's contact often carries
+        one); a KvK or VAT number does, a legal entity's form in the name does (a B.V. is never a consumer), and
+        so does a ledger that marks the relation a business. A ledger that marks it a private person wins over
+        any number. A person's decision (`connector exclude CONTACT --kind`) wins over all of this."""
+        if self.kind_in_ledger == "consumer":
+            return None
+        if _filled(self.kvk_number):
+            return f"KvK number {self.kvk_number}"
+        if _filled(self.vat_number):
+            return f"VAT number {self.vat_number}"
+        if self.kind_in_ledger == "business":
+            return "marked as a business in the ledger"
+        form = legal_form(self.company_name)
+        if form is not None:
+            return f"legal form {form} in the name {self.company_name!r}"
+        return None
 
     @property
     def is_business(self) -> bool:
-        """Derived B2B/B2C guess: a company name, KvK or VAT number means a business.
+        return self.business_evidence is not None
 
-        The workflow lets a person override this per contact; the derivation is only the default.
-        """
-        return bool(self.company_name or self.kvk_number or self.vat_number)
+
+# Legal entities (rechtspersonen) and partnerships: never a consumer, who is a natural person acting privately.
+_LEGAL_FORMS = re.compile(
+    r"(?:^|[\s,(])(B\.?V\.?|N\.?V\.?|V\.?O\.?F\.?|Stichting|Vereniging|Co[öo]peratie|GmbH|Ltd\.?|B\.?V\.?B\.?A\.?)"
+    r"(?=$|[\s,.)])",
+    re.IGNORECASE,
+)
+
+
+def legal_form(company_name: str | None) -> str | None:
+    """The legal form a company name states ("B.V.", "Stichting"), or None."""
+    found = _LEGAL_FORMS.search(company_name or "")
+    return found.group(1) if found else None
+
+
+def _filled(value: str | None) -> bool:
+    return bool(value and value.strip())
 
 
 @dataclass(frozen=True, slots=True)

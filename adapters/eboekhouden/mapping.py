@@ -316,21 +316,24 @@ def fetched_at(version: str | None) -> datetime | None:
 
 def contact_from_relation(relation: Mapping[str, Any], fetched: datetime) -> Contact:
     """`type` B is a business, P a private person (consumer rules): P never reads as a business, whatever
-    numbers the relation carries."""
+    numbers the relation carries. An empty type says nothing: the relation is then a business only on other
+    evidence (a KvK or VAT number), and a consumer otherwise (the API treats an omitted type as B when writing,
+    but a relation saved without one was never marked a business by anyone)."""
     relation_id = ledger_id(relation.get("id"))
     name = text(relation.get("name"))
-    kind = text(relation.get("type")) or "B"
+    kind = text(relation.get("type"))
     problems = []
     if relation_id is None:
         problems.append(f"id: not an id ({relation.get('id')!r})")
     if name is None:
         problems.append("name: missing")
-    if kind not in ("B", "P"):
+    if kind not in ("B", "P", None):
         problems.append(f"type: {kind!r} is neither B nor P")
     if problems:
         raise BadRecord("contact", relation_id or str(relation.get("id") or "?"), "; ".join(problems), dict(relation))
     assert relation_id and name
     business = kind == "B"
+    private = kind == "P"
     person = text(relation.get("contact"))
     return Contact(
         ledger_id=relation_id,
@@ -343,12 +346,13 @@ def contact_from_relation(relation: Mapping[str, Any], fetched: datetime) -> Con
         zipcode=text(relation.get("postalCode")),
         city=text(relation.get("city")),
         country=country_code(text(relation.get("country"))),
-        kvk_number=text(relation.get("companyRegistrationNumber")) if business else None,
-        vat_number=text(relation.get("vatNumber")) if business else None,
+        kvk_number=None if private else text(relation.get("companyRegistrationNumber")),
+        vat_number=None if private else text(relation.get("vatNumber")),
         customer_number=text(relation.get("code")),
         language=language_for(country_code(text(relation.get("country")))),
         version=contact_version(relation, fetched),
         raw=dict(relation),
+        kind_in_ledger="business" if business else "consumer" if private else None,
     )
 
 

@@ -62,7 +62,8 @@ class Contact(SQLModel, table=True):
     vat_number: str | None = Field(default=None, sa_type=sa.Text)
     customer_number: str | None = Field(default=None, sa_type=sa.Text)
     language: str | None = Field(default=None, max_length=8)  # for reminders on invoices that name none
-    is_business: bool = False
+    is_business: bool = False  # on evidence only (`connector.domain.Contact.business_evidence`)
+    kind_in_ledger: str | None = Field(default=None, max_length=16)  # the ledger's own flag: business | consumer
     ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
     first_seen_at: datetime = _utc()

@@ -531,6 +531,7 @@ def _contact_fields(contact: domain.Contact, now: datetime) -> dict[str, Any]:
         "customer_number": contact.customer_number,
         "language": contact.language,
         "is_business": contact.is_business,
+        "kind_in_ledger": contact.kind_in_ledger,
         "ledger_version": contact.version,
         "raw": dict(contact.raw),
         "last_seen_at": now,

@@ -10,13 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from connector import domain
 from connector.clock import AMSTERDAM
 from connector.domain import InvoiceStatus
 from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice, InvoiceStart
 from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
-from connector.workflow.legal import DebtorKind, RatePeriod
+from connector.workflow.legal import DebtorKind, RatePeriod, debtor_kind_and_why
 from connector.workflow.policy import CUSTOMER_FACING, Policy
 
 # Actions that count as the stage being reached: planned and not yet done count too (also those waiting for a
@@ -451,6 +452,28 @@ class WorkflowStore:
                     Invoice.administration_id == administration_id, Invoice.ledger_id == invoice_ledger_id
                 )
             ).first()
+
+    def debtor(self, administration_id: int, contact_ledger_id: str) -> tuple[DebtorKind, str]:
+        """Consumer or business for this customer, and the rule that decided it in words."""
+        with self.store.session() as session:
+            row = session.exec(
+                select(ContactRow).where(
+                    ContactRow.administration_id == administration_id, ContactRow.ledger_id == contact_ledger_id
+                )
+            ).first()
+            override = session.get(ContactOverride, (administration_id, contact_ledger_id))
+        chosen = DebtorKind(override.debtor_kind) if override is not None and override.debtor_kind else None
+        contact = None
+        if row is not None:
+            contact = domain.Contact(
+                ledger_id=row.ledger_id,
+                name=row.name,
+                company_name=row.company_name,
+                kvk_number=row.kvk_number,
+                vat_number=row.vat_number,
+                kind_in_ledger=row.kind_in_ledger,
+            )
+        return debtor_kind_and_why(contact, chosen)
 
     def find_invoice(self, reference: str, administration_id: int | None = None) -> list[tuple[int, str]]:
         """(administration id, ledger id) of invoices whose ledger id or number is `reference`."""

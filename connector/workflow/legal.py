@@ -37,20 +37,26 @@ class DebtorKind(StrEnum):
     BUSINESS = "business"
 
 
-def _filled(value: str | None) -> bool:
-    return bool(value and value.strip())
-
-
 def debtor_kind(contact: Contact | None, override: DebtorKind | None = None) -> DebtorKind:
-    """The regime for a debtor: an explicit override wins; else business when the contact has a company name, KvK
-    or VAT number (blank strings do not count); an unknown contact is a consumer, the stricter regime (§1.3)."""
+    """The regime for a debtor: a person's override wins; else business only on evidence
+    (`Contact.business_evidence`); an unknown contact is a consumer, the stricter regime (§1.3)."""
+    return debtor_kind_and_why(contact, override)[0]
+
+
+def debtor_kind_and_why(contact: Contact | None, override: DebtorKind | None = None) -> tuple[DebtorKind, str]:
+    """The regime and the rule that gave it, in words (shown by `connector history`)."""
     if override is not None:
-        return override
+        return override, f"{override.value}: set by a person (`connector exclude CONTACT --kind`)"
     if contact is None:
-        return DebtorKind.CONSUMER
-    if _filled(contact.company_name) or _filled(contact.kvk_number) or _filled(contact.vat_number):
-        return DebtorKind.BUSINESS
-    return DebtorKind.CONSUMER
+        return DebtorKind.CONSUMER, "consumer: the customer is not known here (unknown counts as consumer)"
+    evidence = contact.business_evidence
+    if evidence is not None:
+        return DebtorKind.BUSINESS, f"business: {evidence}"
+    if contact.kind_in_ledger == "consumer":
+        return DebtorKind.CONSUMER, "consumer: marked as a private person in the ledger"
+    return DebtorKind.CONSUMER, (
+        "consumer: no KvK or VAT number, business flag or legal form in the ledger (unknown counts as consumer)"
+    )
 
 
 # --- collection costs (WIK / BIK) -------------------------------------------------------------------------

@@ -145,8 +145,14 @@ def test_pause_resume_and_history(synced: Path) -> None:
     assert [a["invoices"] for a in plan(synced, "2025-03-06") if a["contact_id"] == "1"] == [["901", "902"]]
     history = json.loads(connector("history", "2025-0901", "--json", cwd=synced).stdout)
     assert [h["event"] for h in history] == ["paused", "resumed"]
+    assert connector("history", "901", cwd=synced).stdout.splitlines()[-2:] == [
+        "2 event(s) for invoice 2025-0901 of Eva Bakker",
+        "Treated as consumer: no KvK or VAT number, business flag or legal form in the ledger (unknown counts as "
+        "consumer)",
+    ]
+    assert connector("exclude", "1", "--kind", "business", "--by", "Anna", cwd=synced).returncode == 0
     assert connector("history", "901", cwd=synced).stdout.splitlines()[-1] == (
-        "2 event(s) for invoice 2025-0901 of Eva Bakker"
+        "Treated as business: set by a person (`connector exclude CONTACT --kind`)"
     )
     assert history[0]["detail"] == {
         "reason": "dispute",

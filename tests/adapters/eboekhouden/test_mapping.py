@@ -196,6 +196,17 @@ def test_a_private_relation_is_a_consumer_whatever_numbers_it_carries() -> None:
     contact = contact_from_relation(relation, NOW)
     assert not contact.is_business and contact.person_name == "J. Jansen" and contact.company_name is None
     assert contact.raw["vatNumber"] == "NL001234567B01"  # kept, only not read as a business
+    assert contact.kind_in_ledger == "consumer"
+
+
+def test_a_relation_without_a_type_is_a_business_only_on_evidence() -> None:
+    """An empty type once read as a business: the business letter, costs due at once and commercial interest."""
+    bare = contact_from_relation({"id": 9, "type": "", "name": "Smit"}, NOW)
+    assert not bare.is_business and bare.kind_in_ledger is None and bare.person_name == "Smit"
+    numbered = contact_from_relation({"id": 9, "name": "Smit", "companyRegistrationNumber": "87654321"}, NOW)
+    assert numbered.is_business and numbered.business_evidence == "KvK number 87654321"
+    typed = contact_from_relation({"id": 9, "type": "B", "name": "Smit"}, NOW)
+    assert typed.is_business and typed.business_evidence == "marked as a business in the ledger"
 
 
 def test_a_relation_without_a_name_or_with_an_unknown_type_is_quarantined() -> None:

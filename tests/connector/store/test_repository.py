@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -227,3 +228,46 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     naive = Store(store.engine, clock)
     with pytest.raises(sa.exc.StatementError, match="naive"):
         naive.ensure_administration("x", "moneybird")
+
+
+def test_the_upgrade_judges_every_customer_again_on_evidence(tmp_path: Path) -> None:
+    """Before 0008 a company name alone made a business (costs due at once, commercial interest); now a KvK or
+    VAT number, the ledger's own flag or a legal entity's form in the name is needed."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    migrate.upgrade(engine, "0007")
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        for name, platform in (("mb", "moneybird"), ("eb", "eboekhouden")):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO administrations (name, platform, ledger_reference, created_at)"
+                    " VALUES (:n, :p, '', :at)"
+                ),
+                {"n": name, "p": platform, "at": at},
+            )
+        for administration_id, ledger_id, company, kvk, raw in (
+            (1, "family", "Fam. Jansen", None, "{}"),
+            (1, "bv", "Bakkerij De Vries B.V.", None, "{}"),
+            (1, "kvk", "Jansen Timmerwerken", "12345678", "{}"),
+            (2, "typed", "Schildersbedrijf Smit", None, '{"type": "B"}'),
+            (2, "untyped", "Smit", None, '{"type": ""}'),
+        ):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO contacts (administration_id, ledger_id, name, company_name, kvk_number, is_business,"
+                    " raw, first_seen_at, last_seen_at) VALUES (:a, :l, :n, :n, :k, 1, :raw, :at, :at)"
+                ),
+                {"a": administration_id, "l": ledger_id, "n": company, "k": kvk, "raw": raw, "at": at},
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT ledger_id, is_business, kind_in_ledger FROM contacts")).all()
+    engine.dispose()
+    assert {row[0]: (bool(row[1]), row[2]) for row in rows} == {
+        "family": (False, None),
+        "bv": (True, None),
+        "kvk": (True, None),
+        "typed": (True, "business"),
+        "untyped": (False, None),
+    }

@@ -22,6 +22,7 @@ from connector.workflow.legal import (
     allocate_payment,
     collection_costs,
     debtor_kind,
+    debtor_kind_and_why,
     interest_start,
     letter_term,
     load_rates,
@@ -54,10 +55,30 @@ def contact(**fields: Any) -> Contact:
         ({"kvk_number": "12345678"}, BUSINESS),
         ({"vat_number": "NL123456789B01"}, BUSINESS),
         ({"company_name": "   ", "kvk_number": ""}, CONSUMER),  # blanks are no evidence of a business
+        # A company name alone is no evidence: a consumer's contact often carries one.
+        ({"company_name": "Fam. Jansen"}, CONSUMER),
+        ({"company_name": "Jansen Timmerwerken"}, CONSUMER),
+        ({"company_name": "Stichting De Linde"}, BUSINESS),
+        ({"kind_in_ledger": "business"}, BUSINESS),
+        ({"kind_in_ledger": "consumer", "kvk_number": "12345678", "company_name": "Jansen B.V."}, CONSUMER),
     ],
 )
 def test_debtor_kind_is_derived_from_the_contact(fields: dict[str, Any], expected: DebtorKind) -> None:
     assert debtor_kind(contact(**fields)) is expected
+
+
+def test_the_rule_that_decided_is_said_in_words() -> None:
+    assert debtor_kind_and_why(contact(kvk_number="12345678")) == (BUSINESS, "business: KvK number 12345678")
+    assert debtor_kind_and_why(contact(company_name="Jansen B.V.")) == (
+        BUSINESS,
+        "business: legal form B.V. in the name 'Jansen B.V.'",
+    )
+    kind, why = debtor_kind_and_why(contact(company_name="Fam. Jansen"))
+    assert kind is CONSUMER and why.startswith("consumer: no KvK or VAT number") and "unknown counts as consumer" in why
+    assert debtor_kind_and_why(contact(kind_in_ledger="consumer"))[1] == (
+        "consumer: marked as a private person in the ledger"
+    )
+    assert "set by a person" in debtor_kind_and_why(contact(kvk_number="1"), CONSUMER)[1]
 
 
 def test_unknown_contact_is_a_consumer_and_the_override_wins() -> None:

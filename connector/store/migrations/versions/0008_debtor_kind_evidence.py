@@ -1,0 +1,55 @@
+"""A customer is a business only on evidence: the ledger's own business/private flag is kept
+(`contacts.kind_in_ledger`), and every mirrored customer is judged again by the rule (a KvK or VAT number, the
+ledger's flag, a legal entity's form in the name; a company name alone no longer makes a business).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05
+"""
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from connector.domain import Contact
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_LEDGER_FLAG = {"B": "business", "P": "consumer"}  # e-Boekhouden's relation type
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("kind_in_ledger", sa.String(length=16), nullable=True))
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text(
+            "SELECT c.id, c.name, c.company_name, c.kvk_number, c.vat_number, c.raw, a.platform "
+            "FROM contacts c JOIN administrations a ON a.id = c.administration_id"
+        )
+    ).all()
+    for row in rows:
+        raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")
+        flag = _LEDGER_FLAG.get(str(raw.get("type") or "")) if row.platform == "eboekhouden" else None
+        contact = Contact(
+            ledger_id=str(row.id),
+            name=row.name,
+            company_name=row.company_name,
+            kvk_number=row.kvk_number,
+            vat_number=row.vat_number,
+            kind_in_ledger=flag,
+        )
+        bind.execute(
+            sa.text("UPDATE contacts SET kind_in_ledger = :flag, is_business = :business WHERE id = :id"),
+            {"flag": flag, "business": contact.is_business, "id": row.id},
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_column("kind_in_ledger")
