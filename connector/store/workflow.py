@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +32,18 @@ class PlanningInputs:
     invoices: list[planner.InvoiceFacts]
     progress: dict[str, planner.Progress]
     contacts: dict[str, planner.ContactFacts]
+
+
+def _letter(key: str, sent_on: date, plan: Mapping[str, Any], invoices: list[str]) -> planner.LetterFacts:
+    """A legal letter as it went out, from its plan: what it covered and the costs it stated."""
+    return planner.LetterFacts(
+        key=key,
+        sent_on=sent_on,
+        invoices=tuple(invoices),
+        principal=Decimal(str(plan.get("principal") or "0")),
+        costs=Decimal(str(plan.get("collection_costs") or "0")),
+        invoice_costs={k: Decimal(str(v)) for k, v in (plan.get("invoice_costs") or {}).items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,8 @@ class WorkflowStore:
                     col(Action.outcome),
                     col(Action.contact_ledger_id),
                     col(Action.action),
+                    col(Action.key),
+                    col(Action.planned),
                 )
                 .join(Action, col(Action.id) == ActionInvoice.action_id)
                 .where(col(ActionInvoice.administration_id) == administration_id, col(Action.status).in_(PROGRESSING))
@@ -157,8 +172,13 @@ class WorkflowStore:
         progress: dict[str, planner.Progress] = {}
         last_message_on: dict[str, date] = {}
         in_flight: set[str] = set()
-        for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome, contact_id, kind in reached:
+        letters: dict[str, dict[str, planner.LetterFacts]] = {}  # contact -> key -> letter
+        letter_invoices: dict[str, list[str]] = {}
+        for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome, contact_id, kind, key, plan in reached:
             on = executed_at.astimezone(tz).date() if executed_at else planned_on
+            if legal_letter and executed_at is not None:
+                letter_invoices.setdefault(key, []).append(ledger_id)
+                letters.setdefault(contact_id, {})[key] = _letter(key, on, plan, letter_invoices[key])
             if kind in CUSTOMER_FACING:  # one message a customer a day, and none while one is on its way
                 if executed_at is None:
                     in_flight.add(contact_id)
@@ -173,6 +193,7 @@ class WorkflowStore:
                 letter_on=letter_on or before.letter_on,
                 letter_channel=channel,
                 in_flight=executed_at is None,
+                letter_key=key if legal_letter and executed_at is not None else before.letter_key,
             )
         for hold in holds:
             before = progress.get(hold.invoice_ledger_id, planner.Progress())
@@ -196,6 +217,7 @@ class WorkflowStore:
                 policy=override.policy if override else None,
                 last_message_on=last_message_on.get(contact_id),
                 message_in_flight=contact_id in in_flight,
+                letters=tuple(letters.get(contact_id, {}).values()),
             )
         return PlanningInputs(invoices, progress, contacts)
 

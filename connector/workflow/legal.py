@@ -174,6 +174,18 @@ def letter_term(sent: date, channel: Channel = "post", *, email_days: int = 1) -
     )
 
 
+def after_grace(last_day: date, business_days: int) -> date:
+    """The first day after `business_days` business days that follow a term's `last_day`: a bank transfer made
+    on the last day is credited a business day or two later (art. 6:114 lid 2 BW), so nothing that assumes
+    non-payment (costs, a final notice, a handover) comes before. With no grace, the day after the term."""
+    day, counted = last_day, 0
+    while counted < business_days:
+        day += ONE_DAY
+        if not _term_closed(day):
+            counted += 1
+    return day + ONE_DAY
+
+
 def payment_deadline(sent: date, term_days: int) -> date:
     """The last day to pay that a reminder states: `term_days` after it went out, moved past a weekend or
     public holiday (a deadline on a Sunday reads as careless, and the debtor's bank does not book that day)."""

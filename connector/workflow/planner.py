@@ -35,6 +35,7 @@ from connector.workflow.legal import (
     DebtorKind,
     MissingRate,
     RatePeriod,
+    after_grace,
     collection_costs,
     interest_start,
     letter_term,
@@ -86,6 +87,21 @@ class Progress:
     in_flight: bool = False
     # A person's decision that this invoice, not yet reminded of, begins at this stage (`connector start-at`).
     start_stage: str | None = None
+    letter_key: str | None = None  # the legal letter that covered it (`LetterFacts.key`)
+
+
+@dataclass(frozen=True)
+class LetterFacts:
+    """A legal letter that went out to a customer: what it covered and the costs it stated. Costs claimed later
+    for those invoices never exceed what it stated; a consumer's next letter charges only what the staffel on
+    everything still open adds to it."""
+
+    key: str
+    sent_on: date
+    invoices: tuple[str, ...]
+    principal: Decimal
+    costs: Decimal
+    invoice_costs: Mapping[str, Decimal] = field(default_factory=dict)  # per invoice, for a business
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class ContactFacts:
     policy: str | None = None
     last_message_on: date | None = None  # the last day a message from us went out to this customer
     message_in_flight: bool = False  # a message to them is planned and not out yet (the window, a retry, a person)
+    letters: tuple[LetterFacts, ...] = ()  # the legal letters that went out to them
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,12 @@ class PlannedAction:
     warnings: tuple[str, ...] = ()
     # Why a person must approve it before it goes out (empty: it goes by itself).
     approval: tuple[str, ...] = ()
+    # The collection costs per invoice, where they are charged per invoice (a business: at least EUR 40 each).
+    invoice_costs: tuple[tuple[str, Decimal], ...] = ()
+    # A consumer's later legal letter: the costs earlier letters on claims still open stated, and the day the
+    # last of them went out; this letter's costs are what the staffel on everything open adds to them.
+    costs_stated_before: Decimal = ZERO
+    costs_stated_before_on: date | None = None
 
     @property
     def needs_approval(self) -> bool:
@@ -154,6 +177,9 @@ class PlannedAction:
             "policy": self.policy,
             "warnings": list(self.warnings),
             "approval": list(self.approval),
+            "invoice_costs": {ledger_id: format_amount(amount) for ledger_id, amount in self.invoice_costs},
+            "costs_stated_before": format_amount(self.costs_stated_before),
+            "costs_stated_before_on": self.costs_stated_before_on.isoformat() if self.costs_stated_before_on else None,
         }
 
 
@@ -165,6 +191,16 @@ class _Step:
     past_letter: bool  # the invoice may go past the legal letter (it went out and its term ran out, or none binds)
     lifted_from: int | None = None  # the stage it was due for, before it joined a higher one in one message
     started_by_person: bool = False  # it begins where a person said (`connector start-at`)
+    letter_key: str | None = None  # the legal letter that covered it, once one did
+    swept: bool = False  # not due for anything today: it joined a consumer's legal letter as an overdue invoice
+
+
+@dataclass(frozen=True)
+class _Costs:
+    total: Decimal = ZERO
+    per_invoice: tuple[tuple[str, Decimal], ...] = ()
+    stated_before: Decimal = ZERO
+    stated_before_on: date | None = None
 
 
 @dataclass
@@ -175,7 +211,7 @@ class Planner:
     rates: Sequence[RatePeriod] | None = None
     allow_unverified_rates: bool = False  # an operator's choice; by default a period without a verified rate is flagged
     vat_percent: Decimal | None = None  # BTW on collection costs, only when configured as not reclaimable
-    _terms: dict[tuple[date, str, int], date] = field(default_factory=dict, repr=False)
+    _terms: dict[tuple[date, str, int, int], date] = field(default_factory=dict, repr=False)
 
     def plan(
         self,
@@ -184,53 +220,72 @@ class Planner:
         progress: Mapping[str, Progress],
         contacts: Mapping[str, ContactFacts],
     ) -> list[PlannedAction]:
-        by_contact: dict[str, list[tuple[str, _Step]]] = defaultdict(list)
+        by_contact: dict[str, list[_Step]] = defaultdict(list)
+        free: dict[str, list[tuple[InvoiceFacts, Progress]]] = defaultdict(list)  # could be in a message today
+        open_ids: dict[str, set[str]] = defaultdict(set)
         empty = Progress()
         for invoice in invoices:
             contact = contacts.get(invoice.contact_id) or ContactFacts(invoice.contact_id)
             if contact.excluded:
                 continue
-            policy_name = contact.policy or self.default_policy
-            policy = self.policies[policy_name]
-            step = self._next_step(today, invoice, progress.get(invoice.ledger_id, empty), contact, policy)
+            policy = self.policies[contact.policy or self.default_policy]
+            state = progress.get(invoice.ledger_id, empty)
+            if invoice.open_amount > 0:
+                open_ids[invoice.contact_id].add(invoice.ledger_id)
+            if not _chaseable(today, invoice, state, policy):
+                continue
+            free[invoice.contact_id].append((invoice, state))
+            step = self._next_step(today, invoice, state, contact, policy)
             if step is not None:
-                by_contact[invoice.contact_id].append((policy_name, step))
+                by_contact[invoice.contact_id].append(step)
         actions = []
         for contact_id, steps in by_contact.items():
             contact = contacts.get(contact_id) or ContactFacts(contact_id)
-            actions += [
-                self._action(today, group, contact, name) for name, group in self._messages(today, contact, steps)
-            ]
+            name = contact.policy or self.default_policy
+            for group in self._messages(today, contact, self.policies[name], steps, free[contact_id]):
+                actions.append(self._action(today, group, contact, name, open_ids[contact_id]))
         return sorted(actions, key=lambda a: (a.stage_index, a.contact_id, a.invoices))
 
     def _messages(
-        self, today: date, contact: ContactFacts, steps: Sequence[tuple[str, _Step]]
-    ) -> list[tuple[str, list[_Step]]]:
+        self,
+        today: date,
+        contact: ContactFacts,
+        policy: Policy,
+        steps: Sequence[_Step],
+        free: Sequence[tuple[InvoiceFacts, Progress]],
+    ) -> list[list[_Step]]:
         """One customer's due steps as actions: what is for a person (a call task, a handover) per stage; what
-        reaches the customer as at most one message today, at the highest stage that is due."""
-        others: dict[tuple[str, int, str], list[_Step]] = defaultdict(list)
-        threads: dict[tuple[str, str], list[_Step]] = defaultdict(list)
+        reaches the customer as at most one message today, at the highest stage that is due. A consumer's legal
+        letter takes in every other overdue invoice of theirs that no letter covered yet: one legal track per
+        customer, the costs on the summed principal."""
+        others: dict[tuple[int, str], list[_Step]] = defaultdict(list)
+        threads: dict[str, list[_Step]] = defaultdict(list)
         quiet = contact.last_message_on == today or contact.message_in_flight
-        for name, step in steps:
-            policy = self.policies[name]
+        for step in steps:
             split = step.invoice.currency + ("" if policy.group_per_contact else step.invoice.ledger_id)
             if not policy.stages[step.stage_index].customer_facing:
-                others[(name, step.stage_index, split)].append(step)
+                others[(step.stage_index, split)].append(step)
             elif not quiet:
-                threads[(name, split)].append(step)
-        found = [(name, group) for (name, _, _), group in others.items()]
+                threads[split].append(step)
+        binds = _letter_binds(policy, contact.kind)
+        letter = policy.letter_index
+        found = [
+            group + self._sweep(today, policy, contact.kind, group, free)
+            if binds and letter is not None and stage_index > letter
+            else group
+            for (stage_index, _), group in others.items()
+        ]
         messages = []
-        for (name, _), group in threads.items():
-            policy = self.policies[name]
+        for group in threads.values():
             top = max(step.stage_index for step in group)
-            joined = [lifted for step in group if (lifted := _join(step, top, policy)) is not None]
-            messages.append((name, joined))
+            messages.append([lifted for step in group if (lifted := _join(step, top, policy)) is not None])
         if messages:
             # Two currencies (or a policy that writes per invoice) would be two messages: the most pressing goes
             # today, the other on a later day.
-            found.append(
-                max(messages, key=lambda m: (m[1][0].stage_index, sum((s.invoice.open_amount for s in m[1]), ZERO)))
-            )
+            chosen = max(messages, key=lambda m: (m[0].stage_index, sum((s.invoice.open_amount for s in m), ZERO)))
+            if binds and letter is not None and chosen[0].stage_index >= letter:
+                chosen = chosen + self._sweep(today, policy, contact.kind, chosen, free)
+            found.append(chosen)
         return found
 
     # --- one invoice ----------------------------------------------------------------------------------
@@ -238,27 +293,15 @@ class Planner:
     def _next_step(
         self, today: date, invoice: InvoiceFacts, progress: Progress, contact: ContactFacts, policy: Policy
     ) -> _Step | None:
-        if invoice.open_amount <= 0:
-            return None
-        if progress.hold is not None and progress.hold.active(today):
-            return None
-        if progress.in_flight:
-            return None
-        if invoice.ledger_paused and policy.respect_ledger_pause and not progress.ledger_paused_by_connector:
-            return None
         stages = policy.stages
         done = policy.index(progress.stage)
         overdue = (today - invoice.due_date).days
         letter = policy.letter_index
-        # A consumer is always held back behind the legal letter, even one the policy addresses to others:
-        # no collection costs and no handover without a 14-day letter whose term has passed.
-        letter_binds = letter is not None and (
-            _applies(stages[letter], contact.kind) or contact.kind is DebtorKind.CONSUMER
-        )
+        letter_binds = _letter_binds(policy, contact.kind)
 
         def applies(index: int) -> bool:
             stage = stages[index]
-            return _applies(stage, contact.kind) and invoice.open_amount >= stage.min_open_amount
+            return _applies(stage, contact.kind) and invoice.open_amount >= policy.minimum_at(index)
 
         def ready(index: int) -> bool:
             stage = stages[index]
@@ -304,35 +347,88 @@ class Planner:
         past_letter = not letter_binds or (
             (term_end := self._term_end(progress, policy)) is not None and today >= term_end
         )
-        return _Step(invoice, choice, done, past_letter, started_by_person=started)
+        return _Step(invoice, choice, done, past_letter, started_by_person=started, letter_key=progress.letter_key)
+
+    def _sweep(
+        self,
+        today: date,
+        policy: Policy,
+        kind: DebtorKind,
+        message: Sequence[_Step],
+        free: Sequence[tuple[InvoiceFacts, Progress]],
+    ) -> list[_Step]:
+        """A consumer's other invoices that go in this message of their legal track, though not due for it today
+        by their own calendar. The legal letter takes every overdue invoice no letter covered yet: they are in
+        default, and the law allows one letter with the costs on the summed principal, not one per due date.
+        A stage after it takes every invoice whose letter's term and grace have passed and that has not reached
+        this stage as its next: a final notice claims what the letter stated, once, not in parts on different
+        days, and a handover hands the whole claim over."""
+        index = message[0].stage_index
+        at_letter = index == policy.letter_index
+        taken = {step.invoice.ledger_id for step in message}
+        currency = message[0].invoice.currency
+        swept = []
+        for invoice, progress in free:
+            done = policy.index(progress.stage)
+            if invoice.ledger_id in taken or invoice.currency != currency or done >= index:
+                continue
+            if invoice.open_amount < policy.minimum_at(index):
+                continue
+            if at_letter:
+                if progress.letter_on is not None or invoice.due_date >= today:
+                    continue
+            else:
+                term_end = self._term_end(progress, policy)
+                following = next((i for i in range(done + 1, index + 1) if _applies(policy.stages[i], kind)), None)
+                if term_end is None or today < term_end or following != index:
+                    continue
+            swept.append(
+                _Step(
+                    invoice,
+                    index,
+                    done,
+                    not at_letter,
+                    lifted_from=done + 1,
+                    swept=True,
+                    letter_key=progress.letter_key,
+                )
+            )
+        return swept
 
     def _term_end(self, progress: Progress, policy: Policy) -> date | None:
-        """The first day after the legal letter's term (when collection costs may become due), if it went out."""
+        """The first day after the legal letter's term and the grace after it (a transfer made on the term's
+        last day reaches the account a business day or two later), if the letter went out: from then on costs
+        are charged, and a final notice or handover may go."""
         if progress.letter_on is None:
             return None
-        return self._term(progress.letter_on, progress.letter_channel, policy.email_receipt_days)
+        return self._term(progress.letter_on, progress.letter_channel, policy.email_receipt_days, policy.grace_days)
 
-    def _term(self, sent: date, channel: str, email_days: int) -> date:
-        cache_key = (sent, channel, email_days)
+    def _term(self, sent: date, channel: str, email_days: int, grace_days: int) -> date:
+        cache_key = (sent, channel, email_days, grace_days)
         if cache_key not in self._terms:
             term = letter_term(sent, "post" if channel == "post" else "email", email_days=email_days)
-            self._terms[cache_key] = term.costs_due_from
+            self._terms[cache_key] = after_grace(term.last_day, grace_days)
         return self._terms[cache_key]
 
     # --- one message ----------------------------------------------------------------------------------
 
-    def _action(self, today: date, steps: list[_Step], contact: ContactFacts, policy_name: str) -> PlannedAction:
+    def _action(
+        self, today: date, steps: list[_Step], contact: ContactFacts, policy_name: str, open_ids: set[str]
+    ) -> PlannedAction:
         policy = self.policies[policy_name]
         index = steps[0].stage_index
         stage = policy.stages[index]
-        invoices = sorted((step.invoice for step in steps), key=lambda i: (i.due_date, i.ledger_id))
+        ordered = sorted(steps, key=lambda s: (s.invoice.due_date, s.invoice.ledger_id))
+        invoices = [step.invoice for step in ordered]
         principal = sum((i.open_amount for i in invoices), ZERO)
         letter = policy.letter_index
         charges = letter is not None and index >= letter  # costs and interest from the legal letter on
         warnings: list[str] = []
         interest: Decimal | None = ZERO
+        costs = _Costs()
         if charges:
             interest = self._interest(invoices, contact.kind, today, warnings)
+            costs = self._costs(index == letter, ordered, contact, open_ids)
         languages = {i.language for i in invoices}
         return PlannedAction(
             administration=self.administration,
@@ -346,16 +442,59 @@ class Planner:
             invoices=tuple(i.ledger_id for i in invoices),
             currency=invoices[0].currency,
             principal=principal,
-            collection_costs=collection_costs(principal, vat_rate=self.vat_percent) if charges else ZERO,
+            collection_costs=costs.total,
             interest=interest,
             deadline=self._deadline(today, stage, policy),
             language=languages.pop() if len(languages) == 1 else "nl",
-            reason=_reason(today, invoices, stage, index, policy, steps, contact.kind),
+            reason=_reason(today, invoices, stage, index, policy, ordered, contact.kind),
             planned_on=today,
             policy=policy_name,
             warnings=tuple(warnings),
-            approval=_approval(stage, policy, steps, principal),
+            approval=_approval(stage, policy, ordered, principal),
+            invoice_costs=costs.per_invoice,
+            costs_stated_before=costs.stated_before,
+            costs_stated_before_on=costs.stated_before_on,
         )
+
+    def _costs(self, is_letter: bool, steps: Sequence[_Step], contact: ContactFacts, open_ids: set[str]) -> _Costs:
+        """The collection costs a message states, and per invoice where they are charged per invoice.
+
+        A business owes the costs per invoice, at least EUR 40 each (art. 6:96 lid 4 BW; CJEU C-585/20). A
+        consumer owes them once on what one letter covers: the staffel on the summed principal (claims are
+        combined, art. 6:96 lid 5 BW); a later letter to them states only what the staffel on everything still
+        open adds to the costs the earlier letters stated, so the same principal never bears costs twice. After
+        the letter, no message claims more than the letter stated for its invoices (a higher claim needs a new
+        letter), nor more than the staffel on what is open now (a part paid within the term bears none)."""
+        letters = {letter.key: letter for letter in contact.letters}
+        vat = self.vat_percent
+        if contact.kind is DebtorKind.BUSINESS:
+            per_invoice = []
+            for step in steps:
+                amount = collection_costs(step.invoice.open_amount, vat_rate=vat)
+                stated = (
+                    letters[step.letter_key].invoice_costs.get(step.invoice.ledger_id)
+                    if (not is_letter and step.letter_key in letters)
+                    else None
+                )
+                per_invoice.append((step.invoice.ledger_id, amount if stated is None else min(amount, stated)))
+            return _Costs(sum((amount for _, amount in per_invoice), ZERO), tuple(per_invoice))
+        principal = sum((step.invoice.open_amount for step in steps), ZERO)
+        staffel = collection_costs(principal, vat_rate=vat)
+        if is_letter:
+            earlier = [letter for letter in contact.letters if open_ids.intersection(letter.invoices)]
+            combined = collection_costs(sum((letter.principal for letter in earlier), principal), vat_rate=vat)
+            stated_before = sum((letter.costs for letter in earlier), ZERO)
+            return _Costs(
+                max(ZERO, min(staffel, combined - stated_before)),
+                stated_before=stated_before,
+                stated_before_on=max((letter.sent_on for letter in earlier), default=None),
+            )
+        keys = {step.letter_key for step in steps if step.letter_key in letters}
+        unknown = [step for step in steps if step.letter_key not in letters]  # a letter from before this was kept
+        stated = sum((letters[key].costs for key in keys), ZERO)
+        if unknown:
+            stated += collection_costs(sum((step.invoice.open_amount for step in unknown), ZERO), vat_rate=vat)
+        return _Costs(min(stated, staffel))
 
     def _interest(
         self, invoices: Sequence[InvoiceFacts], kind: DebtorKind, today: date, warnings: list[str]
@@ -388,6 +527,26 @@ def _applies(stage: Stage, kind: DebtorKind) -> bool:
     return stage.audience == "all" or stage.audience == kind.value
 
 
+def _chaseable(today: date, invoice: InvoiceFacts, progress: Progress, policy: Policy) -> bool:
+    """Whether anything may reach this invoice today: open, not held, nothing of it on its way, not paused in
+    the ledger by a person."""
+    if invoice.open_amount <= 0:
+        return False
+    if progress.hold is not None and progress.hold.active(today):
+        return False
+    if progress.in_flight:
+        return False
+    return not (invoice.ledger_paused and policy.respect_ledger_pause and not progress.ledger_paused_by_connector)
+
+
+def _letter_binds(policy: Policy, kind: DebtorKind) -> bool:
+    """Whether the legal letter holds this debtor back: a consumer always, even behind a letter the policy
+    addresses to others (no collection costs and no handover without a 14-day letter whose term has passed);
+    a business when the letter is addressed to it."""
+    letter = policy.letter_index
+    return letter is not None and (_applies(policy.stages[letter], kind) or kind is DebtorKind.CONSUMER)
+
+
 def _join(step: _Step, top: int, policy: Policy) -> _Step | None:
     """The step lifted to stage `top` to go in one message with the customer's other invoices; None when it may
     not: past the legal letter before its own term ran out, or below the stage's minimum amount (it goes on
@@ -397,7 +556,7 @@ def _join(step: _Step, top: int, policy: Policy) -> _Step | None:
     letter = policy.letter_index
     if letter is not None and top > letter and not step.past_letter:
         return None
-    if step.invoice.open_amount < policy.stages[top].min_open_amount:
+    if step.invoice.open_amount < policy.minimum_at(top):
         return None
     return replace(step, stage_index=top, lifted_from=step.stage_index)
 
@@ -427,7 +586,11 @@ def _reason(
     started = [step.invoice.number or step.invoice.ledger_id for step in steps if step.started_by_person]
     if started:
         text += f"; begins at the stage a person set for {', '.join(started)} (`connector start-at`)"
-    lifted = [step for step in steps if step.lifted_from is not None]
+    swept = [step.invoice.number or step.invoice.ledger_id for step in steps if step.swept]
+    if swept:
+        joins = "also overdue, in this one legal letter" if stage.legal_letter else "with it, its letter's term passed"
+        text += f"; {', '.join(swept)} {joins} (one legal track a customer)"
+    lifted = [step for step in steps if step.lifted_from is not None and not step.swept]
     if lifted:
         numbers = ", ".join(step.invoice.number or step.invoice.ledger_id for step in lifted)
         text += f"; {numbers} joined from an earlier stage (one message a customer a day)"

@@ -26,6 +26,10 @@ CUSTOMER_FACING: frozenset[str] = frozenset({"email", "ledger_reminder"})
 WRITTEN: frozenset[str] = frozenset({"email"})
 
 
+# Policy settings added after approvals existed (see `Policy.fingerprint`).
+ADDED_LATER = ("grace_days", "min_amount_for_costs")
+
+
 class PolicyProblems(ValueError):
     """Everything wrong with a policy at once, each with its key under the policy (`stages[3].legal_letter`)."""
 
@@ -79,6 +83,12 @@ class Policy(BaseModel):
     # How a legal letter is taken to reach the debtor: by post (HR 2016:2704 delivery rule) or e-mail.
     letter_channel: Literal["email", "post"] = "email"
     email_receipt_days: int = Field(default=1, ge=0, le=7)
+    # Business days after the legal letter's term before costs are charged, or a final notice or handover goes:
+    # a transfer made on the term's last day is credited a day or two later (art. 6:114 lid 2 BW).
+    grace_days: int = Field(default=3, ge=0, le=15)
+    # An invoice with less open than this gets no stage with collection costs (the legal letter and after): EUR 40
+    # in costs on a residue of a cent is no claim a judge awards, nor one a customer understands.
+    min_amount_for_costs: Decimal = Field(default=Decimal("25"), ge=0)
     group_per_contact: bool = True
     respect_ledger_pause: bool = True  # an invoice a person paused in the ledger gets nothing
     # An invoice first seen already past some stages: "restart" begins it at `start_stage` (default: the first
@@ -104,9 +114,24 @@ class Policy(BaseModel):
 
     def fingerprint(self) -> str:
         """What a person approves when they approve an administration: this policy, exactly. Any change to it
-        (a stage, a term, the catch-up) gives another fingerprint, and the administration waits again."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        (a stage, a term, the catch-up) gives another fingerprint, and the administration waits again. A setting
+        added in a later release counts only once it differs from its default: an upgrade that makes the
+        workflow more careful does not stop every administration until someone approves it again."""
+        document = self.model_dump(mode="json")
+        for key in ADDED_LATER:
+            if getattr(self, key) == type(self).model_fields[key].default:
+                del document[key]
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+    def minimum_at(self, index: int) -> Decimal:
+        """The least an invoice must have open to get the stage at `index`: the stage's own minimum, and from
+        the legal letter on (where costs are charged) at least `min_amount_for_costs`."""
+        stage_minimum = self.stages[index].min_open_amount
+        letter = self.letter_index
+        if letter is not None and index >= letter:
+            return max(stage_minimum, self.min_amount_for_costs)
+        return stage_minimum
 
     def index(self, name: str | None) -> int:
         """Position of a stage by name; -1 for none (or a stage no longer in the policy)."""

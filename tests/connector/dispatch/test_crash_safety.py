@@ -28,7 +28,7 @@ from connector.domain import InvoiceStatus, Money
 from connector.store import Store
 from connector.store.workflow import WorkflowStore
 from connector.sync import sync_administration
-from connector.workflow.legal import letter_term
+from connector.workflow.legal import after_grace, letter_term
 from connector.workflow.policy import default_policy
 from tests.support.approvals import TESTER
 
@@ -237,7 +237,7 @@ def test_exactly_once_through_crashes(
     for _, stage, ids, on in sent:
         if stage == "handover":
             for ledger_id in ids:
-                assert ledger_id in letters and on >= letter_term(letters[ledger_id], "email").costs_due_from
+                assert ledger_id in letters and on >= after_grace(letter_term(letters[ledger_id], "email").last_day, 3)
     # nothing on or after the day the ledger showed the payment (also asserted at the moment of sending)
     for _, _, ids, on in sent:
         assert all(on < paid_on[i] for i in ids if i in paid_on)

@@ -44,7 +44,7 @@ from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
 from connector.store.overview import OverviewStore
 from connector.sync import sync_administration
-from connector.workflow.legal import letter_term
+from connector.workflow.legal import after_grace, letter_term
 from connector.workflow.policy import Policy, default_policy
 from tests.conftest import (
     SIM_TODAY,
@@ -342,7 +342,9 @@ def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
             if action.legal_letter:
                 letters[ledger_id] = sent_on
             if action.action == "handover":
-                assert ledger_id in letters and sent_on >= letter_term(letters[ledger_id], "email").costs_due_from
+                assert ledger_id in letters and sent_on >= after_grace(
+                    letter_term(letters[ledger_id], "email").last_day, 3
+                )
     assert max(seen.values()) == 1
     stages = {a.stage for a in done}
     assert {"call", "reminder", "aanmaning", "ingebrekestelling"} <= stages

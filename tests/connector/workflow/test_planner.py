@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from connector.workflow.legal import DebtorKind, letter_term
+from connector.workflow.legal import DebtorKind, after_grace, letter_term
 from connector.workflow.planner import ContactFacts, Hold, InvoiceFacts, PlannedAction, Planner, Progress
 from connector.workflow.policy import ApprovalRules, Policy, Stage, default_policy
 
@@ -44,6 +44,12 @@ def after(days: int) -> date:
     return DUE + timedelta(days=days)
 
 
+def charged_from(letter_on: date) -> date:
+    """The first day costs are charged and a final notice may go: after the e-mailed letter's term and the
+    default policy's grace of three business days."""
+    return after_grace(letter_term(letter_on, "email").last_day, default_policy().grace_days)
+
+
 def test_nothing_before_the_first_stage() -> None:
     assert plan(DUE, [invoice()]) == []
 
@@ -61,7 +67,7 @@ def play(days: range) -> tuple[list[tuple[int, str]], int]:
             letter_on = today if action.legal_letter else letter_on
             progress["1"] = Progress(stage=action.stage, stage_on=today, letter_on=letter_on)
     assert letter_on is not None
-    return seen, (letter_term(letter_on, "email").costs_due_from - DUE).days
+    return seen, (charged_from(letter_on) - DUE).days
 
 
 def test_the_default_sequence_one_stage_at_a_time() -> None:
@@ -164,7 +170,7 @@ def test_the_legal_letter_is_never_skipped() -> None:
 
 def test_nothing_past_the_letter_until_its_term_has_run_out() -> None:
     sent = after(23)
-    costs_from = letter_term(sent, "email").costs_due_from
+    costs_from = charged_from(sent)
     progress = {"1": Progress("ingebrekestelling", sent, letter_on=sent)}
     assert plan(costs_from - timedelta(days=1), [invoice()], progress) == []
     (action,) = plan(costs_from + timedelta(days=30), [invoice()], progress)
@@ -320,7 +326,7 @@ def test_invariants_over_sixty_days(
                         policy.letter_index is not None and action.stage_index > policy.letter_index
                     ):
                         assert state.letter_on is not None, "past the legal letter without one"
-                        assert today >= letter_term(state.letter_on, "email").costs_due_from, "within the term"
+                        assert today >= charged_from(state.letter_on), "within the term or its grace"
                     executed[ledger_id].append((action.stage_index, today))
                     progress[ledger_id] = replace(
                         state,
