@@ -399,6 +399,8 @@ class Dispatcher:
             if sent.executed_at is not None
         ]
         reminded = {ledger_id for letter, _, covered in earlier if not letter for ledger_id in covered}
+        per_invoice = {key: Decimal(str(value)) for key, value in (planned.get("invoice_costs") or {}).items()}
+        before_on = planned.get("costs_stated_before_on")
         context = MessageContext(
             language=str(planned.get("language") or "nl"),
             stage=action.stage,
@@ -417,6 +419,7 @@ class Dispatcher:
                     i.open_amount.amount,
                     i.total.amount,
                     i.payment_url,
+                    per_invoice.get(i.ledger_id),
                 )
                 for i in invoices
             ],
@@ -433,6 +436,8 @@ class Dispatcher:
             reminded_on=[on for letter, on, _ in earlier if not letter],
             reminded_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in reminded],
             letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),
+            costs_stated_before=Decimal(str(planned.get("costs_stated_before") or "0")),
+            costs_stated_before_on=date.fromisoformat(before_on) if before_on else None,
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)
 

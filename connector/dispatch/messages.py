@@ -45,6 +45,7 @@ class InvoiceLine:
     open_amount: Decimal
     total: Decimal
     payment_url: str | None = None
+    costs: Decimal | None = None  # the collection costs on this invoice, where charged per invoice (a business)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class MessageContext:
     # Interest is due but could not be computed (no confirmed rate for part of the period): the letter says it
     # will be charged later instead of leaving it out without a word.
     interest_pending: bool = False
+    # A consumer's later legal letter: the costs our earlier letter(s) on claims still open already stated, and
+    # the day the last of them went out; `collection_costs` is only what the staffel on the whole adds.
+    costs_stated_before: Decimal = Decimal(0)
+    costs_stated_before_on: date | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -4,6 +4,7 @@ they change (`pytest tests/connector/dispatch/test_snapshots.py --update-snapsho
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -45,6 +46,9 @@ def context(stage: str, language: str, kind: str, count: int) -> MessageContext:
     charges = stage in ("ingebrekestelling", "final_notice", "handover")
     letter = stage == "ingebrekestelling"
     rate = RateKind.STATUTORY if kind == "consumer" else RateKind.COMMERCIAL
+    business = kind == "business"
+    if charges and business:  # a business owes the costs per invoice, at least EUR 40 each
+        invoices = [replace(line, costs=collection_costs(line.open_amount)) for line in invoices]
     interest = sum(
         (
             statutory_interest(i.open_amount, interest_start(i.due_date), SENT_ON, rate, allow_unverified=True)
@@ -65,8 +69,14 @@ def context(stage: str, language: str, kind: str, count: int) -> MessageContext:
         currency="EUR",
         invoices=invoices,
         principal=principal,
-        collection_costs=collection_costs(principal) if charges else Decimal("0.00"),
-        interest=interest if charges and not (letter and kind == "consumer") else Decimal("0.00"),
+        collection_costs=(
+            sum((line.costs or Decimal(0) for line in invoices), Decimal("0.00"))
+            if business
+            else collection_costs(principal)
+        )
+        if charges
+        else Decimal("0.00"),
+        interest=interest if charges else Decimal("0.00"),
         sent_on=SENT_ON,
         deadline=date(2026, 12, 9) if letter else terms.get(stage),
         sender=COMPANY,
@@ -88,6 +98,28 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
     base = context(stage, language, kind, count)
     if variant == "joined":  # the earlier reminders were about one of the three invoices only
         base = replace(base, reminded_invoices=[base.invoices[0].number])
+    if variant == "second-letter":  # a letter of 3 November stated EUR 185.18 on claims still open
+        before = Decimal("185.18")
+        whole = collection_costs(base.principal + Decimal("1234.50"))
+        base = replace(
+            base,
+            collection_costs=max(Decimal(0), whole - before),
+            costs_stated_before=before,
+            costs_stated_before_on=date(2026, 11, 3),
+        )
+    if variant == "covered-before":  # EUR 40 stated on 3 November for 100.00 still open: 160.50 bears no more
+        small = lines(2)[1]
+        base = replace(
+            base,
+            invoices=[small],
+            principal=small.open_amount,
+            interest=statutory_interest(
+                small.open_amount, interest_start(small.due_date), SENT_ON, RateKind.STATUTORY, allow_unverified=True
+            ),
+            collection_costs=Decimal("0.00"),
+            costs_stated_before=Decimal("40.00"),
+            costs_stated_before_on=date(2026, 11, 3),
+        )
     message = RENDERER.render(stage, base)
     return f"Subject: {message.subject}\nNote: {message.note}\n\n{message.text}"
 
@@ -105,6 +137,17 @@ def test_a_message_covering_an_invoice_never_reminded_of_reads_as_its_snapshot(
     stage: str, language: str, request: pytest.FixtureRequest
 ) -> None:
     check(request, f"{language}-{stage}-consumer-3-joined", render(stage, language, "consumer", 3, "joined"))
+
+
+@pytest.mark.parametrize("variant", ["second-letter", "covered-before"])
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_consumers_later_legal_letter_states_only_the_costs_it_adds(
+    variant: str, language: str, request: pytest.FixtureRequest
+) -> None:
+    count = 1 if variant == "covered-before" else 3
+    rendered = render("ingebrekestelling", language, "consumer", count, variant)
+    check(request, f"{language}-ingebrekestelling-consumer-{count}-{variant}", rendered)
+    assert not re.search(r"€ ?0[,.]00\b", rendered), "a letter stating costs of nothing"
 
 
 def check(request: pytest.FixtureRequest, name: str, rendered: str) -> None:
