@@ -146,6 +146,9 @@ class Invoice:
     language: str | None = None  # the invoice's language picks the reminder's (ISO 639-1: "nl", "en")
     payment_url: str | None = None  # the ledger's pay page, when it has one
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The ledger names no payment term: the due date comes from the configured default. Without an agreed term
+    # the debtor may not be in default (art. 6:82-6:83 BW), so no legal stage goes without a person's say.
+    due_date_assumed: bool = False
 
     def __post_init__(self) -> None:
         if self.total.currency != self.open_amount.currency:

@@ -219,6 +219,7 @@ def invoice_from_item(item: OpenItem, term: Term) -> Invoice:
         contact_id=item.relation_id,
         invoice_date=item.invoice_date,
         due_date=item.invoice_date + timedelta(days=term.days),
+        due_date_assumed=term.source in ("default", "unknown"),
         total=Money(item.total, CURRENCY),
         open_amount=Money(max(item.outstanding, Decimal("0.00")), CURRENCY),
         status=status,

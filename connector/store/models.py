@@ -95,6 +95,7 @@ class Invoice(SQLModel, table=True):
     ledger_state: str = Field(max_length=32)
     ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     ledger_reminders_paused: bool | None = None
+    due_date_assumed: bool = False  # from the configured default term: the ledger names none
     language: str | None = Field(default=None, max_length=8)
     payment_url: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)

@@ -508,6 +508,7 @@ def _invoice_fields(invoice: domain.Invoice, now: datetime) -> dict[str, Any]:
         "ledger_state": invoice.ledger_state,
         "ledger_version": invoice.version,
         "ledger_reminders_paused": invoice.ledger_reminders_paused,
+        "due_date_assumed": invoice.due_date_assumed,
         "language": invoice.language,
         "payment_url": invoice.payment_url,
         "raw": dict(invoice.raw),

@@ -115,6 +115,7 @@ class WorkflowStore:
                     col(Invoice.language),
                     col(Invoice.ledger_reminders_paused),
                     col(Invoice.first_seen_at),
+                    col(Invoice.due_date_assumed),
                 ).where(col(Invoice.administration_id) == administration_id, col(Invoice.status) == InvoiceStatus.OPEN)
             ).all()
             invoices = [
@@ -128,6 +129,7 @@ class WorkflowStore:
                     language=r[6] or languages.get(r[2]) or "nl",
                     ledger_paused=bool(r[7]),
                     first_seen_on=r[8].astimezone(AMSTERDAM).date(),
+                    due_date_assumed=bool(r[9]),
                 )
                 for r in rows
             ]
@@ -194,6 +196,9 @@ class WorkflowStore:
                 letter_channel=channel,
                 in_flight=executed_at is None,
                 letter_key=key if legal_letter and executed_at is not None else before.letter_key,
+                written_on=max(on, before.written_on or on)
+                if kind in CUSTOMER_FACING and executed_at is not None
+                else before.written_on,
             )
         for hold in holds:
             before = progress.get(hold.invoice_ledger_id, planner.Progress())

@@ -70,6 +70,7 @@ class InvoiceFacts:
     language: str = "nl"
     ledger_paused: bool = False
     first_seen_on: date | None = None  # when the connector first mirrored it
+    due_date_assumed: bool = False  # from the configured default term: the ledger names none
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Progress:
     # A person's decision that this invoice, not yet reminded of, begins at this stage (`connector start-at`).
     start_stage: str | None = None
     letter_key: str | None = None  # the legal letter that covered it (`LetterFacts.key`)
+    written_on: date | None = None  # the last written message about it that went out (interrupts prescription)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class _Step:
     lifted_from: int | None = None  # the stage it was due for, before it joined a higher one in one message
     started_by_person: bool = False  # it begins where a person said (`connector start-at`)
     letter_key: str | None = None  # the legal letter that covered it, once one did
+    written_on: date | None = None  # the last written message about it that went out
     swept: bool = False  # not due for anything today: it joined a consumer's legal letter as an overdue invoice
 
 
@@ -347,7 +350,15 @@ class Planner:
         past_letter = not letter_binds or (
             (term_end := self._term_end(progress, policy)) is not None and today >= term_end
         )
-        return _Step(invoice, choice, done, past_letter, started_by_person=started, letter_key=progress.letter_key)
+        return _Step(
+            invoice,
+            choice,
+            done,
+            past_letter,
+            started_by_person=started,
+            letter_key=progress.letter_key,
+            written_on=progress.written_on,
+        )
 
     def _sweep(
         self,
@@ -391,6 +402,7 @@ class Planner:
                     lifted_from=done + 1,
                     swept=True,
                     letter_key=progress.letter_key,
+                    written_on=progress.written_on,
                 )
             )
         return swept
@@ -450,7 +462,7 @@ class Planner:
             planned_on=today,
             policy=policy_name,
             warnings=tuple(warnings),
-            approval=_approval(stage, policy, ordered, principal),
+            approval=_approval(today, stage, index, policy, ordered, principal, contact.kind),
             invoice_costs=costs.per_invoice,
             costs_stated_before=costs.stated_before,
             costs_stated_before_on=costs.stated_before_on,
@@ -599,10 +611,35 @@ def _reason(
     return text
 
 
-def _approval(stage: Stage, policy: Policy, steps: Sequence[_Step], principal: Decimal) -> tuple[str, ...]:
-    """Why this action waits for a person, per the policy's approval rules."""
+def _approval(
+    today: date,
+    stage: Stage,
+    index: int,
+    policy: Policy,
+    steps: Sequence[_Step],
+    principal: Decimal,
+    kind: DebtorKind,
+) -> tuple[str, ...]:
+    """Why this action waits for a person: the policy's approval rules, and what the law makes risky to do
+    unasked (a legal stage on a due date the ledger never stated; a claim near or past prescription)."""
     rules = policy.approval
     reasons = []
+    letter = policy.letter_index
+    if letter is not None and index >= letter:
+        assumed = [_name(step) for step in steps if step.invoice.due_date_assumed]
+        if assumed:
+            reasons.append(
+                f"the due date of {', '.join(assumed)} is assumed (the ledger names no payment term; the default "
+                "was used): without an agreed term the customer may not be in default (art. 6:82-6:83 BW)"
+            )
+    for step in steps:
+        prescribes = prescription_date(step.invoice.due_date, step.written_on, kind)
+        if today >= prescribes - timedelta(days=policy.limitation_margin_days):
+            reasons.append(
+                f"{_name(step)} {'prescribed' if today >= prescribes else 'prescribes'} on {prescribes.isoformat()} "
+                f"({'art. 7:28' if kind is DebtorKind.CONSUMER else 'art. 3:307'} BW, from the due date or the last "
+                "written reminder): a person decides whether to go on"
+            )
     if policy.needs_approval(stage):
         reasons.append(f"stage {stage.name} needs a person's approval")
     if rules.amount_above is not None and principal > rules.amount_above:
@@ -623,6 +660,22 @@ def _approval(stage: Stage, policy: Policy, steps: Sequence[_Step], principal: D
                 "when first seen"
             )
     return tuple(reasons)
+
+
+def _name(step: _Step) -> str:
+    return step.invoice.number or step.invoice.ledger_id
+
+
+def prescription_date(due: date, last_written: date | None, kind: DebtorKind) -> date:
+    """When a claim prescribes: five years after it fell due (art. 3:307 BW), two for a consumer (art. 7:28 BW
+    for a consumer sale; applied to every consumer claim, the shorter being the careful choice), counted anew
+    from a written reminder (art. 3:317 and 3:319 BW)."""
+    start = max(due, last_written or due)
+    years = 2 if kind is DebtorKind.CONSUMER else 5
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February
+        return date(start.year + years, 3, 1)
 
 
 def planner_for(

@@ -27,7 +27,7 @@ WRITTEN: frozenset[str] = frozenset({"email"})
 
 
 # Policy settings added after approvals existed (see `Policy.fingerprint`).
-ADDED_LATER = ("grace_days", "min_amount_for_costs")
+ADDED_LATER = ("grace_days", "min_amount_for_costs", "limitation_margin_days")
 
 
 class PolicyProblems(ValueError):
@@ -89,6 +89,8 @@ class Policy(BaseModel):
     # An invoice with less open than this gets no stage with collection costs (the legal letter and after): EUR 40
     # in costs on a residue of a cent is no claim a judge awards, nor one a customer understands.
     min_amount_for_costs: Decimal = Field(default=Decimal("25"), ge=0)
+    # How long before a claim prescribes it stops being chased by itself and waits for a person.
+    limitation_margin_days: int = Field(default=90, ge=0, le=730)
     group_per_contact: bool = True
     respect_ledger_pause: bool = True  # an invoice a person paused in the ledger gets nothing
     # An invoice first seen already past some stages: "restart" begins it at `start_stage` (default: the first

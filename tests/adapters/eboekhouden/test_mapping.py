@@ -79,6 +79,15 @@ def test_an_open_item_with_its_term_is_an_open_invoice_due_after_the_term() -> N
     assert invoice.raw["termOfPayment"] == 14 and invoice.raw["termSource"] == "invoice"
     assert invoice.raw["outstanding"]["totalAmount"] == "121.00"  # exact decimals, stored as text
     assert term_from_raw(invoice.raw) == Term(14, "invoice", "7017", "https://e.example/pdf")
+    assert not invoice.due_date_assumed
+
+
+def test_a_due_date_from_the_default_term_is_marked_assumed() -> None:
+    """No term on the invoice, its booking or the relation: the configured default gives a due date, marked as
+    assumed so that no legal stage goes on it without a person."""
+    assumed = invoice_from_item(open_item(item_row()), Term(30, "default"))
+    assert assumed.due_date == date(2026, 10, 31) and assumed.due_date_assumed
+    assert not invoice_from_item(open_item(item_row()), Term(30, "relation")).due_date_assumed
 
 
 def test_the_vendor_example_row_reads_and_its_unknown_date_is_refused() -> None:

@@ -304,3 +304,32 @@ def test_no_costs_on_a_residue_under_the_minimum() -> None:
         assert [action.stage for _, action in track.done][:3] == ["call", "reminder", "aanmaning"]
         assert bool(track.stage("ingebrekestelling")) is letter, amount
         assert not track.stage("final_notice") or letter
+
+
+def test_a_legal_stage_on_an_assumed_due_date_waits_for_a_person() -> None:
+    """e-Boekhouden fell back to a default 30-day term when the ledger named none: a legal track on an invented
+    due date. The reminders still go; the letter waits for a person who knows whether a term was agreed."""
+    track = Track(CONSUMER)
+    track.add("a", day(0), "121.00")
+    track.invoices["a"] = replace(track.invoices["a"], due_date_assumed=True)
+    track.play(0, 24)
+    assert [action.approval for _, action in track.done if action.stage != "ingebrekestelling"] == [(), (), ()]
+    ((_, letter),) = track.stage("ingebrekestelling")
+    assert letter.needs_approval and "the due date of Na is assumed" in letter.approval[0]
+
+
+def test_a_claim_near_prescription_is_left_to_a_person_with_the_date() -> None:
+    """An invoice six years overdue still got an automatic legal letter. A consumer's claim prescribes two years
+    after it fell due (art. 7:28 BW), a business's five (art. 3:307 BW), anew from a written reminder."""
+    planner = Planner("acme", {"default": POLICY}, allow_unverified_rates=True)
+    old = InvoiceFacts("a", "Na", "c", date(2019, 3, 1), "EUR", D("121.00"))
+    today = date(2025, 3, 3)
+    for kind, prescribed in ((CONSUMER, "2021-03-01"), (BUSINESS, "2024-03-01")):
+        (action,) = planner.plan(today, [old], {}, {"c": ContactFacts("c", kind)})
+        assert action.needs_approval and f"Na prescribed on {prescribed}" in action.approval[-1]
+    # A reminder written on 1 June 2024 starts the two years anew: 1 June 2026, within 90 days from 3 March 2026.
+    reminded = {"a": Progress("aanmaning", date(2024, 6, 1), written_on=date(2024, 6, 1))}
+    (soon,) = planner.plan(date(2026, 3, 3), [old], reminded, {"c": ContactFacts("c", CONSUMER)})
+    assert "Na prescribes on 2026-06-01" in soon.approval[-1]
+    (early,) = planner.plan(date(2025, 12, 1), [old], reminded, {"c": ContactFacts("c", CONSUMER)})
+    assert early.approval == ()

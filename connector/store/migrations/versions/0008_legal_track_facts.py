@@ -1,4 +1,8 @@
-"""A customer is a business only on evidence: the ledger's own business/private flag is kept
+"""Two facts the legal track needs.
+
+An invoice whose due date the connector assumed from the configured default term (`invoices.due_date_assumed`;
+e-Boekhouden when the ledger names none); e-Boekhouden invoices mirrored before are marked from their stored
+term source. And a customer is a business only on evidence: the ledger's own business/private flag is kept
 (`contacts.kind_in_ledger`), and every mirrored customer is judged again by the rule (a KvK or VAT number, the
 ledger's flag, a legal entity's form in the name; a company name alone no longer makes a business).
 
@@ -26,6 +30,8 @@ _LEDGER_FLAG = {"B": "business", "P": "consumer"}  # e-Boekhouden's relation typ
 def upgrade() -> None:
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("kind_in_ledger", sa.String(length=16), nullable=True))
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_date_assumed", sa.Boolean(), nullable=False, server_default=sa.false()))
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
@@ -48,8 +54,22 @@ def upgrade() -> None:
             sa.text("UPDATE contacts SET kind_in_ledger = :flag, is_business = :business WHERE id = :id"),
             {"flag": flag, "business": contact.is_business, "id": row.id},
         )
+    invoices = bind.execute(
+        sa.text(
+            "SELECT i.id, i.raw FROM invoices i JOIN administrations a ON a.id = i.administration_id "
+            "WHERE a.platform = 'eboekhouden'"
+        )
+    ).all()
+    for row in invoices:
+        raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")
+        if raw.get("termSource") in ("default", "unknown"):
+            bind.execute(
+                sa.text("UPDATE invoices SET due_date_assumed = :yes WHERE id = :id"), {"yes": True, "id": row.id}
+            )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_column("due_date_assumed")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("kind_in_ledger")
