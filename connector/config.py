@@ -566,6 +566,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
                 for key in ("host", "from_address")
                 if getattr(admin.email, key) is None
             ]
+        problems += _vat_on_costs_problems(admin, index, policies)
         configured = isinstance(raw.get("policies"), dict) and admin.policy in raw["policies"]
         if admin.policy not in policies and not configured:  # a policy with problems has them listed already
             known = ", ".join(sorted(policies))
@@ -786,6 +787,28 @@ def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:
         except ValidationError as exc:
             problems += _policy_problems(exc, value, f"policies.{name}")
     return policies
+
+
+def _vat_on_costs_problems(admin: AdministrationConfig, index: int, policies: Mapping[str, Policy]) -> list[str]:
+    """BTW on collection costs only as BIK art. 2 lid 3 allows it: a VAT-charging third party collects (the
+    collection agency a handover goes to) and the creditor cannot reclaim the VAT (it has no VAT number)."""
+    if admin.collection_costs_vat_percent is None:
+        return []
+    key = f"administrations[{index}].collection_costs_vat_percent"
+    why = []
+    if admin.collection_agency is None:
+        why.append("no collection_agency is named (the VAT-charging third party that collects)")
+    policy = policies.get(admin.policy)
+    if policy is not None and not any(stage.action == "handover" for stage in policy.stages):
+        why.append(f"policy {admin.policy!r} hands nobody over to that agency")
+    if admin.company is not None and admin.company.vat_number:
+        why.append(f"the company has a VAT number ({admin.company.vat_number}), so it reclaims the VAT it pays")
+    if not why:
+        return []
+    return [
+        f"{key}: BTW may be added to collection costs only when a VAT-charging third party collects and you cannot "
+        f"reclaim the VAT (BIK art. 2 lid 3); here {'; '.join(why)}"
+    ]
 
 
 def _policy_problems(exc: ValidationError, raw: Any, prefix: str) -> list[str]:

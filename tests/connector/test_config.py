@@ -317,7 +317,7 @@ def test_a_policy_table_without_stages_keeps_the_built_in_sequence() -> None:
     assert policies["migrated"].catch_up == "restart" and policies["migrated"].start_stage == "aanmaning"
     with pytest.raises(ConfigError) as caught:
         settings_from_dict({"policies": {"default": {"start_stage": "handover"}}}, environ={})
-    assert [p.split(":", 1)[0] for p in caught.value.problems] == ["policies.default"]
+    assert [p.split(":", 1)[0] for p in caught.value.problems] == ["policies.default.start_stage"]
     assert "does not reach the customer" in caught.value.problems[0]
 
 
@@ -329,7 +329,7 @@ def test_approval_rules_are_configured_per_policy() -> None:
     assert not any(none.needs_approval(stage) for stage in none.stages)
     for approval, problem in (
         ({"limit": 1}, "policies.default.approval.limit: unknown key"),
-        ({"stages": ["letter"]}, "policies.default: approval.stages: no stage named 'letter' (stages: call, "),
+        ({"stages": ["letter"]}, "policies.default.approval.stages: no stage named 'letter' (stages: call, "),
     ):
         with pytest.raises(ConfigError) as caught:
             settings_from_dict({"policies": {"default": {"approval": approval}}}, environ={})
@@ -412,3 +412,21 @@ def test_an_operator_adds_interest_rates_without_a_release(tmp_path: Path) -> No
         with pytest.raises(ConfigError) as caught:
             settings_from_dict({"connector": {"rates_file": str(path)}}, environ={})
         assert [p[: len(problem)] for p in caught.value.problems] == [problem]
+
+
+def test_btw_on_collection_costs_only_with_a_vat_charging_agency_and_no_vat_number() -> None:
+    """BIK art. 2 lid 3: BTW on the costs only when a VAT-charging third party collects and the creditor cannot
+    reclaim the VAT; a free switch let a VAT-registered business collecting itself add 21%."""
+    base = {"name": "a", "platform": "eboekhouden", "api_token": "${T}", "collection_costs_vat_percent": "21"}
+    company = {"name": "Bakkerij", "kvk": "12345678", "address": "Straat 1, 1234 AB Plaats"}
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(
+            {"administrations": [{**base, "company": {**company, "vat_number": "NL001234567B01"}}]},
+            environ={"T": "token-value"},
+        )
+    (problem,) = [p for p in caught.value.problems if "collection_costs_vat_percent" in p]
+    assert problem.startswith("administrations[0].collection_costs_vat_percent: BTW may be added")
+    assert "no collection_agency is named" in problem and "has a VAT number (NL001234567B01)" in problem
+    allowed = {**base, "company": company, "collection_agency": "Incasso Noord B.V."}
+    settings = settings_from_dict({"administrations": [allowed]}, environ={"T": "token-value"})
+    assert settings.administrations[0].collection_costs_vat_percent == Decimal("21")

@@ -120,6 +120,9 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
             costs_stated_before=Decimal("40.00"),
             costs_stated_before_on=date(2026, 11, 3),
         )
+    if variant == "vat":  # a VAT-charging agency collects and the creditor cannot reclaim the VAT
+        costs = collection_costs(base.principal, vat_rate=Decimal("21"))
+        base = replace(base, collection_costs=costs, vat_percent=Decimal("21"), agency="Incasso Noord B.V.")
     message = RENDERER.render(stage, base)
     return f"Subject: {message.subject}\nNote: {message.note}\n\n{message.text}"
 
@@ -148,6 +151,17 @@ def test_a_consumers_later_legal_letter_states_only_the_costs_it_adds(
     rendered = render("ingebrekestelling", language, "consumer", count, variant)
     check(request, f"{language}-ingebrekestelling-consumer-{count}-{variant}", rendered)
     assert not re.search(r"€ ?0[,.]00\b", rendered), "a letter stating costs of nothing"
+
+
+@pytest.mark.parametrize("stage", ["ingebrekestelling", "final_notice"])
+def test_btw_on_the_costs_names_the_third_party_that_charges_it(stage: str, request: pytest.FixtureRequest) -> None:
+    """BIK art. 2 lid 3: the letter says a VAT-charging third party collects and the creditor cannot reclaim it."""
+    rendered = render(stage, "nl", "consumer", 1, "vat")
+    check(request, f"nl-{stage}-consumer-1-vat", rendered)
+    assert (
+        "(inclusief 21% btw, die Incasso Noord B.V. ons in rekening brengt en die wij niet kunnen verrekenen)"
+        in rendered
+    )
 
 
 def check(request: pytest.FixtureRequest, name: str, rendered: str) -> None:
