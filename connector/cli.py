@@ -971,26 +971,40 @@ def exclude(
     contact: Annotated[str, typer.Argument(help="The contact's ledger id.")],
     undo: Annotated[bool, typer.Option("--undo", help="Include the contact again.")] = False,
     kind: Annotated[str | None, typer.Option("--kind", help="Also set: consumer or business.")] = None,
+    recurring: Annotated[
+        str | None,
+        typer.Option(
+            "--recurring",
+            help="Also set: yes (their claims are periodic: the EUR 140 per six months cap on costs applies), no, "
+            "or ledger (as the ledger says).",
+        ),
+    ] = None,
     policy: Annotated[str | None, typer.Option("--policy", help="Also set: the policy for this contact.")] = None,
     note: NoteOption = None,
     by: ByOption = None,
     config: ConfigOption = None,
     admin: AdminOption = None,
 ) -> None:
-    """Exclude a customer from reminders (or, with --kind/--policy, override how they are treated)."""
+    """Exclude a customer from reminders (or, with --kind/--policy/--recurring, override how they are treated)."""
     settings = _settings(config)
     who = _operator(by)
     if kind not in (None, "consumer", "business"):
         typer.echo(f"--kind: expected consumer or business, got {kind!r}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if recurring not in (None, "yes", "no", "ledger"):
+        typer.echo(f"--recurring: expected yes, no or ledger, got {recurring!r}", err=True)
         raise typer.Exit(EXIT_CONFIG)
     if policy is not None and policy not in settings.policies:
         typer.echo(f"--policy: unknown policy {policy!r} (known: {', '.join(sorted(settings.policies))})", err=True)
         raise typer.Exit(EXIT_CONFIG)
     (administration,) = _selected(settings, admin) if admin else _only_administration(settings)
     # Exclusion is what the command does by itself; with --kind or --policy it only changes those.
-    changes: dict[str, Any] = {"excluded": False} if undo else {} if (kind or policy) else {"excluded": True}
+    overriding = kind or policy or recurring
+    changes: dict[str, Any] = {"excluded": False} if undo else {} if overriding else {"excluded": True}
     if kind is not None:
         changes["debtor_kind"] = kind
+    if recurring is not None:
+        changes["recurring"] = {"yes": True, "no": False, "ledger": None}[recurring]
     if policy is not None:
         changes["policy"] = policy
     with _store(settings) as store:
@@ -1004,7 +1018,7 @@ def exclude(
             )
             raise typer.Exit(EXIT_CONFIG)
         WorkflowStore(store).override_contact(administration_id, contact, by=who, note=note, **changes)
-    done = "included" if undo else "updated" if (kind or policy) else "excluded"
+    done = "included" if undo else "updated" if overriding else "excluded"
     typer.echo(f"{done} contact {contact} in {administration.name}")
 
 

@@ -149,6 +149,9 @@ class Invoice:
     # The ledger names no payment term: the due date comes from the configured default. Without an agreed term
     # the debtor may not be in default (art. 6:82-6:83 BW), so no legal stage goes without a person's say.
     due_date_assumed: bool = False
+    # Made by a subscription or a recurring invoice in the ledger: a periodic claim, whose collection costs are
+    # capped (EUR 140 per six months for periodic amounts under EUR 266.67, Wki, from 1 October 2024).
+    recurring: bool = False
 
     def __post_init__(self) -> None:
         if self.total.currency != self.open_amount.currency:

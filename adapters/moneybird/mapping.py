@@ -124,6 +124,7 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
         ledger_reminders_paused=paused if isinstance(paused, bool) else None,
         language=_language(data.get("language")),
         payment_url=check.text("payment_url", required=False, max_length=2000),
+        recurring=data.get("recurring_sales_invoice_id") is not None or data.get("subscription_id") is not None,
         # The embedded contact is stored as a contact of its own.
         raw={key: value for key, value in data.items() if key != "contact"},
     )

@@ -438,6 +438,7 @@ class Dispatcher:
             letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),
             costs_stated_before=Decimal(str(planned.get("costs_stated_before") or "0")),
             costs_stated_before_on=date.fromisoformat(before_on) if before_on else None,
+            costs_capped=bool(planned.get("capped")),
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)
 

@@ -85,6 +85,7 @@ class MessageContext:
     # the day the last of them went out; `collection_costs` is only what the staffel on the whole adds.
     costs_stated_before: Decimal = Decimal(0)
     costs_stated_before_on: date | None = None
+    costs_capped: bool = False  # lowered to the cap on small periodic claims (EUR 140 per six months)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -96,6 +96,7 @@ class Invoice(SQLModel, table=True):
     ledger_version: str | None = Field(default=None, sa_type=sa.Text)
     ledger_reminders_paused: bool | None = None
     due_date_assumed: bool = False  # from the configured default term: the ledger names none
+    recurring: bool = False  # made by a subscription or recurring invoice in the ledger
     language: str | None = Field(default=None, max_length=8)
     payment_url: str | None = Field(default=None, sa_type=sa.Text)
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
@@ -246,6 +247,7 @@ class ContactOverride(SQLModel, table=True):
     excluded: bool = False
     policy: str | None = Field(default=None, max_length=64)
     debtor_kind: str | None = Field(default=None, max_length=16)  # consumer | business
+    recurring: bool | None = None  # their claims are periodic (True) or not (False), whatever the ledger says
     updated_at: datetime = _utc()
     updated_by: str | None = Field(default=None, sa_type=sa.Text)  # who decided last
 

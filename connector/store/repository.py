@@ -509,6 +509,7 @@ def _invoice_fields(invoice: domain.Invoice, now: datetime) -> dict[str, Any]:
         "ledger_version": invoice.version,
         "ledger_reminders_paused": invoice.ledger_reminders_paused,
         "due_date_assumed": invoice.due_date_assumed,
+        "recurring": invoice.recurring,
         "language": invoice.language,
         "payment_url": invoice.payment_url,
         "raw": dict(invoice.raw),

@@ -43,6 +43,7 @@ def _letter(key: str, sent_on: date, plan: Mapping[str, Any], invoices: list[str
         principal=Decimal(str(plan.get("principal") or "0")),
         costs=Decimal(str(plan.get("collection_costs") or "0")),
         invoice_costs={k: Decimal(str(v)) for k, v in (plan.get("invoice_costs") or {}).items()},
+        capped=bool(plan.get("capped")),
     )
 
 
@@ -116,6 +117,8 @@ class WorkflowStore:
                     col(Invoice.ledger_reminders_paused),
                     col(Invoice.first_seen_at),
                     col(Invoice.due_date_assumed),
+                    col(Invoice.recurring),
+                    col(Invoice.total),
                 ).where(col(Invoice.administration_id) == administration_id, col(Invoice.status) == InvoiceStatus.OPEN)
             ).all()
             invoices = [
@@ -130,6 +133,8 @@ class WorkflowStore:
                     ledger_paused=bool(r[7]),
                     first_seen_on=r[8].astimezone(AMSTERDAM).date(),
                     due_date_assumed=bool(r[9]),
+                    recurring=bool(r[10]),
+                    total=r[11],
                 )
                 for r in rows
             ]
@@ -223,6 +228,7 @@ class WorkflowStore:
                 last_message_on=last_message_on.get(contact_id),
                 message_in_flight=contact_id in in_flight,
                 letters=tuple(letters.get(contact_id, {}).values()),
+                recurring=override.recurring if override else None,
             )
         return PlanningInputs(invoices, progress, contacts)
 

@@ -22,6 +22,7 @@ actions. Rules, in the order they bite:
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,6 +72,8 @@ class InvoiceFacts:
     ledger_paused: bool = False
     first_seen_on: date | None = None  # when the connector first mirrored it
     due_date_assumed: bool = False  # from the configured default term: the ledger names none
+    recurring: bool = False  # a periodic claim (a subscription, a recurring invoice in the ledger)
+    total: Decimal | None = None  # the invoice's amount: for a periodic claim, the periodic amount
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class LetterFacts:
     principal: Decimal
     costs: Decimal
     invoice_costs: Mapping[str, Decimal] = field(default_factory=dict)  # per invoice, for a business
+    capped: bool = False  # it covered small periodic claims: its costs count against their six-month cap
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class ContactFacts:
     last_message_on: date | None = None  # the last day a message from us went out to this customer
     message_in_flight: bool = False  # a message to them is planned and not out yet (the window, a retry, a person)
     letters: tuple[LetterFacts, ...] = ()  # the legal letters that went out to them
+    recurring: bool | None = None  # a person's say that their claims are periodic (or not), over the ledger's
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ class PlannedAction:
     # last of them went out; this letter's costs are what the staffel on everything open adds to them.
     costs_stated_before: Decimal = ZERO
     costs_stated_before_on: date | None = None
+    # The costs were lowered to the cap on small periodic claims (EUR 140 per six months).
+    capped: bool = False
 
     @property
     def needs_approval(self) -> bool:
@@ -182,6 +189,7 @@ class PlannedAction:
             "invoice_costs": {ledger_id: format_amount(amount) for ledger_id, amount in self.invoice_costs},
             "costs_stated_before": format_amount(self.costs_stated_before),
             "costs_stated_before_on": self.costs_stated_before_on.isoformat() if self.costs_stated_before_on else None,
+            "capped": self.capped,
         }
 
 
@@ -204,6 +212,7 @@ class _Costs:
     per_invoice: tuple[tuple[str, Decimal], ...] = ()
     stated_before: Decimal = ZERO
     stated_before_on: date | None = None
+    capped: bool = False
 
 
 @dataclass
@@ -440,7 +449,7 @@ class Planner:
         costs = _Costs()
         if charges:
             interest = self._interest(invoices, contact.kind, today, warnings)
-            costs = self._costs(index == letter, ordered, contact, open_ids)
+            costs = self._costs(today, index == letter, ordered, contact, open_ids)
         languages = {i.language for i in invoices}
         return PlannedAction(
             administration=self.administration,
@@ -466,9 +475,12 @@ class Planner:
             invoice_costs=costs.per_invoice,
             costs_stated_before=costs.stated_before,
             costs_stated_before_on=costs.stated_before_on,
+            capped=costs.capped,
         )
 
-    def _costs(self, is_letter: bool, steps: Sequence[_Step], contact: ContactFacts, open_ids: set[str]) -> _Costs:
+    def _costs(
+        self, today: date, is_letter: bool, steps: Sequence[_Step], contact: ContactFacts, open_ids: set[str]
+    ) -> _Costs:
         """The collection costs a message states, and per invoice where they are charged per invoice.
 
         A business owes the costs per invoice, at least EUR 40 each (art. 6:96 lid 4 BW; CJEU C-585/20). A
@@ -496,10 +508,24 @@ class Planner:
             earlier = [letter for letter in contact.letters if open_ids.intersection(letter.invoices)]
             combined = collection_costs(sum((letter.principal for letter in earlier), principal), vat_rate=vat)
             stated_before = sum((letter.costs for letter in earlier), ZERO)
+            costs = max(ZERO, min(staffel, combined - stated_before))
+            small = [step for step in steps if _small_periodic(step.invoice, contact)]
+            allowed = costs
+            if small:
+                # The cap on small periodic claims: what the letters of the last six months stated on them counts.
+                since = _months_before(today, 6)
+                used = sum(
+                    (letter.costs for letter in contact.letters if letter.capped and letter.sent_on > since), ZERO
+                )
+                others = principal - sum((step.invoice.open_amount for step in small), ZERO)
+                allowed = max(ZERO, RECURRING_CAP - used) + (
+                    collection_costs(others, vat_rate=vat) if others > 0 else ZERO
+                )
             return _Costs(
-                max(ZERO, min(staffel, combined - stated_before)),
+                min(costs, allowed),
                 stated_before=stated_before,
                 stated_before_on=max((letter.sent_on for letter in earlier), default=None),
+                capped=bool(small),
             )
         keys = {step.letter_key for step in steps if step.letter_key in letters}
         unknown = [step for step in steps if step.letter_key not in letters]  # a letter from before this was kept
@@ -537,6 +563,24 @@ class Planner:
 
 def _applies(stage: Stage, kind: DebtorKind) -> bool:
     return stage.audience == "all" or stage.audience == kind.value
+
+
+RECURRING_CAP = Decimal("140.00")  # collection costs on small periodic claims, per six months (Wki, 1 October 2024)
+RECURRING_SMALL = Decimal("266.67")  # a periodic amount under this is a small periodic claim
+
+
+def _small_periodic(invoice: InvoiceFacts, contact: ContactFacts) -> bool:
+    """A periodic claim under EUR 266.67 a period: the ledger made it from a subscription or recurring invoice,
+    or a person said the customer's claims are periodic (a person's say wins either way)."""
+    recurring = invoice.recurring if contact.recurring is None else contact.recurring
+    return recurring and (invoice.total if invoice.total is not None else invoice.open_amount) < RECURRING_SMALL
+
+
+def _months_before(day: date, months: int) -> date:
+    month = day.month - months
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _chaseable(today: date, invoice: InvoiceFacts, progress: Progress, policy: Policy) -> bool:

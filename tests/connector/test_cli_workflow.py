@@ -154,6 +154,10 @@ def test_pause_resume_and_history(synced: Path) -> None:
     assert connector("history", "901", cwd=synced).stdout.splitlines()[-1] == (
         "Treated as business: set by a person (`connector exclude CONTACT --kind`)"
     )
+    # A customer's claims said to be periodic (the cap on costs applies), kept with who said so.
+    assert connector("exclude", "1", "--recurring", "maybe", cwd=synced).returncode == 2
+    said = connector("exclude", "1", "--recurring", "yes", "--by", "Anna", cwd=synced)
+    assert said.returncode == 0 and said.stdout.strip() == "updated contact 1 in plan", said.stdout + said.stderr
     assert history[0]["detail"] == {
         "reason": "dispute",
         "until": None,

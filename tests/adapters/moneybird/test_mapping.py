@@ -64,6 +64,14 @@ def test_uncollectible_and_paused_states() -> None:
     assert paused.status is InvoiceStatus.OPEN
 
 
+def test_an_invoice_made_by_a_subscription_or_recurring_invoice_is_a_periodic_claim() -> None:
+    """Its collection costs share the cap on small periodic claims (EUR 140 per six months)."""
+    example = payload("sales_invoices_synchronization_fetch.response.json")[0]
+    assert example["recurring_sales_invoice_id"] is None and not invoice_from_moneybird(example).recurring
+    assert invoice_from_moneybird({**example, "recurring_sales_invoice_id": "496081512464123001"}).recurring
+    assert invoice_from_moneybird({**example, "subscription_id": "496081512464123002"}).recurring
+
+
 BASE = {
     "id": "496081512464123498",
     "contact_id": "496081512070907462",

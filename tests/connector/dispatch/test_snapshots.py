@@ -120,6 +120,8 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
             costs_stated_before=Decimal("40.00"),
             costs_stated_before_on=date(2026, 11, 3),
         )
+    if variant == "capped":  # a subscription: the EUR 140 per six months on small periodic claims is used up
+        base = replace(base, collection_costs=Decimal("0.00"), costs_capped=True)
     if variant == "vat":  # a VAT-charging agency collects and the creditor cannot reclaim the VAT
         costs = collection_costs(base.principal, vat_rate=Decimal("21"))
         base = replace(base, collection_costs=costs, vat_percent=Decimal("21"), agency="Incasso Noord B.V.")
@@ -142,12 +144,12 @@ def test_a_message_covering_an_invoice_never_reminded_of_reads_as_its_snapshot(
     check(request, f"{language}-{stage}-consumer-3-joined", render(stage, language, "consumer", 3, "joined"))
 
 
-@pytest.mark.parametrize("variant", ["second-letter", "covered-before"])
+@pytest.mark.parametrize("variant", ["second-letter", "covered-before", "capped"])
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_a_consumers_later_legal_letter_states_only_the_costs_it_adds(
     variant: str, language: str, request: pytest.FixtureRequest
 ) -> None:
-    count = 1 if variant == "covered-before" else 3
+    count = 3 if variant == "second-letter" else 1
     rendered = render("ingebrekestelling", language, "consumer", count, variant)
     check(request, f"{language}-ingebrekestelling-consumer-{count}-{variant}", rendered)
     assert not re.search(r"€ ?0[,.]00\b", rendered), "a letter stating costs of nothing"

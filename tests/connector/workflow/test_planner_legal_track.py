@@ -46,6 +46,7 @@ class Track:
     """One customer's invoices, played through the default policy: every plan carried out the day it is made."""
 
     kind: DebtorKind
+    recurring: bool | None = None  # a person's say that the customer's claims are periodic
     invoices: dict[str, InvoiceFacts] = field(default_factory=dict)
     progress: dict[str, Progress] = field(default_factory=dict)
     letters: list[LetterFacts] = field(default_factory=list)
@@ -62,7 +63,9 @@ class Track:
             self.step(day(n))
 
     def step(self, today: date) -> list[PlannedAction]:
-        contact = ContactFacts("c", self.kind, last_message_on=self.last_message_on, letters=tuple(self.letters))
+        contact = ContactFacts(
+            "c", self.kind, last_message_on=self.last_message_on, letters=tuple(self.letters), recurring=self.recurring
+        )
         planner = Planner("acme", {"default": POLICY}, allow_unverified_rates=True)
         actions = planner.plan(today, list(self.invoices.values()), self.progress, {"c": contact})
         for action in actions:
@@ -77,6 +80,7 @@ class Track:
                     action.principal,
                     action.collection_costs,
                     dict(action.invoice_costs),
+                    capped=action.capped,
                 )
                 still_open = [
                     earlier
@@ -333,3 +337,36 @@ def test_a_claim_near_prescription_is_left_to_a_person_with_the_date() -> None:
     assert "Na prescribes on 2026-06-01" in soon.approval[-1]
     (early,) = planner.plan(date(2025, 12, 1), [old], reminded, {"c": ContactFacts("c", CONSUMER)})
     assert early.approval == ()
+
+
+def _subscription(recurring: bool, contact_recurring: bool | None = None) -> Track:
+    """EUR 30 a month, each month's invoice paid the day after its final notice (so each next claim stands
+    alone): every month a new legal letter."""
+    track = Track(CONSUMER, recurring=contact_recurring)
+    for month in range(7):
+        track.add(str(month), day(30 * month), "30.00")
+        track.invoices[str(month)] = replace(track.invoices[str(month)], recurring=recurring, total=D("30.00"))
+    for n in range(0, 260):
+        for ledger_id, facts in list(track.invoices.items()):
+            finals = [on for on, action in track.stage("final_notice") if ledger_id in action.invoices]
+            if finals and day(n) > finals[0] and facts.open_amount:
+                track.pay(ledger_id)
+        track.step(day(n))
+    return track
+
+
+def test_costs_on_a_small_periodic_claim_stop_at_140_euros_in_six_months() -> None:
+    """A EUR 30 a month subscription got EUR 40 a letter, EUR 240 in six months; since 1 October 2024 the costs
+    on periodic amounts under EUR 266.67 are capped at EUR 140 per six months."""
+    plain = [action.collection_costs for _, action in _subscription(False).stage("ingebrekestelling")]
+    assert plain == [D("40.00")] * 7
+    capped = _subscription(True).stage("ingebrekestelling")
+    costs = [action.collection_costs for _, action in capped]
+    assert costs[:4] == [D("40.00"), D("40.00"), D("40.00"), D("20.00")]
+    for on, _ in capped:  # no six months hold more than 140
+        window = [action.collection_costs for sent, action in capped if on - timedelta(days=183) < sent <= on]
+        assert sum(window, D(0)) <= D("140.00"), (on, window)
+    assert all(action.capped for _, action in capped)
+    # A person's say per customer wins over the ledger's: periodic, though the ledger does not mark them.
+    said = [action.collection_costs for _, action in _subscription(False, True).stage("ingebrekestelling")]
+    assert said == costs

@@ -1,6 +1,8 @@
-"""Two facts the legal track needs.
+"""Facts the legal track needs.
 
-An invoice whose due date the connector assumed from the configured default term (`invoices.due_date_assumed`;
+Whether an invoice is a periodic claim (`invoices.recurring`: made by a Moneybird subscription or recurring
+invoice; `contact_overrides.recurring`: a person's say per customer), for the cap on its collection costs. An
+invoice whose due date the connector assumed from the configured default term (`invoices.due_date_assumed`;
 e-Boekhouden when the ledger names none); e-Boekhouden invoices mirrored before are marked from their stored
 term source. And a customer is a business only on evidence: the ledger's own business/private flag is kept
 (`contacts.kind_in_ledger`), and every mirrored customer is judged again by the rule (a KvK or VAT number, the
@@ -32,6 +34,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("kind_in_ledger", sa.String(length=16), nullable=True))
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_date_assumed", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column("recurring", sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table("contact_overrides", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("recurring", sa.Boolean(), nullable=True))
     bind = op.get_bind()
     rows = bind.execute(
         sa.text(
@@ -56,20 +61,29 @@ def upgrade() -> None:
         )
     invoices = bind.execute(
         sa.text(
-            "SELECT i.id, i.raw FROM invoices i JOIN administrations a ON a.id = i.administration_id "
-            "WHERE a.platform = 'eboekhouden'"
+            "SELECT i.id, i.raw, a.platform FROM invoices i JOIN administrations a ON a.id = i.administration_id "
+            "WHERE a.platform IN ('eboekhouden', 'moneybird')"
         )
     ).all()
     for row in invoices:
         raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")
-        if raw.get("termSource") in ("default", "unknown"):
+        if row.platform == "moneybird":
+            if raw.get("recurring_sales_invoice_id") is not None or raw.get("subscription_id") is not None:
+                bind.execute(
+                    sa.text("UPDATE invoices SET recurring = :yes WHERE id = :id"), {"yes": True, "id": row.id}
+                )
+            continue
+        if raw.get("termSource") in ("default", "unknown"):  # e-Boekhouden's stored term source
             bind.execute(
                 sa.text("UPDATE invoices SET due_date_assumed = :yes WHERE id = :id"), {"yes": True, "id": row.id}
             )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contact_overrides", schema=None) as batch_op:
+        batch_op.drop_column("recurring")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_column("recurring")
         batch_op.drop_column("due_date_assumed")
     with op.batch_alter_table("contacts", schema=None) as batch_op:
         batch_op.drop_column("kind_in_ledger")
