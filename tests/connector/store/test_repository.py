@@ -232,7 +232,8 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 
 def test_the_upgrade_judges_every_customer_again_on_evidence(tmp_path: Path) -> None:
     """Before 0008 a company name alone made a business (costs due at once, commercial interest); now a KvK or
-    VAT number, the ledger's own flag or a legal entity's form in the name is needed."""
+    VAT number, the ledger's own flag or a legal entity's form in the name is needed. Invoices made by a
+    subscription are marked periodic, and e-Boekhouden's dated by the default term marked as assumed."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = sa.create_engine(url)
     migrate.upgrade(engine, "0007")
@@ -260,10 +261,31 @@ def test_the_upgrade_judges_every_customer_again_on_evidence(tmp_path: Path) -> 
                 ),
                 {"a": administration_id, "l": ledger_id, "n": company, "k": kvk, "raw": raw, "at": at},
             )
+        for administration_id, ledger_id, raw in (
+            (1, "subscription", '{"subscription_id": "77"}'),
+            (1, "one-off", '{"subscription_id": null, "recurring_sales_invoice_id": null}'),
+            (2, "no-term", '{"termOfPayment": 30, "termSource": "default"}'),
+            (2, "term", '{"termOfPayment": 14, "termSource": "invoice"}'),
+        ):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO invoices (administration_id, ledger_id, contact_ledger_id, due_date, currency, total,"
+                    " open_amount, status, ledger_state, raw, first_seen_at, last_seen_at)"
+                    " VALUES (:a, :l, 'c', '2026-01-01', 'EUR', '121.00', '121.00', 'open', 'open', :raw, :at, :at)"
+                ),
+                {"a": administration_id, "l": ledger_id, "raw": raw, "at": at},
+            )
     migrate.upgrade(engine)
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT ledger_id, is_business, kind_in_ledger FROM contacts")).all()
+        invoices = connection.execute(sa.text("SELECT ledger_id, recurring, due_date_assumed FROM invoices")).all()
     engine.dispose()
+    assert {row[0]: (bool(row[1]), bool(row[2])) for row in invoices} == {
+        "subscription": (True, False),
+        "one-off": (False, False),
+        "no-term": (False, True),
+        "term": (False, False),
+    }
     assert {row[0]: (bool(row[1]), row[2]) for row in rows} == {
         "family": (False, None),
         "bv": (True, None),

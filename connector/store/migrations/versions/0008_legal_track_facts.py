@@ -15,6 +15,7 @@ Create Date: 2026-12-05
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,6 +28,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _LEDGER_FLAG = {"B": "business", "P": "consumer"}  # e-Boekhouden's relation type
+_CONTACTS = sa.text(
+    "SELECT c.id, c.name, c.company_name, c.kvk_number, c.vat_number, c.raw, a.platform "
+    "FROM contacts c JOIN administrations a ON a.id = c.administration_id"
+)
+_INVOICES = sa.text(
+    "SELECT i.id, i.raw, a.platform FROM invoices i JOIN administrations a ON a.id = i.administration_id"
+)
+_MARK = {
+    "recurring": sa.text("UPDATE invoices SET recurring = true WHERE id = :id"),
+    "due_date_assumed": sa.text("UPDATE invoices SET due_date_assumed = true WHERE id = :id"),
+}
 
 
 def upgrade() -> None:
@@ -38,14 +50,7 @@ def upgrade() -> None:
     with op.batch_alter_table("contact_overrides", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recurring", sa.Boolean(), nullable=True))
     bind = op.get_bind()
-    rows = bind.execute(
-        sa.text(
-            "SELECT c.id, c.name, c.company_name, c.kvk_number, c.vat_number, c.raw, a.platform "
-            "FROM contacts c JOIN administrations a ON a.id = c.administration_id"
-        )
-    ).all()
-    for row in rows:
-        raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")
+    for row, raw in _with_raw(bind, _CONTACTS):
         flag = _LEDGER_FLAG.get(str(raw.get("type") or "")) if row.platform == "eboekhouden" else None
         contact = Contact(
             ledger_id=str(row.id),
@@ -59,24 +64,19 @@ def upgrade() -> None:
             sa.text("UPDATE contacts SET kind_in_ledger = :flag, is_business = :business WHERE id = :id"),
             {"flag": flag, "business": contact.is_business, "id": row.id},
         )
-    invoices = bind.execute(
-        sa.text(
-            "SELECT i.id, i.raw, a.platform FROM invoices i JOIN administrations a ON a.id = i.administration_id "
-            "WHERE a.platform IN ('eboekhouden', 'moneybird')"
-        )
-    ).all()
-    for row in invoices:
-        raw = row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")
+    for row, raw in _with_raw(bind, _INVOICES):
         if row.platform == "moneybird":
-            if raw.get("recurring_sales_invoice_id") is not None or raw.get("subscription_id") is not None:
-                bind.execute(
-                    sa.text("UPDATE invoices SET recurring = :yes WHERE id = :id"), {"yes": True, "id": row.id}
-                )
-            continue
-        if raw.get("termSource") in ("default", "unknown"):  # e-Boekhouden's stored term source
-            bind.execute(
-                sa.text("UPDATE invoices SET due_date_assumed = :yes WHERE id = :id"), {"yes": True, "id": row.id}
-            )
+            column = "recurring" if raw.get("recurring_sales_invoice_id") or raw.get("subscription_id") else None
+        else:  # e-Boekhouden keeps where the term came from
+            column = "due_date_assumed" if raw.get("termSource") in ("default", "unknown") else None
+        if column is not None:
+            bind.execute(_MARK[column], {"id": row.id})
+
+
+def _with_raw(bind: sa.Connection, select: sa.TextClause) -> list[tuple[sa.Row[Any], dict[str, Any]]]:
+    """The rows of `select`, each with its raw JSON read (a dict on PostgreSQL, text on SQLite)."""
+    rows = bind.execute(select).all()
+    return [(row, row.raw if isinstance(row.raw, dict) else json.loads(row.raw or "{}")) for row in rows]
 
 
 def downgrade() -> None:
