@@ -86,6 +86,9 @@ class MessageContext:
     costs_stated_before: Decimal = Decimal(0)
     costs_stated_before_on: date | None = None
     costs_capped: bool = False  # lowered to the cap on small periodic claims (EUR 140 per six months)
+    # The customer's credit notes and payments not yet applied, set off against these invoices (and named).
+    credit: Decimal = Decimal(0)
+    credit_from: Sequence[str] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,10 +98,15 @@ class MessageContext:
         return self.legal_letter and self.debtor_kind == "consumer"
 
     @property
+    def payable(self) -> Decimal:
+        """The invoices' open amounts less what the customer has to their credit."""
+        return max(Decimal(0), self.principal - self.credit)
+
+    @property
     def total_due(self) -> Decimal:
         if self.costs_conditional:
-            return self.principal
-        return self.principal + self.collection_costs + (self.interest or Decimal(0))
+            return self.payable
+        return self.payable + self.collection_costs + (self.interest or Decimal(0))
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def _letter(key: str, sent_on: date, plan: Mapping[str, Any], invoices: list[str
         key=key,
         sent_on=sent_on,
         invoices=tuple(invoices),
-        principal=Decimal(str(plan.get("principal") or "0")),
+        # What its costs were on: its invoices less the customer's credit set off against them.
+        principal=max(Decimal(0), Decimal(str(plan.get("principal") or "0")) - Decimal(str(plan.get("credit") or "0"))),
         costs=Decimal(str(plan.get("collection_costs") or "0")),
         invoice_costs={k: Decimal(str(v)) for k, v in (plan.get("invoice_costs") or {}).items()},
         capped=bool(plan.get("capped")),

@@ -153,6 +153,10 @@ class PlannedAction:
     costs_stated_before_on: date | None = None
     # The costs were lowered to the cap on small periodic claims (EUR 140 per six months).
     capped: bool = False
+    # The customer's credit notes and payments not yet applied (negative open items), set off against this
+    # message's invoices before costs and interest; `credit_from` names them.
+    credit: Decimal = ZERO
+    credit_from: tuple[str, ...] = ()
 
     @property
     def needs_approval(self) -> bool:
@@ -190,6 +194,8 @@ class PlannedAction:
             "costs_stated_before": format_amount(self.costs_stated_before),
             "costs_stated_before_on": self.costs_stated_before_on.isoformat() if self.costs_stated_before_on else None,
             "capped": self.capped,
+            "credit": format_amount(self.credit),
+            "credit_from": list(self.credit_from),
         }
 
 
@@ -234,6 +240,7 @@ class Planner:
     ) -> list[PlannedAction]:
         by_contact: dict[str, list[_Step]] = defaultdict(list)
         free: dict[str, list[tuple[InvoiceFacts, Progress]]] = defaultdict(list)  # could be in a message today
+        credits: dict[str, list[InvoiceFacts]] = defaultdict(list)  # credit notes, payments not yet applied
         open_ids: dict[str, set[str]] = defaultdict(set)
         empty = Progress()
         for invoice in invoices:
@@ -244,6 +251,8 @@ class Planner:
             state = progress.get(invoice.ledger_id, empty)
             if invoice.open_amount > 0:
                 open_ids[invoice.contact_id].add(invoice.ledger_id)
+            elif invoice.open_amount < 0:
+                credits[invoice.contact_id].append(invoice)
             if not _chaseable(today, invoice, state, policy):
                 continue
             free[invoice.contact_id].append((invoice, state))
@@ -255,7 +264,7 @@ class Planner:
             contact = contacts.get(contact_id) or ContactFacts(contact_id)
             name = contact.policy or self.default_policy
             for group in self._messages(today, contact, self.policies[name], steps, free[contact_id]):
-                actions.append(self._action(today, group, contact, name, open_ids[contact_id]))
+                actions.append(self._action(today, group, contact, name, open_ids[contact_id], credits[contact_id]))
         return sorted(actions, key=lambda a: (a.stage_index, a.contact_id, a.invoices))
 
     def _messages(
@@ -434,7 +443,13 @@ class Planner:
     # --- one message ----------------------------------------------------------------------------------
 
     def _action(
-        self, today: date, steps: list[_Step], contact: ContactFacts, policy_name: str, open_ids: set[str]
+        self,
+        today: date,
+        steps: list[_Step],
+        contact: ContactFacts,
+        policy_name: str,
+        open_ids: set[str],
+        credits: Sequence[InvoiceFacts],
     ) -> PlannedAction:
         policy = self.policies[policy_name]
         index = steps[0].stage_index
@@ -447,9 +462,17 @@ class Planner:
         warnings: list[str] = []
         interest: Decimal | None = ZERO
         costs = _Costs()
+        credit = ZERO
+        credit_from: tuple[str, ...] = ()
         if charges:
-            interest = self._interest(invoices, contact.kind, today, warnings)
-            costs = self._costs(today, index == letter, ordered, contact, open_ids)
+            # What the customer has to their credit is set off first, oldest invoice first: costs and interest
+            # are on what is left.
+            own = [c for c in credits if c.currency == invoices[0].currency]
+            credit = -sum((c.open_amount for c in own), ZERO)
+            credit_from = tuple(c.number or c.ledger_id for c in own)
+            net = _set_off(ordered, credit)
+            interest = self._interest([step.invoice for step in net], contact.kind, today, warnings)
+            costs = self._costs(today, index == letter, net, contact, open_ids)
         languages = {i.language for i in invoices}
         return PlannedAction(
             administration=self.administration,
@@ -471,11 +494,13 @@ class Planner:
             planned_on=today,
             policy=policy_name,
             warnings=tuple(warnings),
-            approval=_approval(today, stage, index, policy, ordered, principal, contact.kind),
+            approval=_approval(today, stage, index, policy, ordered, principal, contact.kind, credit_from),
             invoice_costs=costs.per_invoice,
             costs_stated_before=costs.stated_before,
             costs_stated_before_on=costs.stated_before_on,
             capped=costs.capped,
+            credit=credit,
+            credit_from=credit_from,
         )
 
     def _costs(
@@ -583,6 +608,18 @@ def _months_before(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def _set_off(steps: Sequence[_Step], credit: Decimal) -> list[_Step]:
+    """The steps with the customer's credit taken off their invoices, oldest first; an invoice it covers
+    entirely is left out (nothing of it bears costs or interest)."""
+    left, result = credit, []
+    for step in steps:
+        taken = min(left, step.invoice.open_amount)
+        left -= taken
+        if step.invoice.open_amount - taken > 0:
+            result.append(replace(step, invoice=replace(step.invoice, open_amount=step.invoice.open_amount - taken)))
+    return result
+
+
 def _chaseable(today: date, invoice: InvoiceFacts, progress: Progress, policy: Policy) -> bool:
     """Whether anything may reach this invoice today: open, not held, nothing of it on its way, not paused in
     the ledger by a person."""
@@ -663,6 +700,7 @@ def _approval(
     steps: Sequence[_Step],
     principal: Decimal,
     kind: DebtorKind,
+    credit_from: Sequence[str] = (),
 ) -> tuple[str, ...]:
     """Why this action waits for a person: the policy's approval rules, and what the law makes risky to do
     unasked (a legal stage on a due date the ledger never stated; a claim near or past prescription)."""
@@ -676,6 +714,11 @@ def _approval(
                 f"the due date of {', '.join(assumed)} is assumed (the ledger names no payment term; the default "
                 "was used): without an agreed term the customer may not be in default (art. 6:82-6:83 BW)"
             )
+    if credit_from:
+        reasons.append(
+            f"the customer has credit notes or payments not yet applied ({', '.join(credit_from)}): costs are on "
+            "what is left after setting them off; a person applies them in the ledger, or approves"
+        )
     for step in steps:
         prescribes = prescription_date(step.invoice.due_date, step.written_on, kind)
         if today >= prescribes - timedelta(days=policy.limitation_margin_days):

@@ -122,6 +122,9 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
         )
     if variant == "capped":  # a subscription: the EUR 140 per six months on small periodic claims is used up
         base = replace(base, collection_costs=Decimal("0.00"), costs_capped=True)
+    if variant == "credit":  # a credit note of 200.00 not yet applied in the ledger: set off before the costs
+        costs = collection_costs(base.principal - Decimal("200.00"))
+        base = replace(base, credit=Decimal("200.00"), credit_from=["2026-C007"], collection_costs=costs)
     if variant == "vat":  # a VAT-charging agency collects and the creditor cannot reclaim the VAT
         costs = collection_costs(base.principal, vat_rate=Decimal("21"))
         base = replace(base, collection_costs=costs, vat_percent=Decimal("21"), agency="Incasso Noord B.V.")
@@ -164,6 +167,13 @@ def test_btw_on_the_costs_names_the_third_party_that_charges_it(stage: str, requ
         "(inclusief 21% btw, die Incasso Noord B.V. ons in rekening brengt en die wij niet kunnen verrekenen)"
         in rendered
     )
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_credit_not_yet_applied_is_set_off_in_the_letter(language: str, request: pytest.FixtureRequest) -> None:
+    rendered = render("ingebrekestelling", language, "consumer", 3, "credit")
+    check(request, f"{language}-ingebrekestelling-consumer-3-credit", rendered)
+    assert "1.216,00" in rendered or "1,216.00" in rendered  # 1,416.00 less 200.00, asked within the term
 
 
 def check(request: pytest.FixtureRequest, name: str, rendered: str) -> None:

@@ -77,7 +77,7 @@ class Track:
                     action.key,
                     today,
                     action.invoices,
-                    action.principal,
+                    max(D(0), action.principal - action.credit),
                     action.collection_costs,
                     dict(action.invoice_costs),
                     capped=action.capped,
@@ -260,14 +260,16 @@ def test_the_legal_track_holds_for_any_debtor(debtor: dict[str, object]) -> None
     for n in range(0, 151):
         today = day(n)
         for when, what, target in events:
-            ledger_id = str(target % len(track.invoices))
+            ledger_id = str(target % len(debtor["invoices"]))  # type: ignore[arg-type]
             if when != n:
                 continue
             facts = track.invoices[ledger_id]
             if what == "pay":
                 track.pay(ledger_id)
-            elif what in ("part", "credit"):  # a part payment, or a credit note set off against it
+            elif what == "part":  # a part payment
                 track.invoices[ledger_id] = replace(facts, open_amount=(facts.open_amount / 2).quantize(D("0.01")))
+            elif what == "credit":  # a credit note for a third of it, not set off in the ledger
+                track.add(f"credit-{n}-{target}", today, str(-(facts.open_amount / 3).quantize(D("0.01"))))
             elif what == "hold":
                 track.progress[ledger_id] = replace(track.progress.get(ledger_id, Progress()), hold=Hold("dispute"))
             else:
@@ -284,10 +286,15 @@ def test_the_legal_track_holds_for_any_debtor(debtor: dict[str, object]) -> None
                 covering = [letter for letter in track.letters if set(action.invoices) & set(letter.invoices)]
                 assert action.collection_costs <= sum((letter.costs for letter in covering), D(0)), "above the letter"
             if action.legal_letter and kind is CONSUMER:
-                assert action.collection_costs <= collection_costs(action.principal), "above the staffel"
+                net = max(D(0), action.principal - action.credit)
+                assert action.collection_costs <= collection_costs(net), "above the staffel on what is owed"
+            if action.credit:
+                assert any("not yet applied" in why for why in action.approval), "a credit not set off, unasked"
             if kind is BUSINESS and action.collection_costs:
                 costs = dict(action.invoice_costs)
-                assert set(costs) == set(action.invoices) and min(costs.values()) >= D("40.00"), "under 40 an invoice"
+                assert set(costs) <= set(action.invoices) and min(costs.values()) >= D("40.00"), "under 40 an invoice"
+                if not action.credit:
+                    assert set(costs) == set(action.invoices), "an invoice without its costs"
     if kind is CONSUMER:
         # Costs on one principal once: a letter and the earlier ones whose claims were still open state together
         # no more than the staffel on everything they covered (a claim settled in full is over; a new one later
@@ -370,3 +377,30 @@ def test_costs_on_a_small_periodic_claim_stop_at_140_euros_in_six_months() -> No
     # A person's say per customer wins over the ledger's: periodic, though the ledger does not mark them.
     said = [action.collection_costs for _, action in _subscription(False, True).stage("ingebrekestelling")]
     assert said == costs
+
+
+def test_a_credit_note_is_set_off_before_costs_and_a_person_applies_it() -> None:
+    """A negative open item of the customer (a credit note, a payment not yet applied) was dropped, and costs
+    were computed on the whole. 1,000.00 owed and a credit note of 200.00: the costs are on 800.00 (120.00, not
+    150.00), and the letter waits until a person applies the credit in the ledger or approves."""
+    track = Track(CONSUMER)
+    track.add("a", day(0), "1000.00")
+    track.play(0, 20)
+    track.add("cn", day(20), "-200.00")
+    track.invoices["cn"] = replace(track.invoices["cn"], number="CN-1")
+    track.play(21, 23)
+    ((_, letter),) = track.stage("ingebrekestelling")
+    assert (letter.principal, letter.credit, letter.collection_costs) == (D("1000.00"), D("200.00"), D("120.00"))
+    assert letter.credit_from == ("CN-1",) and "credit notes or payments not yet applied (CN-1)" in letter.approval[0]
+
+
+def test_a_business_credit_covers_its_oldest_invoice_first() -> None:
+    """100.00 and 500.00 owed, 100.00 to their credit: the older invoice is settled by it and bears no costs; the
+    other bears 75.00 (15% of 500)."""
+    track = Track(BUSINESS)
+    track.add("old", day(0), "100.00")
+    track.add("new", day(2), "500.00")
+    track.add("cn", day(1), "-100.00")
+    track.play(0, 30)
+    ((_, letter),) = track.stage("ingebrekestelling")
+    assert letter.invoices == ("old", "new") and dict(letter.invoice_costs) == {"new": D("75.00")}
