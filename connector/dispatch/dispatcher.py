@@ -439,6 +439,7 @@ class Dispatcher:
             costs_stated_before=Decimal(str(planned.get("costs_stated_before") or "0")),
             costs_stated_before_on=date.fromisoformat(before_on) if before_on else None,
             costs_capped=bool(planned.get("capped")),
+            principal_stated_before=Decimal(str(planned.get("principal_stated_before") or "0")),
             credit=Decimal(str(planned.get("credit") or "0")),
             credit_from=list(planned.get("credit_from") or ()),
         )

@@ -85,6 +85,7 @@ class MessageContext:
     # the day the last of them went out; `collection_costs` is only what the staffel on the whole adds.
     costs_stated_before: Decimal = Decimal(0)
     costs_stated_before_on: date | None = None
+    principal_stated_before: Decimal = Decimal(0)  # what those earlier letters' costs were on
     costs_capped: bool = False  # lowered to the cap on small periodic claims (EUR 140 per six months)
     # The customer's credit notes and payments not yet applied, set off against these invoices (and named).
     credit: Decimal = Decimal(0)

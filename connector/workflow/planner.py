@@ -151,6 +151,7 @@ class PlannedAction:
     # last of them went out; this letter's costs are what the staffel on everything open adds to them.
     costs_stated_before: Decimal = ZERO
     costs_stated_before_on: date | None = None
+    principal_stated_before: Decimal = ZERO  # what those earlier letters' costs were on
     # The costs were lowered to the cap on small periodic claims (EUR 140 per six months).
     capped: bool = False
     # The customer's credit notes and payments not yet applied (negative open items), set off against this
@@ -193,6 +194,7 @@ class PlannedAction:
             "invoice_costs": {ledger_id: format_amount(amount) for ledger_id, amount in self.invoice_costs},
             "costs_stated_before": format_amount(self.costs_stated_before),
             "costs_stated_before_on": self.costs_stated_before_on.isoformat() if self.costs_stated_before_on else None,
+            "principal_stated_before": format_amount(self.principal_stated_before),
             "capped": self.capped,
             "credit": format_amount(self.credit),
             "credit_from": list(self.credit_from),
@@ -218,6 +220,7 @@ class _Costs:
     per_invoice: tuple[tuple[str, Decimal], ...] = ()
     stated_before: Decimal = ZERO
     stated_before_on: date | None = None
+    principal_before: Decimal = ZERO
     capped: bool = False
 
 
@@ -498,6 +501,7 @@ class Planner:
             invoice_costs=costs.per_invoice,
             costs_stated_before=costs.stated_before,
             costs_stated_before_on=costs.stated_before_on,
+            principal_stated_before=costs.principal_before,
             capped=costs.capped,
             credit=credit,
             credit_from=credit_from,
@@ -550,6 +554,7 @@ class Planner:
                 min(costs, allowed),
                 stated_before=stated_before,
                 stated_before_on=max((letter.sent_on for letter in earlier), default=None),
+                principal_before=sum((letter.principal for letter in earlier), ZERO),
                 capped=bool(small),
             )
         keys = {step.letter_key for step in steps if step.letter_key in letters}

@@ -765,12 +765,14 @@ def test_the_consumer_letter_asks_for_the_principal_only() -> None:
     assert context.total_due == Decimal("1234.50")
     assert "Te betalen binnen de termijn: €\xa01.234,50" in message.text
     assert (
-        "komen daar €\xa0185,18 incassokosten (inclusief 21% btw, die het incassobureau ons in rekening brengt en "
-        "die wij niet kunnen verrekenen) bij." in message.text
+        "Betaalt u €\xa01.234,50 uiterlijk op 9 december 2026, dan bent u geen incassokosten verschuldigd; anders "
+        "komen daar €\xa0185,18 incassokosten (inclusief 21% btw, die het incassobureau ons voor de incasso in "
+        "rekening brengt en die wij niet kunnen verrekenen) bij." in message.text
     )
     # Interest runs from the day after the due date, paid within the term or not, and its amount is stated.
     assert (
-        "vanaf de dag na de vervaldatum de wettelijke rente verschuldigd; tot vandaag is dat €\xa03,10" in message.text
+        "Daarnaast blijft u de wettelijke rente verschuldigd vanaf de dag na de vervaldatum (tot 24 november 2026: "
+        "€\xa03,10)." in message.text
     )
     assert "Totaal" not in message.text and "Totaal" in message.html  # the table shows the principal as the total
     assert "1.422,78" not in message.text + message.html  # never principal + costs + interest as due now

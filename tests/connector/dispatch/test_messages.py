@@ -194,7 +194,11 @@ def test_payment_instructions_agree_with_one_or_several_invoices() -> None:
 @pytest.mark.parametrize(
     ("language", "handed_to", "pay_there"),
     [
-        ("nl", "overgedragen aan Incasso Noord B.V.", "graag voortaan aan Incasso Noord B.V., niet meer aan ons."),
+        (
+            "nl",
+            "uit handen gegeven aan Incasso Noord B.V.; u hoort er voortaan van hen.",
+            "graag voortaan aan Incasso Noord B.V., niet meer aan ons.",
+        ),
         ("en", "handed the claim below over to Incasso Noord B.V.", "to Incasso Noord B.V. from now on, not to us."),
     ],
 )

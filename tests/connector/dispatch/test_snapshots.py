@@ -106,6 +106,7 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
             collection_costs=max(Decimal(0), whole - before),
             costs_stated_before=before,
             costs_stated_before_on=date(2026, 11, 3),
+            principal_stated_before=Decimal("1234.50"),
         )
     if variant == "covered-before":  # EUR 40 stated on 3 November for 100.00 still open: 160.50 bears no more
         small = lines(2)[1]
@@ -119,6 +120,7 @@ def render(stage: str, language: str, kind: str, count: int, variant: str = "") 
             collection_costs=Decimal("0.00"),
             costs_stated_before=Decimal("40.00"),
             costs_stated_before_on=date(2026, 11, 3),
+            principal_stated_before=Decimal("100.00"),
         )
     if variant == "capped":  # a subscription: the EUR 140 per six months on small periodic claims is used up
         base = replace(base, collection_costs=Decimal("0.00"), costs_capped=True)
@@ -164,8 +166,8 @@ def test_btw_on_the_costs_names_the_third_party_that_charges_it(stage: str, requ
     rendered = render(stage, "nl", "consumer", 1, "vat")
     check(request, f"nl-{stage}-consumer-1-vat", rendered)
     assert (
-        "(inclusief 21% btw, die Incasso Noord B.V. ons in rekening brengt en die wij niet kunnen verrekenen)"
-        in rendered
+        "(inclusief 21% btw, die Incasso Noord B.V. ons voor de incasso in rekening brengt en die wij niet kunnen "
+        "verrekenen)" in rendered
     )
 
 
