@@ -211,8 +211,9 @@ def invoice_term(record: Mapping[str, Any]) -> Term | None:
 
 
 def invoice_from_item(item: OpenItem, term: Term) -> Invoice:
-    """An open item with its term. A negative amount is a credit note: nobody owes it."""
-    status = InvoiceStatus.OPEN if item.outstanding > 0 else InvoiceStatus.CANCELLED
+    """An open item with its term. A negative amount is a credit note (or a payment not yet applied): an open
+    item the customer has to their credit, which the workflow sets off against their invoices before costs."""
+    status = InvoiceStatus.OPEN if item.outstanding != 0 else InvoiceStatus.CANCELLED
     return Invoice(
         ledger_id=item.mutation_id,
         number=item.invoice_number,
@@ -221,9 +222,9 @@ def invoice_from_item(item: OpenItem, term: Term) -> Invoice:
         due_date=item.invoice_date + timedelta(days=term.days),
         due_date_assumed=term.source in ("default", "unknown"),
         total=Money(item.total, CURRENCY),
-        open_amount=Money(max(item.outstanding, Decimal("0.00")), CURRENCY),
+        open_amount=Money(item.outstanding, CURRENCY),
         status=status,
-        ledger_state="outstanding" if status is InvoiceStatus.OPEN else "credit",
+        ledger_state="credit" if item.outstanding < 0 else "outstanding",
         version=item.version,
         raw={"outstanding": dict(item.row), **term.to_json()},
     )

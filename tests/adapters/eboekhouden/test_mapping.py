@@ -124,10 +124,13 @@ def test_the_version_changes_with_a_payment_and_not_otherwise() -> None:
     )
 
 
-def test_a_credit_note_is_nobodys_debt() -> None:
+def test_a_credit_note_is_an_open_credit_of_the_customer() -> None:
+    """Mirrored with its amount (it once showed as cancelled, without one), so that it is set off against the
+    customer's invoices before costs are computed, as Moneybird's and Exact Online's credits are."""
     row = item_row(totalAmount=Decimal("-50.00"), paidAmount=Decimal(0), outstandingAmount=Decimal("-50.00"))
     invoice = invoice_from_item(open_item(row), Term(0, "credit"))
-    assert invoice.status is InvoiceStatus.CANCELLED and invoice.open_amount.amount == 0
+    assert invoice.status is InvoiceStatus.OPEN and invoice.open_amount.amount == Decimal("-50.00")
+    assert invoice.ledger_state == "credit" and not invoice.due_date_assumed
 
 
 def test_terms_of_zero_or_nothing_are_unset() -> None:

@@ -266,6 +266,7 @@ def test_the_upgrade_judges_every_customer_again_on_evidence(tmp_path: Path) -> 
             (1, "one-off", '{"subscription_id": null, "recurring_sales_invoice_id": null}'),
             (2, "no-term", '{"termOfPayment": 30, "termSource": "default"}'),
             (2, "term", '{"termOfPayment": 14, "termSource": "invoice"}'),
+            (2, "credit", '{"outstanding": {"outstandingAmount": "-50.00"}, "termSource": "credit"}'),
         ):
             connection.execute(
                 sa.text(
@@ -275,17 +276,26 @@ def test_the_upgrade_judges_every_customer_again_on_evidence(tmp_path: Path) -> 
                 ),
                 {"a": administration_id, "l": ledger_id, "raw": raw, "at": at},
             )
+        connection.execute(
+            sa.text("UPDATE invoices SET status = 'cancelled', open_amount = '0' WHERE ledger_id = 'credit'")
+        )
     migrate.upgrade(engine)
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT ledger_id, is_business, kind_in_ledger FROM contacts")).all()
         invoices = connection.execute(sa.text("SELECT ledger_id, recurring, due_date_assumed FROM invoices")).all()
+        credit = connection.execute(
+            sa.text("SELECT status, open_amount FROM invoices WHERE ledger_id = 'credit'")
+        ).one()
     engine.dispose()
     assert {row[0]: (bool(row[1]), bool(row[2])) for row in invoices} == {
         "subscription": (True, False),
         "one-off": (False, False),
         "no-term": (False, True),
         "term": (False, False),
+        "credit": (False, False),
     }
+    # An e-Boekhouden credit note, once mirrored as cancelled without its amount, is an open credit again.
+    assert credit[0] == "open" and Decimal(str(credit[1])) == Decimal("-50.00")
     assert {row[0]: (bool(row[1]), row[2]) for row in rows} == {
         "family": (False, None),
         "bv": (True, None),

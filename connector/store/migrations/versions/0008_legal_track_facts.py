@@ -1,5 +1,8 @@
 """Facts the legal track needs.
 
+e-Boekhouden credit notes, mirrored until now as cancelled items without their amount, are open again with it:
+a credit of the customer, set off against their invoices before costs.
+
 Whether an invoice is a periodic claim (`invoices.recurring`: made by a Moneybird subscription or recurring
 invoice; `contact_overrides.recurring`: a person's say per customer), for the cap on its collection costs. An
 invoice whose due date the connector assumed from the configured default term (`invoices.due_date_assumed`;
@@ -15,12 +18,14 @@ Create Date: 2026-12-05
 
 import json
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from connector.domain import Contact
+from connector.store.types import Amount
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -33,8 +38,12 @@ _CONTACTS = sa.text(
     "FROM contacts c JOIN administrations a ON a.id = c.administration_id"
 )
 _INVOICES = sa.text(
-    "SELECT i.id, i.raw, a.platform FROM invoices i JOIN administrations a ON a.id = i.administration_id"
+    "SELECT i.id, i.raw, i.status, a.platform FROM invoices i JOIN administrations a ON a.id = i.administration_id"
 )
+# An e-Boekhouden credit note was mirrored as cancelled without its amount: it is an open credit of the customer.
+_REOPEN_CREDIT = sa.text(
+    "UPDATE invoices SET status = 'open', open_amount = :amount, closed_at = NULL WHERE id = :id"
+).bindparams(sa.bindparam("amount", type_=Amount()))
 _MARK = {
     "recurring": sa.text("UPDATE invoices SET recurring = true WHERE id = :id"),
     "due_date_assumed": sa.text("UPDATE invoices SET due_date_assumed = true WHERE id = :id"),
@@ -67,10 +76,20 @@ def upgrade() -> None:
     for row, raw in _with_raw(bind, _INVOICES):
         if row.platform == "moneybird":
             column = "recurring" if raw.get("recurring_sales_invoice_id") or raw.get("subscription_id") else None
-        else:  # e-Boekhouden keeps where the term came from
+        else:  # e-Boekhouden keeps where the term came from, and the open item as the ledger sent it
             column = "due_date_assumed" if raw.get("termSource") in ("default", "unknown") else None
+            outstanding = _decimal((raw.get("outstanding") or {}).get("outstandingAmount"))
+            if row.status == "cancelled" and outstanding is not None and outstanding < 0:
+                bind.execute(_REOPEN_CREDIT, {"id": row.id, "amount": outstanding})
         if column is not None:
             bind.execute(_MARK[column], {"id": row.id})
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
 
 
 def _with_raw(bind: sa.Connection, select: sa.TextClause) -> list[tuple[sa.Row[Any], dict[str, Any]]]:
