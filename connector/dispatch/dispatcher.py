@@ -37,6 +37,7 @@ from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import RatePeriod, letter_term, payment_deadline
+from connector.workflow.planner import planned_amount, planned_amounts
 from connector.workflow.policy import CUSTOMER_FACING, DEFAULT_POLICY, Policy
 
 log = get_logger("dispatch")
@@ -353,7 +354,7 @@ class Dispatcher:
         holds = self.workflow.active_holds(self.administration_id, ids, today)
         if holds:
             return "on hold: " + ", ".join(f"{i} ({why})" for i, why in sorted(holds.items()))
-        planned = Decimal(str(action.planned.get("principal", "0")))
+        planned = planned_amount(action.planned, "principal")
         now_open = sum((i.open_amount.amount for i in records), Decimal(0))
         if now_open != planned:
             return f"open amount changed from {planned} to {now_open} since planning"
@@ -399,7 +400,7 @@ class Dispatcher:
             if sent.executed_at is not None
         ]
         reminded = {ledger_id for letter, _, covered in earlier if not letter for ledger_id in covered}
-        per_invoice = {key: Decimal(str(value)) for key, value in (planned.get("invoice_costs") or {}).items()}
+        per_invoice = planned_amounts(planned, "invoice_costs")
         before_on = planned.get("costs_stated_before_on")
         context = MessageContext(
             language=str(planned.get("language") or "nl"),
@@ -423,8 +424,8 @@ class Dispatcher:
                 )
                 for i in invoices
             ],
-            principal=Decimal(str(planned.get("principal", "0"))),
-            collection_costs=Decimal(str(planned.get("collection_costs", "0"))),
+            principal=planned_amount(planned, "principal"),
+            collection_costs=planned_amount(planned, "collection_costs"),
             interest=Decimal(str(planned["interest"])) if planned.get("interest") else None,
             interest_pending="interest" in planned and planned["interest"] is None,
             sent_on=today,
@@ -436,11 +437,11 @@ class Dispatcher:
             reminded_on=[on for letter, on, _ in earlier if not letter],
             reminded_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in reminded],
             letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),
-            costs_stated_before=Decimal(str(planned.get("costs_stated_before") or "0")),
+            costs_stated_before=planned_amount(planned, "costs_stated_before"),
             costs_stated_before_on=date.fromisoformat(before_on) if before_on else None,
             costs_capped=bool(planned.get("capped")),
-            principal_stated_before=Decimal(str(planned.get("principal_stated_before") or "0")),
-            credit=Decimal(str(planned.get("credit") or "0")),
+            principal_stated_before=planned_amount(planned, "principal_stated_before"),
+            credit=planned_amount(planned, "credit"),
             credit_from=list(planned.get("credit_from") or ()),
         )
         return self.renderer.render(str(planned.get("template") or action.stage), context)

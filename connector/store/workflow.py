@@ -41,9 +41,9 @@ def _letter(key: str, sent_on: date, plan: Mapping[str, Any], invoices: list[str
         sent_on=sent_on,
         invoices=tuple(invoices),
         # What its costs were on: its invoices less the customer's credit set off against them.
-        principal=max(Decimal(0), Decimal(str(plan.get("principal") or "0")) - Decimal(str(plan.get("credit") or "0"))),
-        costs=Decimal(str(plan.get("collection_costs") or "0")),
-        invoice_costs={k: Decimal(str(v)) for k, v in (plan.get("invoice_costs") or {}).items()},
+        principal=max(Decimal(0), planner.planned_amount(plan, "principal") - planner.planned_amount(plan, "credit")),
+        costs=planner.planned_amount(plan, "collection_costs"),
+        invoice_costs=planner.planned_amounts(plan, "invoice_costs"),
         capped=bool(plan.get("capped")),
     )
 

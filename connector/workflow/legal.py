@@ -72,6 +72,8 @@ _BIK_BRACKETS: tuple[tuple[Decimal | None, Decimal], ...] = (
 BIK_MINIMUM = Decimal("40.00")  # BIK art. 2 lid 2
 BIK_MAXIMUM = Decimal("6775.00")  # BIK art. 2 lid 1, cap
 BUSINESS_MINIMUM_COSTS = Decimal("40.00")  # art. 6:96 lid 4 BW: due in B2B without a reminder
+RECURRING_CAP = Decimal("140.00")  # collection costs on small periodic claims, per six months (Wki, 1 October 2024)
+RECURRING_SMALL = Decimal("266.67")  # a periodic amount under this is a small periodic claim (§1.4)
 
 
 def collection_costs(principal: Decimal, *, vat_rate: Decimal | None = None) -> Decimal:
@@ -370,6 +372,13 @@ def _anniversary(start: date, years: int) -> date:
 
 def _days_in_year(year: int) -> int:
     return 366 if calendar.isleap(year) else 365
+
+
+def prescription_date(due: date, last_written: date | None, kind: DebtorKind) -> date:
+    """When a claim prescribes: five years after it fell due (art. 3:307 BW), two for a consumer (art. 7:28 BW
+    for a consumer sale; applied to every consumer claim, the shorter being the careful choice), counted anew
+    from a written reminder (art. 3:317 and 3:319 BW)."""
+    return _anniversary(max(due, last_written or due), 2 if kind is DebtorKind.CONSUMER else 5)
 
 
 def interest_start(due_date: date) -> date:

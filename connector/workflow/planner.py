@@ -33,6 +33,8 @@ from typing import Any
 
 from connector.domain import format_amount
 from connector.workflow.legal import (
+    RECURRING_CAP,
+    RECURRING_SMALL,
     DebtorKind,
     MissingRate,
     RatePeriod,
@@ -41,6 +43,7 @@ from connector.workflow.legal import (
     interest_start,
     letter_term,
     payment_deadline,
+    prescription_date,
     rate_kind,
     statutory_interest,
 )
@@ -201,6 +204,16 @@ class PlannedAction:
         }
 
 
+def planned_amount(plan: Mapping[str, Any], key: str) -> Decimal:
+    """An amount from a stored plan (`PlannedAction.to_json`); absent or empty reads as zero."""
+    return Decimal(str(plan.get(key) or "0"))
+
+
+def planned_amounts(plan: Mapping[str, Any], key: str) -> dict[str, Decimal]:
+    """Amounts by invoice from a stored plan, such as `invoice_costs`."""
+    return {ledger_id: Decimal(str(amount)) for ledger_id, amount in (plan.get(key) or {}).items()}
+
+
 @dataclass(frozen=True)
 class _Step:
     invoice: InvoiceFacts
@@ -209,8 +222,7 @@ class _Step:
     past_letter: bool  # the invoice may go past the legal letter (it went out and its term ran out, or none binds)
     lifted_from: int | None = None  # the stage it was due for, before it joined a higher one in one message
     started_by_person: bool = False  # it begins where a person said (`connector start-at`)
-    letter_key: str | None = None  # the legal letter that covered it, once one did
-    written_on: date | None = None  # the last written message about it that went out
+    progress: Progress = Progress()  # what the workflow already did for it
     swept: bool = False  # not due for anything today: it joined a consumer's legal letter as an overdue invoice
 
 
@@ -377,8 +389,7 @@ class Planner:
             done,
             past_letter,
             started_by_person=started,
-            letter_key=progress.letter_key,
-            written_on=progress.written_on,
+            progress=progress,
         )
 
     def _sweep(
@@ -422,8 +433,7 @@ class Planner:
                     not at_letter,
                     lifted_from=done + 1,
                     swept=True,
-                    letter_key=progress.letter_key,
-                    written_on=progress.written_on,
+                    progress=progress,
                 )
             )
         return swept
@@ -525,8 +535,8 @@ class Planner:
             for step in steps:
                 amount = collection_costs(step.invoice.open_amount, vat_rate=vat)
                 stated = (
-                    letters[step.letter_key].invoice_costs.get(step.invoice.ledger_id)
-                    if (not is_letter and step.letter_key in letters)
+                    letters[step.progress.letter_key].invoice_costs.get(step.invoice.ledger_id)
+                    if (not is_letter and step.progress.letter_key in letters)
                     else None
                 )
                 per_invoice.append((step.invoice.ledger_id, amount if stated is None else min(amount, stated)))
@@ -535,7 +545,8 @@ class Planner:
         staffel = collection_costs(principal, vat_rate=vat)
         if is_letter:
             earlier = [letter for letter in contact.letters if open_ids.intersection(letter.invoices)]
-            combined = collection_costs(sum((letter.principal for letter in earlier), principal), vat_rate=vat)
+            principal_before = sum((letter.principal for letter in earlier), ZERO)
+            combined = collection_costs(principal_before + principal, vat_rate=vat)
             stated_before = sum((letter.costs for letter in earlier), ZERO)
             costs = max(ZERO, min(staffel, combined - stated_before))
             small = [step for step in steps if _small_periodic(step.invoice, contact)]
@@ -554,11 +565,13 @@ class Planner:
                 min(costs, allowed),
                 stated_before=stated_before,
                 stated_before_on=max((letter.sent_on for letter in earlier), default=None),
-                principal_before=sum((letter.principal for letter in earlier), ZERO),
+                principal_before=principal_before,
                 capped=bool(small),
             )
-        keys = {step.letter_key for step in steps if step.letter_key in letters}
-        unknown = [step for step in steps if step.letter_key not in letters]  # a letter from before this was kept
+        keys = {step.progress.letter_key for step in steps if step.progress.letter_key in letters}
+        unknown = [
+            step for step in steps if step.progress.letter_key not in letters
+        ]  # a letter from before this was kept
         stated = sum((letters[key].costs for key in keys), ZERO)
         if unknown:
             stated += collection_costs(sum((step.invoice.open_amount for step in unknown), ZERO), vat_rate=vat)
@@ -593,10 +606,6 @@ class Planner:
 
 def _applies(stage: Stage, kind: DebtorKind) -> bool:
     return stage.audience == "all" or stage.audience == kind.value
-
-
-RECURRING_CAP = Decimal("140.00")  # collection costs on small periodic claims, per six months (Wki, 1 October 2024)
-RECURRING_SMALL = Decimal("266.67")  # a periodic amount under this is a small periodic claim
 
 
 def _small_periodic(invoice: InvoiceFacts, contact: ContactFacts) -> bool:
@@ -681,16 +690,16 @@ def _reason(
     )
     if skipped:
         text += f"; not sent, being past their moment: {', '.join(skipped)}"
-    started = [step.invoice.number or step.invoice.ledger_id for step in steps if step.started_by_person]
+    started = [_name(step) for step in steps if step.started_by_person]
     if started:
         text += f"; begins at the stage a person set for {', '.join(started)} (`connector start-at`)"
-    swept = [step.invoice.number or step.invoice.ledger_id for step in steps if step.swept]
+    swept = [_name(step) for step in steps if step.swept]
     if swept:
         joins = "also overdue, in this one legal letter" if stage.legal_letter else "with it, its letter's term passed"
         text += f"; {', '.join(swept)} {joins} (one legal track a customer)"
     lifted = [step for step in steps if step.lifted_from is not None and not step.swept]
     if lifted:
-        numbers = ", ".join(step.invoice.number or step.invoice.ledger_id for step in lifted)
+        numbers = ", ".join(_name(step) for step in lifted)
         text += f"; {numbers} joined from an earlier stage (one message a customer a day)"
     if len(invoices) > 1:
         text += f"; {len(invoices)} invoices in one message"
@@ -725,7 +734,7 @@ def _approval(
             "what is left after setting them off; a person applies them in the ledger, or approves"
         )
     for step in steps:
-        prescribes = prescription_date(step.invoice.due_date, step.written_on, kind)
+        prescribes = prescription_date(step.invoice.due_date, step.progress.written_on, kind)
         if today >= prescribes - timedelta(days=policy.limitation_margin_days):
             reasons.append(
                 f"{_name(step)} {'prescribed' if today >= prescribes else 'prescribes'} on {prescribes.isoformat()} "
@@ -740,7 +749,7 @@ def _approval(
         )
     if rules.overdue_at_first_sight_days is not None:
         late = [
-            step.invoice.number or step.invoice.ledger_id
+            _name(step)
             for step in steps
             if step.done < 0
             and step.invoice.first_seen_on is not None
@@ -756,18 +765,6 @@ def _approval(
 
 def _name(step: _Step) -> str:
     return step.invoice.number or step.invoice.ledger_id
-
-
-def prescription_date(due: date, last_written: date | None, kind: DebtorKind) -> date:
-    """When a claim prescribes: five years after it fell due (art. 3:307 BW), two for a consumer (art. 7:28 BW
-    for a consumer sale; applied to every consumer claim, the shorter being the careful choice), counted anew
-    from a written reminder (art. 3:317 and 3:319 BW)."""
-    start = max(due, last_written or due)
-    years = 2 if kind is DebtorKind.CONSUMER else 5
-    try:
-        return start.replace(year=start.year + years)
-    except ValueError:  # 29 February
-        return date(start.year + years, 3, 1)
 
 
 def planner_for(
