@@ -232,8 +232,16 @@ class World:
 
 
 @pytest.fixture
-def world(store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path) -> Iterator[World]:
-    with MoneybirdSimulator.generate(invoices=200, contacts=60, seed=5, today=SIM_TODAY, rate_limit=100_000) as sim:
+def world(
+    request: pytest.FixtureRequest, store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path
+) -> Iterator[World]:
+    """An administration of 200 invoices over 60 customers; `@pytest.mark.world(invoices=…, contacts=…)` makes
+    it smaller for a test that follows a few invoices through many days."""
+    size = {"invoices": 200, "contacts": 60}
+    marker = request.node.get_closest_marker("world")
+    if marker:
+        size.update(marker.kwargs)
+    with MoneybirdSimulator.generate(**size, seed=5, today=SIM_TODAY, rate_limit=100_000) as sim:
         admin = sim.administration_ids[0]
         for ledger_id in sim.invoice_ids(admin)[::4]:
             sim.update_invoice(admin, ledger_id, language="en")
@@ -362,6 +370,7 @@ def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
     assert languages == {"nl", "en"}
 
 
+@pytest.mark.world(invoices=60, contacts=20)
 def test_an_aanmaning_names_the_day_the_reminder_really_went_out(world: World) -> None:
     for offset in range(22):
         world.day(SIM_TODAY + timedelta(days=offset))
@@ -586,6 +595,7 @@ def test_every_stage_renders_in_both_languages(stage: str, language: str, kind: 
         assert wording in message.text and "185" in message.text
 
 
+@pytest.mark.world(invoices=60, contacts=20)
 def test_the_ledgers_own_reminders_are_paused_once_by_default(world: World) -> None:
     assert world.config.pause_ledger_reminders  # the default: one reminder stream per customer
     first = SIM_TODAY + timedelta(days=1)
@@ -610,6 +620,7 @@ def test_with_pausing_switched_off_the_ledgers_own_reminders_are_left_alone(worl
     assert world.audit("ledger_reminders_paused") == []
 
 
+@pytest.mark.world(invoices=60, contacts=20)
 @pytest.mark.parametrize("ours_paused", [True, False])
 def test_a_persons_pause_in_the_ledger_stops_the_reminders(world: World, ours_paused: bool) -> None:
     """With the connector pausing the ledger's reminders (the default), a person pauses an invoice it does not
@@ -643,6 +654,7 @@ class _Intake(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.world(invoices=60, contacts=20)
 def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World, tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Intake)
     threading.Thread(target=server.serve_forever, daemon=True).start()
