@@ -26,10 +26,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapters.eboekhouden.adapter import EboekhoudenAdapter
+from adapters.eboekhouden.settings import EboekhoudenAdministration
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
-from adapters.http import HttpOptions
 from connector.clock import ManualClock
-from connector.config import EboekhoudenAdministration
+from connector.ledger.http import HttpOptions
 from connector.log import configure_logging
 from connector.store import Store
 from connector.sync import SyncReport, sync_administration

@@ -25,11 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapters.exact_online.adapter import ExactOnlineAdapter
+from adapters.exact_online.settings import ExactOnlineAdministration
 from adapters.exact_online.simulator import ExactOnlineSimulator
-from adapters.http import HttpOptions
-from adapters.oauth import TokenGrant
 from connector.clock import ManualClock
-from connector.config import ExactOnlineAdministration
+from connector.ledger.http import HttpOptions
+from connector.ledger.oauth import TokenGrant
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.tokens import TokenVault

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from adapters.registry import create_adapter
 from connector.clock import SystemClock
 from connector.config import settings_from_dict
+from connector.ledger.registry import create_adapter
 from connector.log import configure_logging
 from connector.store import Store
 from connector.sync import SyncReport, sync_administration

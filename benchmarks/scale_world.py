@@ -44,8 +44,8 @@ from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.exact_online.simulator_data import generate_seed as exact_seed
 from adapters.moneybird.simulator import MoneybirdSimulator
 from adapters.moneybird.simulator_data import generate_seed as moneybird_seed
-from adapters.simulation import Response, _HTTPServer
 from connector.clock import SystemClock, business_date
+from connector.ledger.simulation import Response, _HTTPServer
 
 REF = re.compile(r"\[ref ([0-9a-f]{12})\]")
 OVERDUE_DAYS = (5, 12)  # past the "reminder" stage (3 days), before the "aanmaning" (16): one e-mail each

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import importlib
 import json
 import os
 import sys
@@ -19,14 +20,16 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.base import Capability, LedgerError, NotSupported
-from adapters.registry import PlatformNotAvailable, adapter_class, create_adapter, end_sessions
 from connector import terminal
+from connector.administration import Company
 from connector.clock import Clock, SystemClock, business_date
-from connector.config import Company, ConfigError, Settings, display_database_url, load_settings
+from connector.config import ConfigError, Settings, display_database_url, load_settings
 from connector.dispatch.dispatcher import Dispatcher, DispatchReport
 from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
+from connector.ledger import registry
+from connector.ledger.port import Capability, LedgerError, NotSupported
+from connector.ledger.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.approvals import LEGACY, ApprovalStore, awaiting_approval_reason
@@ -46,10 +49,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The local store.", no_args_is_help=True)
 simulate_app = typer.Typer(help="Run a ledger simulator on 127.0.0.1 (for tests, benchmarks and trying things).")
-auth_app = typer.Typer(help="Connect a ledger that uses OAuth (Exact Online).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(simulate_app, name="simulate")
-app.add_typer(auth_app, name="auth")
 
 ConfigOption = Annotated[
     Path | None,
@@ -207,7 +208,7 @@ def _two_reminder_streams(settings: Settings) -> list[str]:
 def _ledger_can(platform: str, capability: Capability) -> bool | None:
     """Whether the platform's adapter offers it; None when this version has no adapter for the platform."""
     try:
-        return capability in adapter_class(platform).capabilities
+        return capability in registry.platform(platform).capabilities
     except PlatformNotAvailable:
         return None
 
@@ -332,12 +333,18 @@ def _wait_for_a_person() -> None:
         pass
 
 
-@auth_app.command("exact")
-def auth_exact(
-    admin: Annotated[str, typer.Option("--admin", help="The Exact Online administration's name.")],
+@app.command()
+def auth(
+    ledger: Annotated[str, typer.Argument(help="The ledger: its platform name (exact_online) or an alias (exact).")],
+    admin: Annotated[str, typer.Option("--admin", help="The administration's name.")],
     config: ConfigOption = None,
-    list_divisions: Annotated[
-        bool, typer.Option("--list-divisions", help="List the divisions the stored tokens reach, then stop.")
+    list_administrations: Annotated[
+        bool,
+        typer.Option(
+            "--list-administrations",
+            "--list-divisions",
+            help="List what the stored tokens reach (Exact Online: divisions), then stop.",
+        ),
     ] = False,
     refresh_token: Annotated[
         str | None,
@@ -350,51 +357,61 @@ def auth_exact(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the redirect.")] = 300.0,
 ) -> None:
     """Consent once (or import a refresh token); the tokens are stored encrypted and kept fresh by the daemon."""
-    from adapters.exact_online.adapter import oauth_for
     from connector import consent
-    from connector.config import ExactOnlineAdministration
 
     settings = _settings(config)
     administration = _selected(settings, admin)[0]
-    if not isinstance(administration, ExactOnlineAdministration):
-        typer.echo(f"{admin}: not an Exact Online administration ({administration.platform})", err=True)
+    try:
+        platform = registry.platform(ledger)
+    except PlatformNotAvailable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    if administration.platform != platform.name:
+        typer.echo(f"{admin}: not a {platform.title} administration ({administration.platform})", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    if platform.oauth is None:
+        typer.echo(f"{platform.title} takes its credentials from the configuration: nothing to consent to", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    configured = platform.oauth.configured(administration) if platform.oauth.configured else None
     clock = _clock()
     with _store(settings) as store:
         vault = TokenVault.for_settings(store, settings)
-        assert vault is not None  # check-config insists on the key for Exact Online
+        assert vault is not None  # check-config insists on the key for a ledger that keeps tokens
         try:
-            if list_divisions:
-                rows = consent.list_divisions(administration, vault, clock)
+            if list_administrations:
+                if platform.oauth.reachable is None:
+                    typer.echo(f"{platform.title} cannot list what its tokens reach", err=True)
+                    raise typer.Exit(EXIT_CONFIG)
+                rows = platform.oauth.reachable(administration, vault, clock)
                 for row in rows:
-                    mark = "  <- configured" if str(row.get("Code")) == str(administration.division) else ""
-                    typer.echo(f"{row.get('Code')}\t{row.get('Description') or ''}{mark}")
-                if not any(str(row.get("Code")) == str(administration.division) for row in rows):
-                    typer.echo(f"division {administration.division} (configured) is not among them", err=True)
+                    mark = "  <- configured" if row.code == configured else ""
+                    typer.echo(f"{row.code}\t{row.description}{mark}")
+                if configured is not None and not any(row.code == configured for row in rows):
+                    typer.echo(f"{platform.oauth.reachable_kind} {configured} (configured) is not among them", err=True)
                     raise typer.Exit(1)
                 return
-            oauth = oauth_for(administration)
+            oauth = platform.oauth.client(administration, None)
             if refresh_token is not None:
                 result = consent.import_refresh_token(settings, store, administration, vault, refresh_token, oauth)
                 what = "refresh token imported and refreshed"
             else:
                 grant = consent.consent_flow(
-                    administration,
+                    oauth,
+                    ledger=platform.title,
                     code=code,
                     paste=paste,
                     prompt=lambda text: str(typer.prompt(text)),
                     say=typer.echo,
                     timeout=timeout,
-                    oauth=oauth,
                 )
-                result = consent.store_grant(settings, store, administration, vault, grant)
+                result = consent.store_grant(settings, store, administration, vault, oauth, grant)
                 what = "consent stored"
         except (consent.ConsentError, LedgerError) as exc:
             typer.echo(f"{admin}: {exc}", err=True)
             raise typer.Exit(1) from None
     typer.echo(
         f"{admin}: {what} for connection {result.status.connection!r} (chain {result.status.generation}); "
-        f"division {administration.division} is used"
+        f"{administration.ledger_reference} is used"
         + (f"; unparked {', '.join(result.unparked)}" if result.unparked else "")
     )
 
@@ -1188,114 +1205,19 @@ def _one_invoice(
     return found[0]
 
 
-PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")]
-FaultsOption = Annotated[
-    str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,malformed:0.02,429:0.01'.")
-]
-FaultSeedOption = Annotated[int, typer.Option(help="Seed for the fault dice.")]
-FaultTimeoutOption = Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")]
+def _mount_simulators() -> None:
+    """`connector simulate NAME` for every registered ledger with a simulator (and its aliases, hidden)."""
+    for platform in registry.platforms():
+        if platform.simulator is None:
+            continue
+        module_name, _, function = platform.simulator.partition(":")
+        command = getattr(importlib.import_module(module_name), function)
+        simulate_app.command(platform.name)(command)
+        for alias in platform.aliases:
+            simulate_app.command(alias, hidden=True)(command)
 
 
-def _one_seed_source(seed_file: Path | None, generate: int | None) -> None:
-    if seed_file is not None and generate is not None:
-        typer.echo("--seed-file and --generate exclude each other", err=True)
-        raise typer.Exit(EXIT_CONFIG)
-
-
-@simulate_app.command("moneybird")
-def simulate_moneybird(
-    port: PortOption = 0,
-    seed_file: Annotated[
-        Path | None, typer.Option("--seed-file", help='Seed JSON: {"administrations": [...]}.')
-    ] = None,
-    generate: Annotated[int | None, typer.Option(help="Generate this many open invoices.")] = None,
-    contacts: Annotated[int | None, typer.Option(help="...over this many contacts.")] = None,
-    faults: FaultsOption = None,
-    fault_seed: FaultSeedOption = 0,
-    rate_limit: Annotated[int, typer.Option(help="Requests per window per token.")] = 150,
-    rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 300.0,
-    timeout_seconds: FaultTimeoutOption = 5.0,
-) -> None:
-    """A stateful Moneybird API on 127.0.0.1; prints `listening on http://127.0.0.1:PORT/api/v2` first."""
-    from adapters.moneybird.simulator import run_from_cli
-
-    _one_seed_source(seed_file, generate)
-    run_from_cli(
-        port=port,
-        seed_file=seed_file,
-        generate=generate,
-        contacts=contacts,
-        faults=faults,
-        fault_seed=fault_seed,
-        rate_limit=rate_limit,
-        rate_window_seconds=rate_window,
-        timeout_seconds=timeout_seconds,
-    )
-
-
-@simulate_app.command("exact_online")
-def simulate_exact_online(
-    port: PortOption = 0,
-    seed_file: Annotated[
-        Path | None, typer.Option("--seed-file", help='Seed JSON: {"app": {...}, "divisions": [...]}.')
-    ] = None,
-    generate: Annotated[int | None, typer.Option(help="Generate this many open receivable terms.")] = None,
-    accounts: Annotated[int | None, typer.Option(help="...over this many accounts.")] = None,
-    faults: FaultsOption = None,
-    fault_seed: FaultSeedOption = 0,
-    rate_limit_minutely: Annotated[int, typer.Option(help="API calls per minute per division.")] = 60,
-    rate_limit_daily: Annotated[int, typer.Option(help="API calls per UTC day per division.")] = 5000,
-    access_token_seconds: Annotated[int, typer.Option(help="Access-token lifetime.")] = 600,
-    min_refresh_seconds: Annotated[int, typer.Option(help="Refusing refreshes until the token is this old.")] = 570,
-    timeout_seconds: FaultTimeoutOption = 5.0,
-) -> None:
-    """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token."""
-    from adapters.exact_online.simulator import run_from_cli
-
-    _one_seed_source(seed_file, generate)
-    run_from_cli(
-        port=port,
-        seed_file=seed_file,
-        generate=generate,
-        accounts=accounts,
-        faults=faults,
-        fault_seed=fault_seed,
-        rate_limit_minutely=rate_limit_minutely,
-        rate_limit_daily=rate_limit_daily,
-        access_token_seconds=access_token_seconds,
-        min_refresh_seconds=min_refresh_seconds,
-        timeout_seconds=timeout_seconds,
-    )
-
-
-@simulate_app.command("eboekhouden")
-def simulate_eboekhouden(
-    port: PortOption = 0,
-    seed_file: Annotated[
-        Path | None,
-        typer.Option("--seed-file", help='Seed JSON: {"apiToken": ..., "relations": [...], "mutations": [...]}.'),
-    ] = None,
-    generate: Annotated[int | None, typer.Option(help="Generate this many outstanding sales invoices.")] = None,
-    relations: Annotated[int | None, typer.Option(help="...over this many relations.")] = None,
-    faults: FaultsOption = None,
-    fault_seed: FaultSeedOption = 0,
-    session_seconds: Annotated[int, typer.Option(help="Session-token lifetime.")] = 3600,
-    timeout_seconds: FaultTimeoutOption = 5.0,
-) -> None:
-    """A stateful e-Boekhouden REST API on 127.0.0.1; prints the URL, then the API token, then a summary."""
-    from adapters.eboekhouden.simulator import run_from_cli
-
-    _one_seed_source(seed_file, generate)
-    run_from_cli(
-        port=port,
-        seed_file=seed_file,
-        generate=generate,
-        relations=relations,
-        faults=faults,
-        fault_seed=fault_seed,
-        session_seconds=session_seconds,
-        timeout_seconds=timeout_seconds,
-    )
+_mount_simulators()
 
 
 @app.command()

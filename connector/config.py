@@ -17,9 +17,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -35,19 +34,18 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from connector.domain import SenderDetails
+from connector.administration import AdministrationBase
+from connector.ledger import registry
 from connector.log import register_secret
 from connector.workflow.legal import RatePeriod, load_rates, merge_rates
 from connector.workflow.policy import DEFAULT_POLICY, Policy, PolicyProblems, Stage, default_policy, stage_problems
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
-PLATFORMS = ("moneybird", "exact_online", "eboekhouden")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ONLY_REFERENCE = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*\}\s*$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WORKING_DAYS: tuple[Weekday, ...] = WEEKDAYS[:5]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
 class ConfigError(Exception):
@@ -219,232 +217,7 @@ class EmailSection(BaseModel):
         return self.from_address.rsplit("@", 1)[1]
 
 
-class AdministrationEmail(BaseModel):
-    """`[administrations.email]`: this administration's own sender or SMTP account, over `[email]` key by key.
-    An accountancy office sends each client's reminders in the client's name: its own `from_name` and
-    `reply_to`, or its own account (`host`, `username`, `password`, `from_address`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str | None = Field(default=None, min_length=1)
-    port: int | None = Field(default=None, gt=0, lt=65536)
-    security: Literal["starttls", "ssl", "none"] | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    from_address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
-    from_name: str | None = None
-    reply_to: str | None = None
-    bcc: str | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
-
-
-class Company(BaseModel):
-    """Who the reminders come from, as the customer knows them, and as the law wants every business letter to
-    name its sender: the name the business is registered under, its KvK number and its address (art. 27
-    Handelsregisterwet 2007), for a B.V. or N.V. also its statutory seat (art. 2:186 / 2:75 BW)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)  # as customers know it (the trading name)
-    legal_name: str | None = None  # as registered, when it differs: "De Vries Bakkerijen B.V."
-    kvk: str | None = Field(default=None, pattern=r"^\d{8}$")
-    vat_number: str | None = Field(default=None, pattern=r"^[A-Z]{2}[0-9A-Z]{2,13}$")
-    address: str | None = Field(default=None, min_length=5)  # one line: "Bakkersstraat 1, 3511 AB Utrecht"
-    postal_address: str | None = None  # when letters should go elsewhere: "Postbus 123, 3500 AC Utrecht"
-    statutory_seat: str | None = None  # "statutair gevestigd te ..." for a B.V. or N.V.
-    phone: str | None = None
-    email: str | None = None
-    iban: str | None = None
-
-    REQUIRED: ClassVar[dict[str, str]] = {
-        "kvk": "the KvK number (art. 27 Handelsregisterwet 2007: every business letter states it)",
-        "address": "the address (art. 27 Handelsregisterwet 2007)",
-    }
-
-    def missing(self) -> list[str]:
-        """The sender details the law wants on every message that are not configured, as `key: why`."""
-        return self.missing_in(self.model_dump())
-
-    @classmethod
-    def missing_in(cls, values: Mapping[str, Any]) -> list[str]:
-        found = [f"{key}: missing: {why}" for key, why in cls.REQUIRED.items() if not values.get(key)]
-        if not values.get("name"):
-            found.insert(0, "name: missing: the name customers know the business by")
-        registered = str(values.get("legal_name") or values.get("name") or "").upper().replace(".", "")
-        if not values.get("statutory_seat") and registered.endswith((" BV", " NV")):
-            found.append("statutory_seat: missing: a B.V. or N.V. states its statutory seat (art. 2:186 BW)")
-        return found
-
-    @classmethod
-    def proposed(cls, configured: Company | None, found: SenderDetails) -> tuple[dict[str, str], list[str]]:
-        """The sender details to configure: what is configured, completed with what the ledger knows. Returns
-        the values and, per key, where the ledger says otherwise or holds a value this model would refuse."""
-        values = {key: value for key, value in (configured.model_dump() if configured else {}).items() if value}
-        notes = []
-        for key in ("name", "kvk", "vat_number", "address", "email", "phone", "iban"):
-            offered = getattr(found, key)
-            if not offered:
-                continue
-            try:
-                cls.model_validate({"name": "x", key: offered})
-            except ValidationError:
-                notes.append(f"{key}: the ledger's {offered!r} is not valid here; type it")
-                continue
-            if key not in values:
-                values[key] = offered
-            elif values[key] != offered:
-                notes.append(f"{key}: configured {values[key]!r}, the ledger says {offered!r}")
-        return values, notes
-
-
-class RateLimitOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    requests: int = Field(gt=0)
-    per_seconds: float = Field(gt=0)
-
-
-class AdministrationBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    secret_fields: ClassVar[tuple[str, ...]] = ()
-
-    name: str = Field(pattern=NAME_PATTERN)
-    enabled: bool = True
-    base_url: str | None = None
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    rate_limit: RateLimitOverride | None = None
-    policy: str = DEFAULT_POLICY
-    company: Company | None = None  # default: the administration's name
-    # The collection agency its customers are handed over to: named in a handover message and the case file.
-    collection_agency: str | None = Field(default=None, min_length=1)
-    email: AdministrationEmail | None = None  # its own sender or SMTP account, over [email]
-    # Silence the ledger's own reminders on invoices this connector chases, so a customer never gets two reminder
-    # streams with different deadlines (where the ledger allows it; `check-config` warns where it does not).
-    pause_ledger_reminders: bool = True
-    # BTW on collection costs: only when the creditor uses a VAT-charged third party and cannot reclaim the VAT
-    # (BIK art. 2 lid 3); e.g. 21. Unset: none, which is right for a VAT-registered business collecting itself.
-    collection_costs_vat_percent: Decimal | None = Field(default=None, ge=0, le=30)
-    # How often `connector run` syncs (and then dispatches); unset: the platform's default, which fits its
-    # rate budget with room for re-checks and write-back.
-    sync_interval_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    # /readyz reports the administration as not ready when its last successful sync is older than this;
-    # unset: three sync intervals plus a minute.
-    stale_after_seconds: int | None = Field(default=None, ge=1, le=7 * 86_400)
-    default_sync_interval: ClassVar[int] = 300
-
-    @property
-    def sync_interval(self) -> int:
-        return self.sync_interval_seconds or self.default_sync_interval
-
-    @property
-    def stale_after(self) -> int:
-        return self.stale_after_seconds or 3 * self.sync_interval + 60
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"not an http(s) URL: {value!r}")
-        return value.rstrip("/") if value else value
-
-    def sender_problems(self) -> list[str]:
-        """What its messages lack to name their sender as the law wants, as `company.key: why` (nothing is sent
-        for it until these are configured)."""
-        if self.company is None:
-            return [
-                "company: missing: who the reminders come from, with its KvK number and address, e.g. company = "
-                '{ name = "Acme B.V.", kvk = "12345678", address = "Straat 1, 1234 AB Plaats", statutory_seat = '
-                '"Plaats" }'
-            ]
-        return [f"company.{problem}" for problem in self.company.missing()]
-
-    def sender_missing(self) -> str | None:
-        """Why nothing may go out for it: its messages could not name their sender as the law wants."""
-        problems = self.sender_problems()
-        if not problems:
-            return None
-        keys = "; ".join(problem.split(":", 1)[0] for problem in problems)
-        return f"sender details missing ({keys}): nothing is sent until they are configured (`connector check-config`)"
-
-    def summary(self) -> str:
-        state = "enabled" if self.enabled else "disabled"
-        return f"{self.name}: {self.platform} {self.ledger_reference}, {state}"  # type: ignore[attr-defined]
-
-
-class MoneybirdAdministration(AdministrationBase):
-    platform: Literal["moneybird"]
-    secret_fields: ClassVar[tuple[str, ...]] = ("token",)
-    # 150 calls per 5 minutes; a sync with nothing new costs 2, so every 5 minutes leaves >95% for the rest.
-    default_sync_interval: ClassVar[int] = 300
-    administration_id: str = Field(pattern=r"^\d{1,20}$")
-    token: SecretStr
-
-    @property
-    def ledger_reference(self) -> str:
-        return f"administration {self.administration_id}"
-
-
-class ExactOnlineAdministration(AdministrationBase):
-    platform: Literal["exact_online"]
-    secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
-    # 5,000 calls a day per division: every 10 minutes is 144 syncs, leaving most of the day for the rest.
-    default_sync_interval: ClassVar[int] = 600
-    division: int = Field(gt=0)  # pinned: never taken from the user's CurrentDivision
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    country: Literal["nl", "be", "de", "uk", "us", "es", "fr"] = "nl"
-    # Exact keeps one token chain per app and user: administrations consented by one user share a connection
-    # (and so one chain). Unset: the administration's own name.
-    connection: str | None = Field(default=None, pattern=NAME_PATTERN)
-    redirect_uri: str = Field(default="http://127.0.0.1:8765/callback", pattern=r"^https?://\S+$")
-    # Calls of the daily budget (5,000 per app per division) kept free for people and other tools.
-    daily_reserve: int = Field(default=500, ge=0, le=100_000)
-    # Also keep a one-line status about the connector's reminders in the account's Remarks field.
-    write_remarks: bool = False
-    # A full read of the open receivables every so many days, to catch anything the change feed missed.
-    consistency_check_days: int = Field(default=7, ge=1, le=365)
-
-    @property
-    def connection_name(self) -> str:
-        return self.connection or self.name
-
-    @property
-    def ledger_reference(self) -> str:
-        return f"division {self.division} ({self.country})"
-
-
-EBOEKHOUDEN_NOTE_FIELDS = ("note", *(f"freeText{n}" for n in range(1, 11)))
-
-
-class EboekhoudenAdministration(AdministrationBase):
-    platform: Literal["eboekhouden"]
-    secret_fields: ClassVar[tuple[str, ...]] = ("api_token",)
-    # No published rate limit: a sync with nothing new costs one call per 2,000 open items.
-    default_sync_interval: ClassVar[int] = 300
-    api_token: SecretStr  # one API token per administration (e-Boekhouden has no other way to pick one)
-    # Names this connector to e-Boekhouden when it opens a session: letters, digits, _ and spaces, at most 10.
-    source: str = Field(default="connector", pattern=r"^[\w_ ]{1,10}$")
-    # Where the connector keeps its short dunning summary on the relation: its `note` (a delimited block,
-    # a person's own text kept) or one of the free fields freeText1..freeText10 (the latest step only).
-    note_field: Literal[EBOEKHOUDEN_NOTE_FIELDS] = "note"  # type: ignore[valid-type]
-    # Payment term when neither the invoice, its booking nor the relation names one (days; the statutory 30).
-    default_payment_term_days: int = Field(default=30, ge=0, le=365)
-    # Relations have no change feed: each one is read again after this many hours (spread over the cycles).
-    relation_refresh_hours: int = Field(default=24, ge=1, le=24 * 30)
-
-    @property
-    def ledger_reference(self) -> str:
-        return "api token"
-
-
-AdministrationConfig = Annotated[
-    MoneybirdAdministration | ExactOnlineAdministration | EboekhoudenAdministration,
-    Field(discriminator="platform"),
-]
-_ADMIN_MODELS: dict[str, type[AdministrationBase]] = {
-    "moneybird": MoneybirdAdministration,
-    "exact_online": ExactOnlineAdministration,
-    "eboekhouden": EboekhoudenAdministration,
-}
+AdministrationConfig = AdministrationBase  # one administration's settings, of the model its ledger registers
 
 
 class _Administrations(BaseModel):
@@ -577,14 +350,14 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             f"connector.secret_key: CONNECTOR_SECRET_KEY is not set; administration {admin.name!r} keeps its "
             "OAuth tokens in the store encrypted with it (make one with `connector secret-key`)"
             for admin in administrations
-            if admin.enabled and admin.platform == "exact_online"
+            if admin.enabled and admin.keeps_tokens
         ][:1]
     if problems:
         raise ConfigError(sorted(problems, key=_file_order))
     assert connector is not None
     for admin in administrations:
-        for field_name in admin.secret_fields:
-            register_secret(getattr(admin, field_name).get_secret_value())
+        for admin_secret in admin.secrets():
+            register_secret(admin_secret)
     if connector.status_token is not None:
         register_secret(connector.status_token.get_secret_value())
     if connector.secret_key is not None:
@@ -624,7 +397,7 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
     for index, admin in enumerate(raw_admins):
         if not isinstance(admin, dict):
             continue
-        model = _ADMIN_MODELS.get(str(admin.get("platform")))
+        model = registry.settings_models().get(str(admin.get("platform")))
         for key in model.secret_fields if model else ():
             value = admin.get(key)
             if value not in (None, "") and not (isinstance(value, str) and _ONLY_REFERENCE.match(value)):
@@ -666,7 +439,7 @@ def _malformed_secrets(admins: list[Any]) -> list[str]:
     for index, admin in enumerate(admins):
         if not isinstance(admin, dict):
             continue
-        model = _ADMIN_MODELS.get(str(admin.get("platform")))
+        model = registry.settings_models().get(str(admin.get("platform")))
         for key in model.secret_fields if model else ():
             value = admin.get(key)
             if not isinstance(value, str):
@@ -724,15 +497,16 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
             problems.append(f"{path}: must be a table")
             continue
         platform = value.get("platform")
+        models = registry.settings_models()
         if platform is None:
-            problems.append(f"{path}.platform: missing (one of {', '.join(PLATFORMS)})")
+            problems.append(f"{path}.platform: missing (one of {', '.join(models)})")
             continue
-        model = _ADMIN_MODELS.get(str(platform))
+        model = models.get(str(platform))
         if model is None:
-            problems.append(f"{path}.platform: unknown platform {platform!r} (one of {', '.join(PLATFORMS)})")
+            problems.append(f"{path}.platform: unknown platform {platform!r} (one of {', '.join(models)})")
             continue
         try:
-            found.append(model.model_validate(value))  # type: ignore[arg-type]
+            found.append(model.model_validate(value))
         except ValidationError as exc:
             problems += [_describe(error, path) for error in exc.errors()]
     seen: dict[str, int] = {}
@@ -747,13 +521,11 @@ def _validate_administrations(values: list[Any], raw: list[Any], problems: list[
     return found
 
 
-_NEVER_ECHOED = {
-    "database_url",
-    "password",
-    "status_token",
-    "secret_key",
-    *(f for m in _ADMIN_MODELS.values() for f in m.secret_fields),
-}
+_NEVER_ECHOED = {"database_url", "password", "status_token", "secret_key"}
+
+
+def _never_echoed(key: str) -> bool:
+    return key in _NEVER_ECHOED or any(key in model.secret_fields for model in registry.settings_models().values())
 
 
 def _validate_email(raw: Any, environ: Mapping[str, str], problems: list[str]) -> EmailSection | None:
@@ -848,7 +620,7 @@ def _describe(error: Mapping[str, Any], prefix: str) -> str:
         message = f"invalid name {error.get('input')!r}: letters, digits, '.', '_' and '-' only"
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        secret = path.rsplit(".", 1)[-1] in _NEVER_ECHOED
+        secret = _never_echoed(path.rsplit(".", 1)[-1])
         if "input" in error and kind != "value_error" and not secret and not isinstance(error["input"], dict | list):
             message += f" (got {error['input']!r})"
     return f"{path}: {message}"

@@ -1,8 +1,8 @@
-"""`connector auth exact`: the one interactive step of an OAuth ledger, and importing an existing chain.
+"""`connector auth LEDGER`: the one interactive step of an OAuth ledger, and importing an existing chain.
 
-The consent URL goes to the configured country's host (or `base_url`); the code comes back on the local
-redirect URI (a one-shot listener on 127.0.0.1), by paste, or as `--code`. The new token pair is stored
-encrypted before anything else happens, and every administration on that connection is unparked.
+The consent URL is the ledger's (its `OAuthSupport.client`); the code comes back on the local redirect URI
+(a one-shot listener on 127.0.0.1), by paste, or as `--code`. The new token pair is stored encrypted before
+anything else happens, and every administration on that connection is unparked.
 """
 
 from __future__ import annotations
@@ -14,13 +14,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from adapters.base import AuthError
-from adapters.exact_online.adapter import ExactOnlineAdapter, oauth_for
-from adapters.exact_online.client import ExactOAuth
-from adapters.http import HttpOptions
-from adapters.oauth import TokenGrant
-from connector.clock import Clock
-from connector.config import ExactOnlineAdministration, Settings
+from connector.config import Settings
+from connector.ledger.oauth import OAuthClient, TokenGrant
+from connector.ledger.port import LedgerSettings
 from connector.store import Store
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenStatus, TokenVault
@@ -30,7 +26,7 @@ class ConsentError(Exception):
     """The consent did not complete (no code, a state that does not match, the user declined)."""
 
 
-def code_from_redirect(text: str, state: str | None) -> str:
+def code_from_redirect(text: str, state: str | None, ledger: str = "the ledger") -> str:
     """The authorization code from a pasted redirect URL (checking `state`) or a pasted bare code."""
     text = text.strip()
     if "://" not in text and "code=" not in text:
@@ -39,7 +35,7 @@ def code_from_redirect(text: str, state: str | None) -> str:
         return text
     query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1])
     if "error" in query:
-        raise ConsentError(f"Exact Online answered: {query['error'][0]} {query.get('error_description', [''])[0]}")
+        raise ConsentError(f"{ledger} answered: {query['error'][0]} {query.get('error_description', [''])[0]}")
     if state is not None and query.get("state", [None])[0] != state:
         raise ConsentError("the redirect's state does not match this consent: start again")
     codes = query.get("code")
@@ -99,71 +95,58 @@ class ConsentResult:
 
 
 def store_grant(
-    settings: Settings, store: Store, config: ExactOnlineAdministration, vault: TokenVault, grant: TokenGrant
+    settings: Settings, store: Store, config: LedgerSettings, vault: TokenVault, oauth: OAuthClient, grant: TokenGrant
 ) -> ConsentResult:
-    status = vault.save_grant(config.connection_name, config.platform, config.client_id, grant)
-    return ConsentResult(status, _unpark_connection(settings, store, config))
+    connection = _connection(config)
+    status = vault.save_grant(connection, config.platform, oauth.client_id, grant)
+    return ConsentResult(status, _unpark_connection(settings, store, config.platform, connection))
 
 
 def import_refresh_token(
-    settings: Settings,
-    store: Store,
-    config: ExactOnlineAdministration,
-    vault: TokenVault,
-    refresh_token: str,
-    oauth: ExactOAuth,
+    settings: Settings, store: Store, config: LedgerSettings, vault: TokenVault, refresh_token: str, oauth: OAuthClient
 ) -> ConsentResult:
     """Take over a chain and prove it works: the refresh ends the other integration's hold. The token is
     refreshed before anything is stored, so a mistyped or dead one never replaces a working chain; the new
     pair is committed before its access token is used."""
     grant = oauth.refresh(refresh_token.strip())
-    return store_grant(settings, store, config, vault, grant)
+    return store_grant(settings, store, config, vault, oauth, grant)
 
 
-def _unpark_connection(settings: Settings, store: Store, config: ExactOnlineAdministration) -> list[str]:
+def _connection(config: LedgerSettings) -> str:
+    if config.token_connection is None:
+        raise ConsentError(f"{config.name}: {config.platform} keeps no OAuth tokens")
+    return config.token_connection
+
+
+def _unpark_connection(settings: Settings, store: Store, platform: str, connection: str) -> list[str]:
     overview = OverviewStore(store)
     names = [
         admin.name
         for admin in settings.administrations
-        if isinstance(admin, ExactOnlineAdministration) and admin.connection_name == config.connection_name
+        if admin.platform == platform and admin.token_connection == connection
     ]
-    return [name for name in names if overview.unpark(name, by="connector: a new Exact Online consent")]
-
-
-def list_divisions(
-    config: ExactOnlineAdministration, vault: TokenVault, clock: Clock, options: HttpOptions | None = None
-) -> list[dict[str, Any]]:
-    """The divisions the consenting user can reach (`system/Divisions`). `current/Me` only tells which
-    division to put in this one URL; the administration's own division is always the configured one."""
-    adapter = ExactOnlineAdapter.from_config(config, clock, options or HttpOptions(), vault)
-    with adapter:
-        me = list(adapter.pages("Me", {"$select": "CurrentDivision"}, division="current"))
-        current = me[0].get("CurrentDivision") if me else None
-        if current is None:
-            raise AuthError("current/Me did not name a division to list from")
-        params = {"$select": "Code,Description,CustomerName,Status,BlockingStatus"}
-        return [dict(row) for row in adapter.pages("system/Divisions", params, division=current)]
+    return [name for name in names if overview.unpark(name, by=f"connector: a new {platform} consent")]
 
 
 def consent_flow(
-    config: ExactOnlineAdministration,
+    oauth: OAuthClient,
     *,
+    ledger: str,
     code: str | None,
     paste: bool,
     prompt: Callable[[str], str],
     say: Callable[[str], None],
     timeout: float,
-    oauth: ExactOAuth | None = None,
 ) -> TokenGrant:
     """Print the consent URL, get the code (given, pasted or on the redirect URI) and exchange it."""
-    oauth = oauth or oauth_for(config)
     url, state = oauth.consent_url()
     if code is None:
-        say("Open this URL in a browser, sign in to Exact Online and allow access:")
+        say(f"Open this URL in a browser, sign in to {ledger} and allow access:")
         say(url)
         if paste:
-            code = code_from_redirect(prompt("Paste the address the browser was sent to (or the code)"), state)
+            answer = prompt("Paste the address the browser was sent to (or the code)")
+            code = code_from_redirect(answer, state, ledger)
         else:
-            say(f"Waiting for the redirect on {config.redirect_uri} (up to {timeout:.0f} s) ...")
-            code = wait_for_redirect(config.redirect_uri, state, timeout)
+            say(f"Waiting for the redirect on {oauth.redirect_uri} (up to {timeout:.0f} s) ...")
+            code = wait_for_redirect(oauth.redirect_uri, state, timeout)
     return oauth.exchange_code(code)

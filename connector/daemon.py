@@ -34,9 +34,6 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from adapters.base import ApiBudget
-from adapters.http import HttpOptions, close_pools
-from adapters.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.clock import Clock, SystemClock
 from connector.config import AdministrationConfig, Settings
 from connector.dispatch.dispatcher import Dispatcher
@@ -49,6 +46,9 @@ from connector.health.status import (
     replica_documents,
     status_document,
 )
+from connector.ledger.http import HttpOptions, close_pools
+from connector.ledger.port import ApiBudget
+from connector.ledger.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.log import get_logger, redact_text
 from connector.ownership import spread_offsets
 from connector.pacing import Pace, average_calls, pace
@@ -71,9 +71,8 @@ FORGET_REPLICAS_AFTER = timedelta(days=1)
 def credential_fingerprint(config: AdministrationConfig, tokens: TokenVault | None = None) -> str:
     """Tells whether the credentials changed since an administration was parked, without keeping them.
     For OAuth ledgers a new consent (a new token chain) or another secret key counts as a change."""
-    secrets = [getattr(config, name).get_secret_value() for name in config.secret_fields]
-    material = [config.platform, config.base_url or "", *secrets]
-    connection = getattr(config, "connection_name", None)
+    material = [config.platform, config.base_url or "", *config.secrets()]
+    connection = config.token_connection
     if tokens is not None and connection is not None:
         status = tokens.status(connection)
         material += [tokens.key_fingerprint, str(status.generation if status else 0)]
@@ -351,7 +350,7 @@ class Daemon:
     def _budget_says_wait(self, config: AdministrationConfig) -> bool:
         """Stretch the interval when the day's remaining calls would not last at the configured one."""
         pacing = self._pacing[config.name]
-        reserve = int(getattr(config, "daily_reserve", 0))
+        reserve = config.reserved_calls
         previous = pacing.pace
         pacing.pace = pace(
             config.sync_interval, pacing.budget, pacing.calls_per_cycle or 0.0, reserve, datetime.now(UTC)
@@ -382,7 +381,7 @@ class Daemon:
             if not report.ok or fence is None or self._stopping.is_set():
                 return  # act only on a fresh mirror, and only under a lease
             dispatcher = Dispatcher.for_settings(self.settings, self.store, adapter, config, self.clock, fence=fence)
-            reserve = int(getattr(config, "daily_reserve", 0))
+            reserve = config.reserved_calls
 
             def should_stop() -> bool:
                 budget = adapter.budget()
@@ -501,7 +500,7 @@ class Daemon:
             if pacing.budget is not None:
                 budgets[name] = {
                     **pacing.budget.to_json(),
-                    "reserve": int(getattr(self.administrations[name], "daily_reserve", 0)),
+                    "reserve": self.administrations[name].reserved_calls,
                     "calls_per_cycle": round(pacing.calls_per_cycle or 0, 1),
                     "interval_seconds": round(pacing.pace.interval_seconds) if pacing.pace else None,
                     "stretched": bool(pacing.pace and pacing.pace.stretched),

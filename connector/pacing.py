@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from adapters.base import ApiBudget
+from connector.ledger.port import ApiBudget
 
 
 @dataclass(frozen=True)

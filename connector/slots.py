@@ -4,7 +4,7 @@ A first load of an e-Boekhouden administration is mostly waiting for its credent
 second, a hundred calls). If waiting held a slot, a few hundred such cycles would fill every slot for many
 minutes while cycles on other ledgers, which could run at once, queue behind them. So the slots bound what
 costs the machine (CPU, memory in use, database connections), and more threads than slots may be in hand,
-each waiting on its own ledger's budget without a slot (`adapters.http.idle_sleep` lends it).
+each waiting on its own ledger's budget without a slot (`connector.ledger.http.idle_sleep` lends it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from adapters.http import lending_while_idle
+from connector.ledger.http import lending_while_idle
 
 WAITING_PER_SLOT = 8  # cycles in hand per slot: enough for a rate-limited ledger's first loads to overlap
 

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from adapters.base import AuthError, BadRecord, ChangeBatch, LedgerAdapter, LedgerError, RateLimited, SyncState
-from adapters.http import ApiClient
 from connector.clock import Clock
 from connector.domain import Contact, Invoice
+from connector.ledger.http import ApiClient
+from connector.ledger.port import AuthError, BadRecord, ChangeBatch, LedgerAdapter, LedgerError, RateLimited, SyncState
 from connector.log import get_logger, redact_text
 from connector.store import BatchResult, Store
 

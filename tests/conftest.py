@@ -16,19 +16,16 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from adapters.eboekhouden.adapter import EboekhoudenAdapter
+from adapters.eboekhouden.settings import EboekhoudenAdministration
 from adapters.exact_online.adapter import ExactOnlineAdapter
-from adapters.http import HttpOptions, RetryPolicy
+from adapters.exact_online.settings import ExactOnlineAdministration
 from adapters.moneybird.adapter import MoneybirdAdapter
-from adapters.oauth import TokenGrant
+from adapters.moneybird.settings import MoneybirdAdministration
 from connector.clock import ManualClock
-from connector.config import (
-    EboekhoudenAdministration,
-    ExactOnlineAdministration,
-    MoneybirdAdministration,
-    Settings,
-    settings_from_dict,
-)
+from connector.config import Settings, settings_from_dict
 from connector.dispatch.mailsink import MailSink
+from connector.ledger.http import HttpOptions, RetryPolicy
+from connector.ledger.oauth import TokenGrant
 from connector.log import configure_logging
 from connector.store import Store
 from connector.store.tokens import TokenVault

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.simulation import (
+from connector.ledger.simulation import (
     FaultInjector,
     FixedWindowRateLimiter,
     HttpError,

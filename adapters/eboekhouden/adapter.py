@@ -31,20 +31,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from adapters.base import (
-    BadRecord,
-    Capability,
-    ChangeBatch,
-    Contact,
-    Invoice,
-    InvoiceStatus,
-    LedgerAdapter,
-    NotFound,
-    RequestRejected,
-    SyncState,
-    TransientError,
-    chunks,
-)
 from adapters.eboekhouden.client import eboekhouden_client, end_sessions
 from adapters.eboekhouden.mapping import (
     OpenItem,
@@ -64,9 +50,23 @@ from adapters.eboekhouden.mapping import (
     term_from_raw,
     with_summary_line,
 )
-from adapters.http import ApiClient, HttpOptions, RateLimit
+from adapters.eboekhouden.settings import EboekhoudenAdministration
 from connector.clock import Clock
-from connector.config import EboekhoudenAdministration
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.port import (
+    BadRecord,
+    Capability,
+    ChangeBatch,
+    Contact,
+    Invoice,
+    InvoiceStatus,
+    LedgerAdapter,
+    NotFound,
+    RequestRejected,
+    SyncState,
+    TransientError,
+    chunks,
+)
 from connector.log import get_logger
 
 __all__ = ["EboekhoudenAdapter", "end_sessions"]

@@ -18,8 +18,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import AuthError, LedgerError, TransientError
-from adapters.http import (
+from connector.ledger.http import (
     USER_AGENT,
     ApiClient,
     HttpOptions,
@@ -30,6 +29,7 @@ from adapters.http import (
     shared,
     shared_objects,
 )
+from connector.ledger.port import AuthError, LedgerError, TransientError
 from connector.log import get_logger
 
 DEFAULT_BASE_URL = "https://api.e-boekhouden.nl"

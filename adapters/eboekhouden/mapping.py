@@ -22,8 +22,8 @@ from typing import Any
 
 from babel import Locale
 
-from adapters.base import BadRecord
 from connector.domain import CENT, Contact, Invoice, InvoiceStatus, Money
+from connector.ledger.port import BadRecord
 
 CURRENCY = "EUR"  # e-Boekhouden books in euros only
 UNKNOWN_DATE = date(1, 1, 1)  # what the API sends when it has no date

@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from adapters.eboekhouden.simulator_data import (
     BANK_LEDGER,
@@ -62,8 +64,9 @@ from adapters.eboekhouden.simulator_data import (
     split_vat,
     vat_totals,
 )
-from adapters.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
 from connector.clock import Clock, SystemClock, business_date
+from connector.ledger import simulation
+from connector.ledger.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
 
 __all__ = ["EboekhoudenSimulator", "run_from_cli"]
 
@@ -1006,3 +1009,29 @@ def run_from_cli(
         return [f"api_token: {simulator.api_token}", *simulator.summary_lines()]
 
     serve_until_signal(simulator, port=port, lines=lines)
+
+
+def command(
+    port: simulation.PortOption = 0,
+    seed_file: Annotated[
+        Path | None, simulation.seed_file_option('{"apiToken": ..., "relations": [...], "mutations": [...]}')
+    ] = None,
+    generate: simulation.GenerateOption = None,
+    contacts: simulation.ContactsOption = None,
+    faults: simulation.FaultsOption = None,
+    fault_seed: simulation.FaultSeedOption = 0,
+    session_seconds: Annotated[int, typer.Option(help="Session-token lifetime.")] = 3600,
+    timeout_seconds: simulation.FaultTimeoutOption = 5.0,
+) -> None:
+    """A stateful e-Boekhouden REST API on 127.0.0.1; prints the URL, then the API token, then a summary."""
+    simulation.one_seed_source(seed_file, generate)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        relations=contacts,
+        faults=faults,
+        fault_seed=fault_seed,
+        session_seconds=session_seconds,
+        timeout_seconds=timeout_seconds,
+    )

@@ -29,8 +29,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from adapters.sample_data import CITIES, SERVICES, STREETS
-from adapters.sample_data import parse_amount as read_amount
+from connector.ledger.sample_data import CITIES, SERVICES, STREETS
+from connector.ledger.sample_data import parse_amount as read_amount
 
 __all__ = [
     "BANK_LEDGER",

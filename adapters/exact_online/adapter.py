@@ -28,23 +28,6 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from adapters.base import (
-    ApiBudget,
-    AuthError,
-    BadRecord,
-    Capability,
-    ChangeBatch,
-    Contact,
-    Invoice,
-    LedgerAdapter,
-    LedgerError,
-    NotFound,
-    RequestRejected,
-    SenderDetails,
-    SyncState,
-    TransientError,
-    chunks,
-)
 from adapters.exact_online.client import COUNTRY_HOSTS, DailyBudget, ExactOAuth, exact_api_client
 from adapters.exact_online.mapping import (
     DIVISION_FIELDS,
@@ -57,10 +40,28 @@ from adapters.exact_online.mapping import (
     term_from_receivable,
     term_from_receivables_list,
 )
-from adapters.http import ApiClient, HttpOptions, RateLimit
-from adapters.oauth import TokenKeeper
+from adapters.exact_online.settings import ExactOnlineAdministration
 from connector.clock import AMSTERDAM, Clock, business_date
-from connector.config import ExactOnlineAdministration
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.oauth import TokenKeeper
+from connector.ledger.port import (
+    ApiBudget,
+    AuthError,
+    BadRecord,
+    Capability,
+    ChangeBatch,
+    Contact,
+    Invoice,
+    LedgerAdapter,
+    LedgerError,
+    NotFound,
+    Reachable,
+    RequestRejected,
+    SenderDetails,
+    SyncState,
+    TransientError,
+    chunks,
+)
 from connector.log import get_logger
 
 BATCH_SIZE = 500  # invoices or customers stored per transaction
@@ -149,7 +150,7 @@ class ExactOnlineAdapter(LedgerAdapter):
         tokens: TokenKeeper | None = None,
     ) -> ExactOnlineAdapter:
         if tokens is None:
-            raise AuthError("no token store: set CONNECTOR_SECRET_KEY and run `connector auth exact`")
+            raise AuthError("no token store: set CONNECTOR_SECRET_KEY and run `connector auth exact_online`")
         oauth = oauth_for(config, options)
         client, budget = exact_api_client(
             administration=config.name,
@@ -513,6 +514,22 @@ def oauth_for(config: ExactOnlineAdministration, options: HttpOptions | None = N
         transport=options.transport if options else None,
         timeout=config.timeout_seconds,
     )
+
+
+def reachable_divisions(config: ExactOnlineAdministration, tokens: TokenKeeper, clock: Clock) -> list[Reachable]:
+    """The divisions the consenting user can reach (`system/Divisions`). `current/Me` only tells which
+    division to put in this one URL; the administration's own division is always the configured one."""
+    adapter = ExactOnlineAdapter.from_config(config, clock, HttpOptions(), tokens)
+    with adapter:
+        me = list(adapter.pages("Me", {"$select": "CurrentDivision"}, division="current"))
+        current = me[0].get("CurrentDivision") if me else None
+        if current is None:
+            raise AuthError("current/Me did not name a division to list from")
+        params = {"$select": "Code,Description,CustomerName,Status,BlockingStatus"}
+        return [
+            Reachable(code=str(row.get("Code")), description=str(row.get("Description") or ""))
+            for row in adapter.pages("system/Divisions", params, division=current)
+        ]
 
 
 _ABSENT = object()

@@ -16,8 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from adapters.base import ApiBudget, AuthError, TransientError
-from adapters.http import (
+from connector.ledger.http import (
     USER_AGENT,
     ApiClient,
     HttpOptions,
@@ -28,7 +27,8 @@ from adapters.http import (
     shared,
     shared_error_budget,
 )
-from adapters.oauth import KeeperAuth, TokenGrant, TokenKeeper
+from connector.ledger.oauth import KeeperAuth, TokenGrant, TokenKeeper
+from connector.ledger.port import ApiBudget, AuthError, TransientError
 from connector.log import get_logger
 
 COUNTRY_HOSTS = {
@@ -98,6 +98,9 @@ class ExactOAuth:
     Token calls are never retried here: a refresh that timed out may have rotated the chain, and only the
     keeper (holding the lock) may decide what happens next.
     """
+
+    ledger = "exact"
+    refresh_not_before_seconds = 570.0  # "only ... 9 minutes and 30 seconds after you received it"
 
     def __init__(
         self,
@@ -222,7 +225,7 @@ def exact_api_client(
         platform="exact_online",
         administration=administration,
         base_url=f"{host.rstrip('/')}/api/v1",
-        auth=KeeperAuth(keeper, connection, oauth.refresh),
+        auth=KeeperAuth(keeper, connection, oauth),
         rate_limiter=limiter,
         retry=options.retry,
         timeout=timeout,

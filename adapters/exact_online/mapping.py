@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.base import BadRecord, Contact, Invoice, InvoiceStatus, Money, SenderDetails
 from connector.clock import AMSTERDAM
+from connector.ledger.port import BadRecord, Contact, Invoice, InvoiceStatus, Money, SenderDetails
 
 _DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 RECEIPT = 20  # PaymentTerms.LineType: 20 receipt (what customers owe), 22 payment (what we owe)

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
+
+import typer
 
 from adapters.exact_online.simulator_data import (
     ENTITY_CONTACT,
@@ -55,8 +57,9 @@ from adapters.exact_online.simulator_data import (
     parse_exact_datetime,
     split_amount,
 )
-from adapters.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
 from connector.clock import AMSTERDAM, Clock, SystemClock, business_date
+from connector.ledger import simulation
+from connector.ledger.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
 
 __all__ = ["CompiledFilter", "ExactOnlineSimulator", "FilterError", "compile_filter", "run_from_cli"]
 
@@ -1886,3 +1889,33 @@ def run_from_cli(
         ]
 
     serve_until_signal(simulator, port=port, lines=lines)
+
+
+def command(
+    port: simulation.PortOption = 0,
+    seed_file: Annotated[Path | None, simulation.seed_file_option('{"app": {...}, "divisions": [...]}')] = None,
+    generate: simulation.GenerateOption = None,
+    contacts: simulation.ContactsOption = None,
+    faults: simulation.FaultsOption = None,
+    fault_seed: simulation.FaultSeedOption = 0,
+    rate_limit_minutely: Annotated[int, typer.Option(help="API calls per minute per division.")] = 60,
+    rate_limit_daily: Annotated[int, typer.Option(help="API calls per UTC day per division.")] = 5000,
+    access_token_seconds: Annotated[int, typer.Option(help="Access-token lifetime.")] = 600,
+    min_refresh_seconds: Annotated[int, typer.Option(help="Refusing refreshes until the token is this old.")] = 570,
+    timeout_seconds: simulation.FaultTimeoutOption = 5.0,
+) -> None:
+    """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token."""
+    simulation.one_seed_source(seed_file, generate)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        accounts=contacts,
+        faults=faults,
+        fault_seed=fault_seed,
+        rate_limit_minutely=rate_limit_minutely,
+        rate_limit_daily=rate_limit_daily,
+        access_token_seconds=access_token_seconds,
+        min_refresh_seconds=min_refresh_seconds,
+        timeout_seconds=timeout_seconds,
+    )

@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Generic, TypeVar
 
-from adapters.sample_data import CITIES, SERVICES, STREETS, parse_amount
 from connector.clock import AMSTERDAM
+from connector.ledger.sample_data import CITIES, SERVICES, STREETS, parse_amount
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",

@@ -11,7 +11,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 
-from adapters.base import (
+from adapters.moneybird.client import DEFAULT_BASE_URL, PUBLISHED_LIMIT, moneybird_client
+from adapters.moneybird.mapping import (
+    OPEN_STATES,
+    contact_from_moneybird,
+    invoice_from_moneybird,
+    sender_from_identity,
+)
+from adapters.moneybird.settings import MoneybirdAdministration
+from connector.clock import Clock, business_date
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.port import (
     BadRecord,
     Capability,
     ChangeBatch,
@@ -26,16 +36,6 @@ from adapters.base import (
     TransientError,
     chunks,
 )
-from adapters.http import ApiClient, HttpOptions, RateLimit
-from adapters.moneybird.client import DEFAULT_BASE_URL, PUBLISHED_LIMIT, moneybird_client
-from adapters.moneybird.mapping import (
-    OPEN_STATES,
-    contact_from_moneybird,
-    invoice_from_moneybird,
-    sender_from_identity,
-)
-from connector.clock import Clock, business_date
-from connector.config import MoneybirdAdministration
 
 FETCH_LIMIT = 100  # "Returns a maximum of 100 invoices, even if more ids are provided."
 HISTORY_YEARS = 10  # how far back the explicit `period` of the open-invoice filter reaches

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.http import ApiClient, HttpOptions, RateLimit, default_error_message
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, default_error_message
 
 DEFAULT_BASE_URL = "https://moneybird.com/api/v2"
 # "150 requests per 5 minutes" for the whole platform, per token (Moneybird help centre).

@@ -8,8 +8,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.base import BadRecord
 from connector.domain import Contact, Invoice, InvoiceStatus, Money, SenderDetails
+from connector.ledger.port import BadRecord
 
 # Moneybird states of a sent invoice that still has money outstanding.
 OPEN_STATES = ("open", "late", "reminded", "pending_payment")

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
+
+import typer
 
 from adapters.moneybird.simulator_data import (
     PAUSED_NEXT_REMINDER,
@@ -42,8 +44,9 @@ from adapters.moneybird.simulator_data import (
     parse_timestamp,
     unpaid_state,
 )
-from adapters.simulation import HttpError, RateDecision, Request, Response, SimulatorServer, serve_until_signal
 from connector.clock import Clock, SystemClock, business_date
+from connector.ledger import simulation
+from connector.ledger.simulation import HttpError, RateDecision, Request, Response, SimulatorServer, serve_until_signal
 
 __all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range", "run_from_cli"]
 
@@ -922,3 +925,29 @@ def run_from_cli(
         people = contacts if contacts is not None else (20 if generate is None else max(1, generate // 5))
         simulator = MoneybirdSimulator.generate(invoices=invoices, contacts=people, **options)
     serve_until_signal(simulator, port=port, lines=simulator.summary_lines)
+
+
+def command(
+    port: simulation.PortOption = 0,
+    seed_file: Annotated[Path | None, simulation.seed_file_option('{"administrations": [...]}')] = None,
+    generate: simulation.GenerateOption = None,
+    contacts: simulation.ContactsOption = None,
+    faults: simulation.FaultsOption = None,
+    fault_seed: simulation.FaultSeedOption = 0,
+    rate_limit: Annotated[int, typer.Option(help="Requests per window per token.")] = 150,
+    rate_window: Annotated[float, typer.Option(help="Rate-limit window in seconds.")] = 300.0,
+    timeout_seconds: simulation.FaultTimeoutOption = 5.0,
+) -> None:
+    """A stateful Moneybird API on 127.0.0.1; prints `listening on http://127.0.0.1:PORT/api/v2` first."""
+    simulation.one_seed_source(seed_file, generate)
+    run_from_cli(
+        port=port,
+        seed_file=seed_file,
+        generate=generate,
+        contacts=contacts,
+        faults=faults,
+        fault_seed=fault_seed,
+        rate_limit=rate_limit,
+        rate_window_seconds=rate_window,
+        timeout_seconds=timeout_seconds,
+    )

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from adapters.sample_data import CITIES, SERVICES, STREETS
+from connector.ledger.sample_data import CITIES, SERVICES, STREETS
 
 __all__ = [
     "PAUSED_NEXT_REMINDER",

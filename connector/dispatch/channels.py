@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from adapters.base import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 from connector.config import EmailSection
 from connector.dispatch.messages import RenderedMessage, header_safe
+from connector.ledger.port import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AuthError, Capability, Invoice, LedgerAdapter, LedgerError, RateLimited, TransientError
+from connector.administration import AdministrationBase
 from connector.clock import Clock
-from connector.config import AdministrationBase, EmailSection, Settings
+from connector.config import EmailSection, Settings
 from connector.dispatch.channels import (
     ChannelError,
     Delivery,
@@ -27,6 +27,15 @@ from connector.dispatch.channels import (
     TaskChannel,
 )
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
+from connector.ledger.port import (
+    AuthError,
+    Capability,
+    Invoice,
+    LedgerAdapter,
+    LedgerError,
+    RateLimited,
+    TransientError,
+)
 from connector.log import get_logger, redact_text
 from connector.store import Store
 from connector.store.approvals import ApprovalStore, awaiting_approval_reason
@@ -38,7 +47,7 @@ from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import RatePeriod, letter_term, payment_deadline
 from connector.workflow.planner import planned_amount, planned_amounts
-from connector.workflow.policy import CUSTOMER_FACING, DEFAULT_POLICY, Policy
+from connector.workflow.policy import CUSTOMER_FACING, Policy
 
 log = get_logger("dispatch")
 SENT_EVENT = {
@@ -141,7 +150,7 @@ class Dispatcher:
         self.channels = ChannelHealthStore(self.store)
         self.log = log.bind(administration=self.administration.name)
         self.administration_id = self.store.ensure_administration(
-            self.administration.name, self.adapter.platform, getattr(self.administration, "ledger_reference", "")
+            self.administration.name, self.adapter.platform, self.administration.ledger_reference
         )
 
     # --- one run --------------------------------------------------------------------------------------
@@ -202,7 +211,7 @@ class Dispatcher:
 
     def _awaiting_approval(self) -> str | None:
         """Why the administration may not send yet: nobody approved the policy it runs under, as configured."""
-        name = getattr(self.administration, "policy", DEFAULT_POLICY)
+        name = self.administration.policy
         policy = self.policies[name]
         if ApprovalStore(self.store).approved(self.administration_id, name, policy.fingerprint()):
             return None
@@ -363,7 +372,7 @@ class Dispatcher:
     def _silence_ledger(self, invoices: Sequence[Invoice]) -> None:
         """Pause the ledger's own reminders on invoices this connector now chases (when configured), once each;
         a pause is harmless to repeat, so a crash in between costs nothing."""
-        if not getattr(self.administration, "pause_ledger_reminders", True):
+        if not self.administration.pause_ledger_reminders:
             return
         if not self.adapter.supports(Capability.PAUSE_LEDGER_REMINDERS):
             return
@@ -393,7 +402,7 @@ class Dispatcher:
         self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date, deadline: date | None
     ) -> RenderedMessage:
         planned = action.planned
-        company = getattr(self.administration, "company", None)
+        company = self.administration.company
         earlier = [
             (sent.legal_letter, self.calendar.today(sent.executed_at), covered)
             for sent, covered in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING))
@@ -430,10 +439,10 @@ class Dispatcher:
             interest_pending="interest" in planned and planned["interest"] is None,
             sent_on=today,
             deadline=deadline,
-            vat_percent=getattr(self.administration, "collection_costs_vat_percent", None),
+            vat_percent=self.administration.collection_costs_vat_percent,
             recipient=(contact.email if contact else None) or (contact.name if contact else None),
             sender=company,
-            agency=getattr(self.administration, "collection_agency", None),
+            agency=self.administration.collection_agency,
             reminded_on=[on for letter, on, _ in earlier if not letter],
             reminded_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in reminded],
             letter_sent_on=next((on for letter, on, _ in reversed(earlier) if letter), None),

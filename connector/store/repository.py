@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from adapters.base import BadRecord, ChangeBatch
 from connector import domain
 from connector.clock import Clock
+from connector.ledger.port import BadRecord, ChangeBatch
 from connector.store import migrate
 from connector.store.db import create_engine
 from connector.store.models import (

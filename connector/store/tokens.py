@@ -7,8 +7,8 @@ lose the chain for good (the user must consent again). The rules kept here:
   that holds the token row's lock (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's write lock, taken by
   `BEGIN IMMEDIATE`), and the row is read again once the lock is held — someone may just have refreshed;
 - the new pair is committed before the new access token is handed out: a crash after that loses nothing;
-- no refresh while the access token is younger than `not_before` (Exact refuses refreshes in the first
-  9.5 minutes of a token's life);
+- no refresh while the access token is younger than the ledger allows (`refresh_not_before_seconds`:
+  Exact refuses refreshes in the first 9.5 minutes of a token's life);
 - a refusal of the chain itself ("Old refresh token used", an expired refresh token) is recorded on the
   row and raised as an AuthError that asks for a new consent.
 
@@ -26,12 +26,11 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import select
 
-from adapters.base import AuthError
-from adapters.oauth import Refresher, TokenGrant
+from connector.ledger.oauth import Refresher, TokenGrant
+from connector.ledger.port import AuthError
 from connector.store.models import OAuthToken
 from connector.store.repository import Store
 
-NOT_BEFORE_SECONDS = 570  # Exact: "only ... 9 minutes and 30 seconds after you received it"
 MARGIN_SECONDS = 30  # refresh when less than this is left of the access token
 
 
@@ -61,7 +60,7 @@ class TokenVault:
         store: Store,
         secret_key: str,
         *,
-        not_before_seconds: float = NOT_BEFORE_SECONDS,
+        not_before_seconds: float | None = None,
         margin_seconds: float = MARGIN_SECONDS,
     ) -> None:
         keys = [key.strip() for key in secret_key.split(",") if key.strip()]
@@ -73,7 +72,8 @@ class TokenVault:
             raise SecretKeyError("CONNECTOR_SECRET_KEY is not a Fernet key (32 url-safe base64 bytes)") from None
         self.key_fingerprint = hashlib.sha256(keys[0].encode()).hexdigest()[:16]
         self.store = store
-        self.not_before = timedelta(seconds=not_before_seconds)
+        # None: each ledger's own rule (the refresher's); a number overrides it (tests).
+        self.not_before = timedelta(seconds=not_before_seconds) if not_before_seconds is not None else None
         self.margin = timedelta(seconds=margin_seconds)
 
     @classmethod
@@ -140,16 +140,18 @@ class TokenVault:
         with self.store.session() as session:
             row = session.get(OAuthToken, connection)
             if row is None:
-                raise AuthError(f"no tokens for connection {connection!r}: run `connector auth exact` first")
-            current = self._usable(row, rejected)
+                raise AuthError(
+                    f"no tokens for connection {connection!r}: run `connector auth {refresher.ledger}` first"
+                )
+            current = self._usable(row, rejected, refresher)
         if current is not None:
             return current
         return self._refresh(connection, refresher, rejected)
 
-    def _usable(self, row: OAuthToken, rejected: str | None) -> str | None:
+    def _usable(self, row: OAuthToken, rejected: str | None, refresher: Refresher) -> str | None:
         """The stored access token if it can be used as it is."""
         if row.failure:
-            raise AuthError(f"{row.failure}; the connection needs a new consent: run `connector auth exact`")
+            raise AuthError(f"{row.failure}; the connection needs a new consent: run `connector auth {refresher.ledger}`")
         if row.access_token is None or row.expires_at is None:
             return None
         token = self._decrypt(row.access_token, row.connection)
@@ -165,17 +167,24 @@ class TokenVault:
             # The lock: a second refresher (thread or process) waits here, then finds the fresh pair.
             row = session.exec(select(OAuthToken).where(OAuthToken.connection == connection).with_for_update()).first()
             if row is None:
-                raise AuthError(f"no tokens for connection {connection!r}: run `connector auth exact` first")
-            current = self._usable(row, rejected)
+                raise AuthError(
+                    f"no tokens for connection {connection!r}: run `connector auth {refresher.ledger}` first"
+                )
+            current = self._usable(row, rejected, refresher)
             if current is not None:
                 return current
-            young = row.issued_at is not None and now - row.issued_at < self.not_before
+            not_before = (
+                self.not_before
+                if self.not_before is not None
+                else timedelta(seconds=refresher.refresh_not_before_seconds)
+            )
+            young = row.issued_at is not None and now - row.issued_at < not_before
             if young and row.access_token is not None and row.expires_at is not None and row.expires_at > now:
                 # Too early for the ledger to accept a refresh: use what we have while it lasts.
                 return self._decrypt(row.access_token, connection)
             refused: AuthError | None = None
             try:
-                grant = refresher(self._decrypt(row.refresh_token, connection))
+                grant = refresher.refresh(self._decrypt(row.refresh_token, connection))
             except AuthError as exc:
                 refused = exc
                 row.failure = str(exc)[:500]  # remembered, so no one tries the dead chain again
@@ -188,7 +197,9 @@ class TokenVault:
             row.updated_at = now
             session.add(row)
         if refused is not None:
-            raise AuthError(f"{refused}; the connection needs a new consent: run `connector auth exact`") from refused
+            raise AuthError(
+                f"{refused}; the connection needs a new consent: run `connector auth {refresher.ledger}`"
+            ) from refused
         # Committed: only now may the new access token be used.
         return grant.access_token
 

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from connector.domain import format_amount
 from connector.workflow.legal import (
@@ -767,15 +767,26 @@ def _name(step: _Step) -> str:
     return step.invoice.number or step.invoice.ledger_id
 
 
+class PlanningSettings(Protocol):
+    """What the planner reads of an administration's settings."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def collection_costs_vat_percent(self) -> Decimal | None: ...
+
+
 def planner_for(
-    administration: Any, policies: Mapping[str, Policy], rates: Sequence[RatePeriod] | None = None
+    administration: PlanningSettings, policies: Mapping[str, Policy], rates: Sequence[RatePeriod] | None = None
 ) -> Planner:
     """The planner as an administration's configuration sets it up (policy, BTW on collection costs, and the
     interest-rate table: the packaged one unless the configuration adds rows)."""
     return Planner(
         administration.name,
         policies,
-        getattr(administration, "policy", DEFAULT_POLICY),
+        administration.policy,
         rates=rates,
-        vat_percent=getattr(administration, "collection_costs_vat_percent", None),
+        vat_percent=administration.collection_costs_vat_percent,
     )

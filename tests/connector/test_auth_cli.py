@@ -15,13 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
 
-from adapters.base import AuthError
 from adapters.exact_online.client import ExactOAuth
 from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.exact_online.simulator_data import generate_seed
-from adapters.oauth import TokenGrant
 from connector.cli import app
 from connector.clock import SystemClock
+from connector.ledger.oauth import TokenGrant
+from connector.ledger.port import AuthError
 from connector.store import Store
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
@@ -185,7 +185,7 @@ def test_consent_by_redirect_stores_the_tokens_and_sync_works(connector: Connect
     output = "".join(printed) + rest
     assert process.returncode == 0, output
     assert "acme: consent stored for connection 'acme' (chain 1)" in output
-    assert f"division {simulator.division} is used" in output
+    assert f"division {simulator.division} (nl) is used" in output
     assert_no_secrets(output, simulator)
 
     store = connector.store()

@@ -9,11 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.exact_online.simulator import ExactOnlineSimulator
-from adapters.oauth import TokenGrant
 from connector.clock import ManualClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints
+from connector.ledger.oauth import TokenGrant
 from tests.conftest import EXACT_SECRET_KEY, FAST_RETRIES, SIM_TODAY
 from tests.support.approvals import approve
 from tests.support.sender import SENDER

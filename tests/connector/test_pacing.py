@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import ApiBudget
+from connector.ledger.port import ApiBudget
 from connector.pacing import average_calls, pace
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from adapters.http import RateLimit, RateLimiter, idle_sleep
+from connector.ledger.http import RateLimit, RateLimiter, idle_sleep
 from connector.slots import WorkSlots
 
 

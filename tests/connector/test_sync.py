@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.base import ChangeBatch, Invoice, SyncState
-from adapters.http import RateLimit, RateLimiter, rate_key
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
+from connector.ledger.http import RateLimit, RateLimiter, rate_key
+from connector.ledger.port import ChangeBatch, Invoice, SyncState
 from connector.store import Store
 from connector.sync import SyncReport, sync_administration
 from tests.conftest import SIM_TODAY, calls_by_endpoint, moneybird_adapter

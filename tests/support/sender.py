@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.config import Company
+from connector.administration import Company
 
 SENDER: dict[str, Any] = {
     "name": "Bakkerij De Vries",

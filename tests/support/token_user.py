@@ -30,7 +30,7 @@ def main() -> None:
     with httpx.Client(base_url=base_url) as client:
         while time.time() < float(until):
             try:
-                token = vault.access_token("office", oauth.refresh)
+                token = vault.access_token("office", oauth)
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 break

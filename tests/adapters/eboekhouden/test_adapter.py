@@ -19,13 +19,13 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from adapters.base import AuthError
 from adapters.eboekhouden.adapter import EboekhoudenAdapter
 from adapters.eboekhouden.client import classify_error, end_sessions, session_for
 from adapters.eboekhouden.mapping import BLOCK_START, summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from connector.clock import ManualClock
 from connector.domain import Invoice, InvoiceStatus
+from connector.ledger.port import AuthError
 from connector.store import Store
 from connector.store.models import Invoice as StoredInvoice
 from connector.sync import SyncReport, sync_administration
@@ -266,7 +266,7 @@ def test_the_recheck_brings_the_customers_current_address(
 
 
 def _state(store: Store) -> Any:
-    from adapters.base import SyncState
+    from connector.ledger.port import SyncState
 
     admin = store.ensure_administration("acme", "eboekhouden", "")
     return SyncState(

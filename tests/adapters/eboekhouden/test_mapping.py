@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.base import BadRecord
 from adapters.eboekhouden.mapping import (
     BLOCK_END,
     BLOCK_MAX_LINES,
@@ -34,6 +33,7 @@ from adapters.eboekhouden.mapping import (
     with_summary_line,
 )
 from connector.domain import InvoiceStatus
+from connector.ledger.port import BadRecord
 from tests.support.fixtures import vendor_payload
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from adapters.base import Capability, InvoiceStatus, RequestRejected, SenderDetails
 from adapters.exact_online.adapter import ExactOnlineAdapter
 from adapters.exact_online.simulator import ExactOnlineSimulator
-from adapters.http import ErrorBudget
 from connector.clock import ManualClock
+from connector.ledger.http import ErrorBudget
+from connector.ledger.port import Capability, InvoiceStatus, RequestRejected, SenderDetails
 from connector.store import Store
 from connector.sync import SyncReport, sync_administration
 from tests.conftest import SIM_TODAY, exact_adapter

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import BadRecord, InvoiceStatus
 from adapters.exact_online.mapping import (
     contact_from_account,
     exact_date,
@@ -21,6 +20,7 @@ from adapters.exact_online.mapping import (
     term_from_receivable,
     term_from_receivables_list,
 )
+from connector.ledger.port import BadRecord, InvoiceStatus
 
 ACCOUNT = "8b6c2e3a-1f0d-4b0e-9a51-6c1f1f0c2a11"
 OTHER = "0f3c7c51-55aa-4c4e-8d3b-0a1b2c3d4e5f"

@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from adapters.base import Capability, Invoice, NotFound, RequestRejected, TransientError
-from adapters.http import HttpOptions, RetryPolicy
 from adapters.moneybird.adapter import MoneybirdAdapter
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
+from connector.ledger.http import HttpOptions, RetryPolicy
+from connector.ledger.port import Capability, Invoice, NotFound, RequestRejected, TransientError
 from tests.conftest import SIM_TODAY, moneybird_adapter
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.base import BadRecord
 from adapters.moneybird.mapping import contact_from_moneybird, invoice_from_moneybird
 from connector.domain import InvoiceStatus, Money
+from connector.ledger.port import BadRecord
 from tests.support.fixtures import vendor_payload
 
 

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Capability, ChangeBatch, Contact, Invoice, LedgerAdapter, SyncState
+from adapters.moneybird.settings import MoneybirdAdministration
 from connector.clock import AMSTERDAM, ManualClock
-from connector.config import MoneybirdAdministration
 from connector.dispatch.channels import Delivery
 from connector.dispatch.dispatcher import Dispatcher
 from connector.domain import InvoiceStatus, Money
+from connector.ledger.port import Capability, ChangeBatch, Contact, Invoice, LedgerAdapter, SyncState
 from connector.store import Store
 from connector.store.workflow import WorkflowStore
 from connector.sync import sync_administration

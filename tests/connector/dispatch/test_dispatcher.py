@@ -26,7 +26,6 @@ from sqlmodel import select
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from adapters.base import AuthError, LedgerAdapter, RateLimited
 from adapters.eboekhouden.mapping import summary_lines
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.exact_online.simulator import ExactOnlineSimulator
@@ -39,6 +38,7 @@ from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.health.metrics import Metrics
 from connector.health.status import gather, readiness, status_document
+from connector.ledger.port import AuthError, LedgerAdapter, RateLimited
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry

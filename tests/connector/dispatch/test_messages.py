@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.config import Company
+from connector.administration import Company
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 
 RENDERER = MessageRenderer()

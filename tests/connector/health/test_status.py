@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
-from connector.config import MoneybirdAdministration
+from adapters.moneybird.settings import MoneybirdAdministration
 from connector.health.status import AdministrationFigures
 from connector.store.models import SyncRun
 from tests.support.sender import COMPANY

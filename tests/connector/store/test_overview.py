@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from adapters.base import ChangeBatch
 from connector.clock import ManualClock, business_date
 from connector.config import Settings, settings_from_dict
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
 from connector.health.status import AdministrationFigures, gather
+from connector.ledger.port import ChangeBatch
 from connector.reports import BUCKETS, bucket_floors
 from connector.store import Store
 from connector.store import models as rows

@@ -12,9 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from adapters.base import BadRecord, ChangeBatch
 from connector.clock import ManualClock
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
+from connector.ledger.port import BadRecord, ChangeBatch
 from connector.store import Store, migrate
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from adapters.exact_online.client import ExactOAuth
 from adapters.exact_online.simulator import ExactOnlineSimulator
-from adapters.oauth import TokenGrant
 from connector.clock import SystemClock
+from connector.ledger.oauth import TokenGrant
 from connector.store import Store
 from connector.store.tokens import TokenVault
 from tests.conftest import EXACT_SECRET_KEY
@@ -72,6 +72,6 @@ def test_two_processes_refreshing_together_keep_the_chain(simulator: ExactOnline
         host=simulator.base_url, client_id=simulator.client_id, client_secret=simulator.client_secret, redirect_uri="x"
     )
     before = simulator.token_refreshes
-    vault.access_token("office", oauth.refresh, rejected=vault.access_token("office", oauth.refresh))
+    vault.access_token("office", oauth, rejected=vault.access_token("office", oauth))
     assert simulator.token_refreshes == before + 1
     store.close()

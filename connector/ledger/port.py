@@ -1,8 +1,10 @@
-"""The adapter contract: what the core may ask of a ledger, and the errors a ledger may raise.
+"""The ledger port: everything the core may ask of a ledger, and all a ledger plugin needs to know of the core.
 
-An adapter maps one ledger's API onto the domain objects in `connector.domain`; the core never sees
-platform JSON. Required operations are abstract; optional ones are declared in `capabilities` and raise
-`NotSupported` when an adapter does not offer them.
+A ledger is a plugin folder under `adapters/` that exports a `PLATFORM` (a `Platform`): its settings model
+(extending `LedgerSettings`), how to make its adapter, and optionally its OAuth flow, its simulator and a
+shutdown hook. The adapter maps the ledger's API onto the domain objects in `connector.domain`; the core never
+sees platform JSON. Required operations are abstract; optional ones are declared in `capabilities` and raise
+`NotSupported` when an adapter does not offer them. See docs/adding-a-ledger.md.
 """
 
 from __future__ import annotations
@@ -12,11 +14,19 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from connector.administration import NAME_PATTERN
+from connector.administration import AdministrationBase as LedgerSettings
+from connector.clock import Clock
 from connector.domain import Contact, Invoice, InvoiceStatus, Money, SenderDetails
 
+if TYPE_CHECKING:
+    from connector.ledger.http import HttpOptions
+    from connector.ledger.oauth import OAuthClient, TokenKeeper
+
 __all__ = [
+    "NAME_PATTERN",
     "ApiBudget",
     "AuthError",
     "BadRecord",
@@ -27,9 +37,12 @@ __all__ = [
     "InvoiceStatus",
     "LedgerAdapter",
     "LedgerError",
+    "LedgerSettings",
     "Money",
     "NotFound",
     "NotSupported",
+    "OAuthSupport",
+    "Platform",
     "RateLimited",
     "RequestRejected",
     "SenderDetails",
@@ -266,3 +279,58 @@ class LedgerAdapter(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- the plugin descriptor ----------------------------------------------------------------------------
+
+SettingsT = TypeVar("SettingsT", bound=LedgerSettings)
+
+
+@dataclass(frozen=True)
+class Reachable:
+    """An administration (an Exact Online division, say) that a consent's tokens reach."""
+
+    code: str
+    description: str
+
+
+@dataclass(frozen=True)
+class OAuthSupport(Generic[SettingsT]):
+    """How `connector auth LEDGER` consents for a ledger that uses OAuth2's authorization code flow.
+
+    `client` makes the ledger's OAuth client for one administration's settings; `reachable` lists what the
+    stored tokens reach (`auth --list-administrations`); `configured` names the one the settings pin.
+    """
+
+    client: Callable[[SettingsT, HttpOptions | None], OAuthClient]
+    reachable: Callable[[SettingsT, TokenKeeper, Clock], list[Reachable]] | None = None
+    configured: Callable[[SettingsT], str] | None = None
+    reachable_kind: str = "administration"  # what the ledger calls one ("division")
+
+
+@dataclass(frozen=True)
+class Platform(Generic[SettingsT]):
+    """One ledger, as the registry knows it.
+
+    - `name` is the `platform` key in the configuration; `aliases` are other names the CLI accepts for it
+      (`connector auth exact`).
+    - `settings` validates an `[[administrations]]` table of this platform.
+    - `create` makes the adapter for one administration; `tokens` is the token keeper for OAuth ledgers.
+    - `simulator` names the simulator's command as `module:function` (loaded only when it runs): a function
+      with typer-annotated options, mounted as `connector simulate NAME`.
+    - `shutdown` closes what the ledger keeps open across adapters (e-Boekhouden's sessions) on a clean stop.
+    """
+
+    name: str
+    title: str
+    settings: type[SettingsT]
+    adapter: type[LedgerAdapter]
+    create: Callable[[SettingsT, Clock, HttpOptions, TokenKeeper | None], LedgerAdapter]
+    oauth: OAuthSupport[SettingsT] | None = None
+    simulator: str | None = None
+    shutdown: Callable[[], object] | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.adapter.capabilities

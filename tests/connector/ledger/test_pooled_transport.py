@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from adapters.http import close_pools, pooled_transport
+from connector.ledger.http import close_pools, pooled_transport
 
 
 class CountingServer(ThreadingHTTPServer):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from adapters.base import AuthError, NotFound, RateLimited, RequestRejected, TransientError
-from adapters.http import ApiClient, RateLimit, RateLimiter, RetryPolicy, reset_delay
+from connector.ledger.http import ApiClient, RateLimit, RateLimiter, RetryPolicy, reset_delay
+from connector.ledger.port import AuthError, NotFound, RateLimited, RequestRejected, TransientError
 from connector.log import MASK, redact_url, register_secret
 
 

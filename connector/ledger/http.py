@@ -34,7 +34,8 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from adapters.base import (
+from connector.clock import pause
+from connector.ledger.port import (
     AuthError,
     LedgerError,
     NotFound,
@@ -42,7 +43,6 @@ from adapters.base import (
     RequestRejected,
     TransientError,
 )
-from connector.clock import pause
 from connector.log import get_logger, redact_url
 
 USER_AGENT = "ledger-connector/0.1"

@@ -26,9 +26,12 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
+
+import typer
 
 __all__ = [
     "CONTROL_PREFIX",
@@ -589,3 +592,28 @@ def serve_until_signal(
         simulator.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# --- `connector simulate LEDGER`: the options every simulator takes, under one set of names -------------
+
+PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")]
+GenerateOption = Annotated[int | None, typer.Option(help="Generate this many open invoices.")]
+# One name for the customers on every ledger; the ledgers' own words stay as aliases.
+ContactsOption = Annotated[
+    int | None, typer.Option("--contacts", "--accounts", "--relations", help="...over this many customers.")
+]
+FaultsOption = Annotated[
+    str | None, typer.Option(help="Fault injection, e.g. '5xx:0.1,timeout:0.05,malformed:0.02,429:0.01'.")
+]
+FaultSeedOption = Annotated[int, typer.Option(help="Seed for the fault dice.")]
+FaultTimeoutOption = Annotated[float, typer.Option(help="How long a 'timeout' fault stalls.")]
+
+
+def seed_file_option(shape: str) -> Any:
+    return typer.Option("--seed-file", help=f"Seed JSON: {shape}.")
+
+
+def one_seed_source(seed_file: Path | None, generate: int | None) -> None:
+    if seed_file is not None and generate is not None:
+        typer.echo("--seed-file and --generate exclude each other", err=True)
+        raise typer.Exit(2)

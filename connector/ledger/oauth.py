@@ -7,7 +7,7 @@ it serialises refreshes across threads and processes and commits the new pair be
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,7 +26,30 @@ class TokenGrant:
         return f"TokenGrant(expires_in={self.expires_in})"
 
 
-Refresher = Callable[[str], TokenGrant]  # refresh token in, new grant out
+class Refresher(Protocol):
+    """What a token keeper needs of a ledger to keep a chain fresh."""
+
+    ledger: str  # the ledger as `connector auth LEDGER` names it, for messages that ask for a new consent
+    # No refresh while the access token is younger than this (Exact Online refuses refreshes in the first
+    # 9.5 minutes of a token's life); 0 where the ledger has no such rule.
+    refresh_not_before_seconds: float
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        """A new grant for the refresh token (which a rotating ledger then kills)."""
+        ...
+
+
+class OAuthClient(Refresher, Protocol):
+    """One app's OAuth2 authorization-code flow at one ledger host."""
+
+    client_id: str
+    redirect_uri: str
+
+    def consent_url(self, state: str | None = None) -> tuple[str, str]:
+        """The URL a person opens to consent, and the `state` to expect back."""
+        ...
+
+    def exchange_code(self, code: str) -> TokenGrant: ...
 
 
 class TokenKeeper(Protocol):
