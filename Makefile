@@ -21,11 +21,13 @@ test: $(STAMP)
 	$(BIN)/ruff check connector adapters tests benchmarks
 	$(BIN)/ruff format --check --quiet connector adapters tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check connector adapters tests benchmarks
 	$(BIN)/ruff format --check connector adapters tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import importlib
 import json
 import os
 import sys
@@ -1210,8 +1209,7 @@ def _mount_simulators() -> None:
     for platform in registry.platforms():
         if platform.simulator is None:
             continue
-        module_name, _, function = platform.simulator.partition(":")
-        command = getattr(importlib.import_module(module_name), function)
+        command = registry.load(platform.simulator)
         simulate_app.command(platform.name)(command)
         for alias in platform.aliases:
             simulate_app.command(alias, hidden=True)(command)

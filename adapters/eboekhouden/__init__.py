@@ -12,5 +12,6 @@ PLATFORM = Platform(
     adapter=EboekhoudenAdapter,
     create=EboekhoudenAdapter.from_config,
     simulator="adapters.eboekhouden.simulator:command",
+    simulator_server="adapters.eboekhouden.simulator:EboekhoudenSimulator",
     shutdown=end_sessions,
 )

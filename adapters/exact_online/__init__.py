@@ -17,5 +17,6 @@ PLATFORM = Platform(
         reachable_kind="division",
     ),
     simulator="adapters.exact_online.simulator:command",
+    simulator_server="adapters.exact_online.simulator:ExactOnlineSimulator",
     aliases=("exact",),
 )

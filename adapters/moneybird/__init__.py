@@ -11,4 +11,5 @@ PLATFORM = Platform(
     adapter=MoneybirdAdapter,
     create=MoneybirdAdapter.from_config,
     simulator="adapters.moneybird.simulator:command",
+    simulator_server="adapters.moneybird.simulator:MoneybirdSimulator",
 )

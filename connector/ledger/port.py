@@ -317,7 +317,8 @@ class Platform(Generic[SettingsT]):
     - `settings` validates an `[[administrations]]` table of this platform.
     - `create` makes the adapter for one administration; `tokens` is the token keeper for OAuth ledgers.
     - `simulator` names the simulator's command as `module:function` (loaded only when it runs): a function
-      with typer-annotated options, mounted as `connector simulate NAME`.
+      with typer-annotated options, mounted as `connector simulate NAME`; `simulator_server` names the
+      simulator's class (`module:Class`), for the demo.
     - `shutdown` closes what the ledger keeps open across adapters (e-Boekhouden's sessions) on a clean stop.
     """
 
@@ -328,6 +329,7 @@ class Platform(Generic[SettingsT]):
     create: Callable[[SettingsT, Clock, HttpOptions, TokenKeeper | None], LedgerAdapter]
     oauth: OAuthSupport[SettingsT] | None = None
     simulator: str | None = None
+    simulator_server: str | None = None
     shutdown: Callable[[], object] | None = None
     aliases: tuple[str, ...] = ()
 

@@ -77,6 +77,12 @@ def create_adapter(
     return platform(config.platform).create(config, clock, options or HttpOptions(), tokens)
 
 
+def load(target: str) -> Any:
+    """What a `module:name` reference in a Platform names (a simulator's command or class)."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def end_sessions() -> None:
     """Close what the ledgers this process used keep open across adapters, for a clean stop."""
     for candidate in platforms():

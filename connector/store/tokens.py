@@ -151,7 +151,9 @@ class TokenVault:
     def _usable(self, row: OAuthToken, rejected: str | None, refresher: Refresher) -> str | None:
         """The stored access token if it can be used as it is."""
         if row.failure:
-            raise AuthError(f"{row.failure}; the connection needs a new consent: run `connector auth {refresher.ledger}`")
+            raise AuthError(
+                f"{row.failure}; the connection needs a new consent: run `connector auth {refresher.ledger}`"
+            )
         if row.access_token is None or row.expires_at is None:
             return None
         token = self._decrypt(row.access_token, row.connection)
