@@ -12,6 +12,7 @@ PLATFORM = Platform(
     adapter=EboekhoudenAdapter,
     create=EboekhoudenAdapter.from_config,
     simulator="adapters.eboekhouden.simulator:command",
+    simulated="adapters.eboekhouden.simulated:SimulatedEboekhouden",
     simulator_server="adapters.eboekhouden.simulator:EboekhoudenSimulator",
     shutdown=end_sessions,
 )

@@ -499,6 +499,11 @@ class EboekhoudenSimulator(SimulatorServer):
         with self.lock:
             return [str(key) for key in self._books.outstanding[cred_deb]]
 
+    def sales_invoice_ids(self) -> list[str]:
+        """Every sales invoice mutation, outstanding or not."""
+        with self.lock:
+            return [str(key) for key, mutation in self._books.mutations.items() if mutation["type"] == 2]
+
     def outstanding(self, mutation_id: int | str) -> dict[str, Any] | None:
         """The mutation's row in the outstanding list, or None when it is not outstanding."""
         with self.lock:

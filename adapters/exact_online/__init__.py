@@ -17,6 +17,7 @@ PLATFORM = Platform(
         reachable_kind="division",
     ),
     simulator="adapters.exact_online.simulator:command",
+    simulated="adapters.exact_online.simulated:SimulatedExactOnline",
     simulator_server="adapters.exact_online.simulator:ExactOnlineSimulator",
     aliases=("exact",),
 )

@@ -11,5 +11,6 @@ PLATFORM = Platform(
     adapter=MoneybirdAdapter,
     create=MoneybirdAdapter.from_config,
     simulator="adapters.moneybird.simulator:command",
+    simulated="adapters.moneybird.simulated:SimulatedMoneybird",
     simulator_server="adapters.moneybird.simulator:MoneybirdSimulator",
 )

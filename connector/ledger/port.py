@@ -13,6 +13,7 @@ import abc
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -46,6 +47,7 @@ __all__ = [
     "RateLimited",
     "RequestRejected",
     "SenderDetails",
+    "SimulatedLedger",
     "SyncState",
     "TransientError",
     "chunks",
@@ -281,6 +283,74 @@ class LedgerAdapter(abc.ABC):
         self.close()
 
 
+# --- a ledger's simulator, as every ledger's is driven --------------------------------------------------
+
+SimulatedT = TypeVar("SimulatedT", bound="SimulatedLedger")
+
+
+class SimulatedLedger(abc.ABC):
+    """One administration in a ledger's simulator, driven the same way whichever ledger it is: by the contract
+    tests every registered ledger must pass, and by tests that play one story on every ledger.
+
+    Ledger ids are the adapter's (`Invoice.ledger_id`). Changes go through the simulator's own controls,
+    as a person working in the ledger would make them; `server` is the simulator itself, for what only one
+    ledger has.
+    """
+
+    platform: ClassVar[str]
+
+    @classmethod
+    @abc.abstractmethod
+    def start(
+        cls: type[SimulatedT], *, invoices: int, contacts: int, seed: int, today: date, clock: Clock
+    ) -> SimulatedT:
+        """A simulator on loopback over a generated administration, serving until `stop`."""
+
+    @property
+    @abc.abstractmethod
+    def server(self) -> Any: ...
+
+    @abc.abstractmethod
+    def settings(self, name: str = "acme", **extra: Any) -> LedgerSettings:
+        """The administration's settings, pointing at the simulator with the credentials it accepts."""
+
+    def grant(self) -> Any:
+        """For a ledger that keeps OAuth tokens: a fresh consent's `TokenGrant`, to store under the settings'
+        `token_connection`. None for the rest."""
+        return None
+
+    @abc.abstractmethod
+    def open_ids(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def is_open(self, ledger_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def pay(self, ledger_id: str, amount: Decimal | None = None) -> None:
+        """Register a payment in the ledger: the whole open amount, or `amount` of it."""
+
+    @abc.abstractmethod
+    def notes(self) -> list[tuple[str, str]]:
+        """(invoice ledger id, text) of every note the connector wrote back, as the ledger keeps them."""
+
+    @abc.abstractmethod
+    def requests(self) -> list[dict[str, Any]]:
+        """The API calls the simulator served (`method`, `path`, ...), control calls left out."""
+
+    def reminders_paused(self, ledger_id: str) -> bool:
+        """Whether the ledger's own reminders are paused for the invoice (PAUSE_LEDGER_REMINDERS)."""
+        raise NotSupported(f"{self.platform} cannot pause its own reminders")
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self: SimulatedT) -> SimulatedT:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 # --- the plugin descriptor ----------------------------------------------------------------------------
 
 SettingsT = TypeVar("SettingsT", bound=LedgerSettings)
@@ -318,7 +388,8 @@ class Platform(Generic[SettingsT]):
     - `create` makes the adapter for one administration; `tokens` is the token keeper for OAuth ledgers.
     - `simulator` names the simulator's command as `module:function` (loaded only when it runs): a function
       with typer-annotated options, mounted as `connector simulate NAME`; `simulator_server` names the
-      simulator's class (`module:Class`), for the demo.
+      simulator's class (`module:Class`), for the demo; `simulated` names its `SimulatedLedger` (`module:Class`),
+      through which the contract tests drive it.
     - `shutdown` closes what the ledger keeps open across adapters (e-Boekhouden's sessions) on a clean stop.
     """
 
@@ -330,6 +401,7 @@ class Platform(Generic[SettingsT]):
     oauth: OAuthSupport[SettingsT] | None = None
     simulator: str | None = None
     simulator_server: str | None = None
+    simulated: str | None = None
     shutdown: Callable[[], object] | None = None
     aliases: tuple[str, ...] = ()
 

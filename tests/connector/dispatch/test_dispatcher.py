@@ -1,6 +1,6 @@
 """The dispatcher end to end: a ledger simulator (real HTTP) and a real SMTP server on loopback.
 
-The 45-day run is the same test on every ledger (`LedgerView` hides only how a simulator is asked
+The 45-day run is the same test on every ledger (each ledger's `SimulatedLedger` hides only how a simulator is asked
 about invoices, payments and the notes written back); the other tests use Moneybird's features.
 """
 
@@ -26,9 +26,11 @@ from sqlmodel import select
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from adapters.eboekhouden.mapping import summary_lines
+from adapters.eboekhouden.simulated import SimulatedEboekhouden
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
+from adapters.exact_online.simulated import SimulatedExactOnline
 from adapters.exact_online.simulator import ExactOnlineSimulator
+from adapters.moneybird.simulated import SimulatedMoneybird
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import CommandContext, app
 from connector.clock import AMSTERDAM, ManualClock
@@ -38,7 +40,7 @@ from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.health.metrics import Metrics
 from connector.health.status import gather, readiness, status_document
-from connector.ledger.port import AuthError, LedgerAdapter, RateLimited
+from connector.ledger.port import AuthError, LedgerAdapter, RateLimited, SimulatedLedger
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
@@ -69,96 +71,6 @@ def at(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=AMSTERDAM).astimezone(UTC)
 
 
-class LedgerView:
-    """What the 45-day test asks of a simulated ledger, whichever ledger it is."""
-
-    def open_ids(self) -> list[str]:
-        raise NotImplementedError
-
-    def is_open(self, ledger_id: str) -> bool:
-        raise NotImplementedError
-
-    def pay_in_full(self, ledger_id: str) -> None:
-        raise NotImplementedError
-
-    def notes(self) -> list[tuple[str, str]]:
-        """(invoice ledger id, text) of every note written back."""
-        raise NotImplementedError
-
-
-class MoneybirdView(LedgerView):
-    def __init__(self, simulator: MoneybirdSimulator) -> None:
-        self.simulator, self.admin = simulator, simulator.administration_ids[0]
-
-    def open_ids(self) -> list[str]:
-        return [i for i in self.simulator.invoice_ids(self.admin) if self.is_open(i)]
-
-    def is_open(self, ledger_id: str) -> bool:
-        return self.simulator.get_invoice(self.admin, ledger_id)["state"] in ("open", "late", "reminded")
-
-    def pay_in_full(self, ledger_id: str) -> None:
-        invoice = self.simulator.get_invoice(self.admin, ledger_id)
-        self.simulator.add_payment(self.admin, ledger_id, invoice["total_unpaid"])
-
-    def notes(self) -> list[tuple[str, str]]:
-        return [
-            (ledger_id, note["note"])
-            for ledger_id in self.simulator.invoice_ids(self.admin)
-            for note in self.simulator.get_invoice(self.admin, ledger_id)["notes"]
-        ]
-
-
-class ExactView(LedgerView):
-    """Exact has no invoice notes: they are CommunicationNotes (Tasks for calls) naming the invoice."""
-
-    def __init__(self, simulator: ExactOnlineSimulator) -> None:
-        self.simulator = simulator
-
-    def open_ids(self) -> list[str]:
-        return [str(number) for number in self.simulator.open_invoice_numbers()]
-
-    def is_open(self, ledger_id: str) -> bool:
-        return bool(self.simulator.open_terms(int(ledger_id)))
-
-    def pay_in_full(self, ledger_id: str) -> None:
-        owed = sum((Decimal(str(t["AmountDC"])) for t in self.simulator.open_terms(int(ledger_id))), Decimal(0))
-        self.simulator.add_payment(int(ledger_id), owed)
-
-    def notes(self) -> list[tuple[str, str]]:
-        found = []
-        for row in [*self.simulator.notes(), *self.simulator.tasks()]:
-            match = re.match(r"Factuur (\d+):", str(row.get("Subject") or row.get("Description") or ""))
-            assert match, row  # every note names its invoice
-            found.append((match.group(1), str(row["Notes"])))
-        return found
-
-
-class EboekhoudenView(LedgerView):
-    """e-Boekhouden has no notes at all: the connector's lines live in a block in the relation's note."""
-
-    def __init__(self, simulator: EboekhoudenSimulator) -> None:
-        self.simulator = simulator
-        self.by_number = {simulator.mutation(i)["invoiceNumber"]: i for i in simulator.outstanding_ids()}
-
-    def open_ids(self) -> list[str]:
-        return self.simulator.outstanding_ids()
-
-    def is_open(self, ledger_id: str) -> bool:
-        return self.simulator.outstanding(ledger_id) is not None
-
-    def pay_in_full(self, ledger_id: str) -> None:
-        self.simulator.add_payment(ledger_id)
-
-    def notes(self) -> list[tuple[str, str]]:
-        found = []
-        for relation_id in self.simulator.relation_ids():
-            for line in summary_lines(self.simulator.relation(relation_id).get("note")):
-                match = re.match(r"Factuur (\S+): ", line)
-                assert match, line  # every line names its invoice
-                found.append((self.by_number[match.group(1)], line))
-        return found
-
-
 class World:
     """One administration: simulator, store, adapter, dispatcher, SMTP sink, and a clock to move."""
 
@@ -174,22 +86,22 @@ class World:
         self.store, self.clock, self.sink = store, clock, sink
         company = COMPANY
         self.adapter: LedgerAdapter
-        self.ledger: LedgerView
+        self.ledger: SimulatedLedger
         if isinstance(simulator, ExactOnlineSimulator):
             self.exact = simulator
             self.config: Any = exact_config(simulator, rate_limit=UNLIMITED, company=company)
             self.adapter = exact_adapter(simulator, store, clock, rate_limit=UNLIMITED)
-            self.ledger = ExactView(simulator)
+            self.ledger = SimulatedExactOnline(simulator)
         elif isinstance(simulator, EboekhoudenSimulator):
             self.config = eboekhouden_config(simulator, rate_limit=UNLIMITED, company=company)
             self.adapter = eboekhouden_adapter(simulator, clock, rate_limit=UNLIMITED)
-            self.ledger = EboekhoudenView(simulator)
+            self.ledger = SimulatedEboekhouden(simulator)
         else:
             self.simulator = simulator
             self.admin = simulator.administration_ids[0]
             self.config = moneybird_config(simulator, rate_limit=UNLIMITED, company=company)
             self.adapter = moneybird_adapter(simulator, clock, rate_limit=UNLIMITED)
-            self.ledger = MoneybirdView(simulator)
+            self.ledger = SimulatedMoneybird(simulator)
         self.dispatcher = Dispatcher(
             store=store,
             adapter=self.adapter,
@@ -303,7 +215,7 @@ def test_forty_five_days_emails_notes_and_audit_agree(any_world: World) -> None:
             open_ids = [i for i in world.ledger.open_ids() if i not in paid_on]
             for ledger_id in dice.sample(planned, min(5, len(planned))) + dice.sample(open_ids, 10):
                 if ledger_id not in paid_on and world.ledger.is_open(ledger_id):
-                    world.ledger.pay_in_full(ledger_id)
+                    world.ledger.pay(ledger_id)
                     paid_on[ledger_id] = today
         world.day(today)
 
