@@ -532,9 +532,7 @@ class Dispatcher:
             else:
                 text = f"{outcome.get('note', action.stage)} {marker}"
                 try:
-                    notes[invoice.ledger_id] = self.adapter.find_note(invoice, marker) or self.adapter.add_note(
-                        invoice, text
-                    )
+                    notes[invoice.ledger_id] = self._note_once(action, outcome, invoice, marker, text)
                 except (TransientError, RateLimited, AuthError) as exc:
                     # Not refused, only not now (a timeout, the rate limit, credentials a person must renew):
                     # the next run looks for the marker before writing again.
@@ -549,6 +547,20 @@ class Dispatcher:
                 action, outcome, "note_written", invoice.ledger_id, {"note_id": notes[invoice.ledger_id]}
             )
         self.outbox.transition(action, "done", expect="sent")
+
+
+    def _note_once(self, action: Action, outcome: dict[str, Any], invoice: Invoice, marker: str, text: str) -> str:
+        """Write the note, asking the ledger for it first only when an earlier attempt may have written it:
+        the attempt is recorded before the write, so a first attempt costs one call, not two."""
+        attempted: list[str] = list(outcome.get("notes_attempted") or [])
+        if invoice.ledger_id in attempted:
+            found = self.adapter.find_note(invoice, marker)
+            if found is not None:
+                return found
+        else:
+            outcome["notes_attempted"] = [*attempted, invoice.ledger_id]
+            self.outbox.save_outcome(action, outcome)
+        return self.adapter.add_note(invoice, text)
 
 
 def _far_future(now: datetime) -> datetime:

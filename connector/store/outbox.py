@@ -181,16 +181,24 @@ class OutboxStore:
         return True
 
     def save_outcome(
-        self, action: Action, outcome: dict[str, Any], event: str, invoice: str, detail: dict[str, Any]
+        self,
+        action: Action,
+        outcome: dict[str, Any],
+        event: str | None = None,
+        invoice: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
-        """Record one step of the write-back (a note written) with its audit entry, at once."""
+        """Record one step of the write-back (a note about to be written, a note written), with its audit
+        entry when it has an `event`, at once."""
         with self.store.session() as session, session.begin():
             session.execute(
                 sa.update(Action)
                 .where(col(Action.id) == action.id)
                 .values(outcome=outcome, updated_at=self.clock.now())
             )
-            session.add(self._entry(action.administration_id, event, action, invoice, detail))
+            if event is not None:
+                assert invoice is not None, "an audit entry of the write-back names its invoice"
+                session.add(self._entry(action.administration_id, event, action, invoice, detail or {}))
         action.outcome = outcome
 
     def invoice_ids(self, action: Action, *, session: Any = None) -> list[str]:

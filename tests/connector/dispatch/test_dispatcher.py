@@ -11,7 +11,7 @@ import json
 import random
 import re
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -40,7 +40,7 @@ from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.health.metrics import Metrics
 from connector.health.status import gather, readiness, status_document
-from connector.ledger.port import AuthError, LedgerAdapter, RateLimited, SimulatedLedger
+from connector.ledger.port import AuthError, Invoice, LedgerAdapter, RateLimited, SimulatedLedger
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
@@ -441,6 +441,51 @@ def test_a_second_run_the_same_day_sends_nothing_new(world: World) -> None:
     assert sent > 0
     world.day(today)
     assert len(world.sink.messages) == sent and len(world.audit("note_written")) == notes
+
+
+class _Killed(BaseException):
+    """The process dies (nothing catches it on the way out)."""
+
+
+@pytest.mark.world(invoices=60, contacts=20)
+def test_a_note_costs_one_call_and_the_ledger_is_asked_only_after_a_crash(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt at a note writes it (one call); only a write-back that may have written before asks the
+    ledger for the note first, and finds it, so the ledger holds it once."""
+    adapter = world.adapter
+    looked_up: list[str] = []
+    written: list[str] = []
+    find_note, add_note = adapter.find_note, adapter.add_note
+
+    def counted_find(invoice: Invoice, marker: str) -> str | None:
+        looked_up.append(invoice.ledger_id)
+        return find_note(invoice, marker)
+
+    def killed_after_the_third_note(invoice: Invoice, text: str, *, todo: bool = False) -> str:
+        note_id = add_note(invoice, text, todo=todo)
+        written.append(invoice.ledger_id)
+        if len(written) == 3:
+            raise _Killed  # after the ledger took it, before the store knows
+        return note_id
+
+    monkeypatch.setattr(adapter, "find_note", counted_find)
+    monkeypatch.setattr(adapter, "add_note", killed_after_the_third_note)
+    today = SIM_TODAY + timedelta(days=1)
+    with pytest.raises(_Killed):
+        world.day(today)
+    assert looked_up == []  # two notes written at one call each, and the third taken by the ledger
+    monkeypatch.setattr(adapter, "add_note", add_note)
+    world.day(today)  # the restart finishes the write-back
+    assert looked_up == [written[2]]  # only the note that may have been written is looked for, and found
+    notes = Counter(
+        (ledger_id, ref)
+        for ledger_id, text in world.ledger.notes()
+        for ref in re.findall(r"\[ref ([0-9a-f]{12})\]", text)
+    )
+    assert notes and max(notes.values()) == 1  # one note per invoice per action
+    done = [a for a in world.actions() if a.status == "done"]
+    assert sum(len(world.dispatcher.outbox.invoice_ids(a)) for a in done) == len(notes)
 
 
 @pytest.mark.parametrize("refusal", [RateLimited("rate limited until 10:05"), AuthError("token expired")])
