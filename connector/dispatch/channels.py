@@ -202,7 +202,7 @@ class HandoverChannel:
                 with contextlib.suppress(LedgerError):
                     self.adapter.mark_dubious(invoice, on)
                     marked.append(f"{invoice.ledger_id}:dubious")
-            if self.adapter.supports(Capability.PAUSE_LEDGER_REMINDERS):
+            if self.adapter.supports(Capability.PAUSE_LEDGER_REMINDERS) and not invoice.ledger_reminders_paused:
                 with contextlib.suppress(LedgerError):
                     self.adapter.pause_ledger_reminders(invoice)
                     marked.append(f"{invoice.ledger_id}:paused")

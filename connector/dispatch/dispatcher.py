@@ -378,7 +378,7 @@ class Dispatcher:
             return
         ours = self.workflow.paused_by_connector(self.administration_id)
         for invoice in invoices:
-            if invoice.ledger_id not in ours:
+            if invoice.ledger_id not in ours and not invoice.ledger_reminders_paused:
                 # Recorded first: a crash in between leaves a record of a pause that may not have happened
                 # (harmless, pausing again is a no-op), never a pause of ours mistaken for a person's.
                 self.workflow.audit(self.administration_id, "ledger_reminders_paused", invoice=invoice.ledger_id)

@@ -644,6 +644,9 @@ def test_handover_writes_case_files_posts_them_and_marks_the_ledger(world: World
         for ledger_id in world.dispatcher.outbox.invoice_ids(action):
             ledger = world.simulator.get_invoice(world.admin, ledger_id)
             assert ledger["marked_dubious_on"] and ledger["paused"]
+    # Paused once, when the connector began to chase them: the handover asks nothing the ledger must refuse.
+    refused = [r for r in world.simulator.requests() if r["path"].endswith("/pause.json") and r["status"] >= 400]
+    assert refused == []
 
 
 def test_the_letter_states_the_term_of_the_day_it_really_goes_out(world: World) -> None:
