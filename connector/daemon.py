@@ -157,6 +157,12 @@ class Daemon:
             on_change=self._ownership_changed,
             busy=self._busy,
         )
+        if self._process_lock is not None:
+            # The file lock proves this process runs alone: whoever still holds a lease died (a kill -9 or a
+            # crash), so its leases are taken now instead of after they run out.
+            freed = self.leases.free_the_dead(self.keeper.name)
+            if freed:
+                log.info("leases.freed_from_a_dead_process", administrations=len(freed))
         self.keeper.tick()  # alone, this owns everything from here on
         self.tokens = TokenVault.for_settings(self.store, self.settings)
         self.started_at = self.clock.now()

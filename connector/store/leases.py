@@ -208,6 +208,21 @@ class LeaseStore:
             session.execute(sa.delete(Replica).where(col(Replica.name) == replica))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def free_the_dead(self, me: str) -> list[str]:
+        """Free every lease another replica holds and forget the other replicas: only for a process that knows
+        it runs alone on this store (the SQLite file lock), whose predecessors are dead however fresh their
+        leases look. Returns the administrations freed."""
+        now = self.clock.now()
+        with self.store.session() as session, session.begin():
+            freed = session.execute(
+                sa.update(Lease)
+                .where(col(Lease.owner).is_not(None), col(Lease.owner) != me, col(Lease.expires_at) > now)
+                .values(owner=None, previous_owner=col(Lease.owner), expires_at=now)
+                .returning(col(Lease.administration))
+            ).all()
+            session.execute(sa.delete(Replica).where(col(Replica.name) != me))
+        return sorted(row[0] for row in freed)
+
     def holds(self, fence: Fence) -> bool:
         with self.store.session() as session:
             return bool(session.execute(sa.select(fence.clause())).scalar())

@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.cli import app
-from connector.clock import ManualClock
+from connector.clock import ManualClock, SystemClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
-from connector.store.models import SyncRun
+from connector.store import Store
+from connector.store.leases import LeaseStore
+from connector.store.models import Replica, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 from tests.support.approvals import approve
 from tests.support.sender import SENDER
@@ -189,3 +191,27 @@ def test_the_schedule_coalesces_missed_runs_and_serves_health(simulator: Moneybi
     finally:
         assert daemon.stop() is True
     assert daemon.liveness()[0] is False
+
+
+def test_alone_on_a_sqlite_store_a_restart_takes_the_dead_process_leases_at_once(
+    simulator: MoneybirdSimulator, database_url: str, clock: ManualClock
+) -> None:
+    """A kill -9 leaves leases that look alive for another `lease_ttl_seconds`. On SQLite the file lock proves the
+    new process runs alone, so it takes them at once; on PostgreSQL another replica may well be alive, so it
+    waits for them to run out."""
+    settings = settings_for(simulator, database_url, GOOD)
+    lease_clock = SystemClock()
+    store = Store.open(database_url, clock)
+    now = lease_clock.now()
+    dead = Replica(name="killed-replica", host="here", pid=1, started_at=now, heartbeat_at=now, expires_at=now)
+    assert LeaseStore(store, lease_clock).heartbeat(dead, ["shop"], timedelta(seconds=30)).owned.keys() == {"shop"}
+    store.close()
+    daemon = Daemon(settings, clock=clock, lease_clock=lease_clock, http_options=FAST_RETRIES, serve_health=False)
+    daemon.open()
+    try:
+        alone = database_url.startswith("sqlite")
+        assert daemon.keeper.holds("shop") is alone
+        owners = LeaseStore(daemon.store, lease_clock).live_owners()
+        assert owners == ({"shop": daemon.keeper.name} if alone else {"shop": "killed-replica"})
+    finally:
+        daemon.close()
