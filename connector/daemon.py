@@ -448,6 +448,7 @@ class Daemon:
             pruned = self.overview.prune_sync_runs(cutoff)
             if pruned:
                 log.info("housekeeping.pruned_sync_runs", runs=pruned)
+            self.store.forget_api_calls(self.clock.now() - timedelta(days=1))  # windows are minutes long
             forgotten = self.leases.forget_replicas(self.lease_clock.now() - FORGET_REPLICAS_AFTER)
             if forgotten:
                 log.info("housekeeping.forgot_replicas", replicas=forgotten)

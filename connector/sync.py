@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from connector import spent_calls
 from connector.clock import Clock
 from connector.domain import Contact, Invoice
-from connector.ledger.http import ApiClient
 from connector.ledger.port import AuthError, BadRecord, ChangeBatch, LedgerAdapter, LedgerError, RateLimited, SyncState
 from connector.log import get_logger, redact_text
 from connector.store import BatchResult, Store
@@ -149,9 +149,9 @@ def sync_administration(
     """One mirror pass for one administration; never raises for ledger trouble, reports it instead. `progress`
     sees the report after each batch is stored (a terminal shows it)."""
     administration_id = store.ensure_administration(name, adapter.platform, ledger_reference)
-    client = getattr(adapter, "client", None)
-    rate_key = client.limiter.key if isinstance(client, ApiClient) else None
-    _count_earlier_calls(store, client, clock)
+    limiter = adapter.rate_limiter()
+    rate_key = limiter.key if limiter is not None and limiter.key else None
+    spent_calls.learn(store, limiter, clock)
     run_id = store.start_sync_run(administration_id, rate_key)
     work = _Pass(store, adapter, administration_id, run_id, should_stop, progress)
     report = work.report = SyncReport(administration=name, started_at=clock.now())
@@ -230,22 +230,6 @@ def _sync_contacts(work: _Pass) -> None:
     )
     for batch in work.adapter.contact_changes(state):
         work.store_batch(batch, store.apply_contact_batch)
-
-
-def _count_earlier_calls(store: Store, client: Any, clock: Clock) -> None:
-    """A fresh process does not know what earlier ones spent of the ledger's window: tell the limiter.
-
-    Runs are looked up by rate budget, not administration, since administrations sharing a token share one.
-    """
-    if not isinstance(client, ApiClient):
-        return
-    limiter = client.limiter
-    if limiter.used or not limiter.learns_from_store or not limiter.key:
-        return
-    now = clock.now()
-    for at, calls in store.recent_api_calls(limiter.key, timedelta(seconds=limiter.limit.per_seconds)):
-        limiter.record_past_calls(calls, (now - at).total_seconds())
-    limiter.learns_from_store = False
 
 
 def _jsonable(raw: Any) -> Any:

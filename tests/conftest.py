@@ -46,6 +46,7 @@ TABLES = (
     "oauth_tokens",
     "leases",
     "replicas",
+    "api_calls",
 )
 
 configure_logging("warning", "console")

@@ -52,7 +52,7 @@ from adapters.eboekhouden.mapping import (
 )
 from adapters.eboekhouden.settings import EboekhoudenAdministration
 from connector.clock import Clock
-from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter
 from connector.ledger.port import (
     BadRecord,
     Capability,
@@ -503,6 +503,9 @@ class EboekhoudenAdapter(LedgerAdapter):
         if opened:
             calls["session.create"] = opened
         return calls
+
+    def rate_limiter(self) -> RateLimiter:
+        return self.client.limiter
 
     def throttled_responses(self) -> int:
         return self.client.throttled_responses()

@@ -42,7 +42,7 @@ from adapters.exact_online.mapping import (
 )
 from adapters.exact_online.settings import ExactOnlineAdministration
 from connector.clock import AMSTERDAM, Clock, business_date
-from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter
 from connector.ledger.oauth import TokenKeeper
 from connector.ledger.port import (
     ApiBudget,
@@ -493,6 +493,9 @@ class ExactOnlineAdapter(LedgerAdapter):
 
     def api_calls(self) -> Mapping[str, int]:
         return self.client.api_calls()
+
+    def rate_limiter(self) -> RateLimiter:
+        return self.client.limiter
 
     def throttled_responses(self) -> int:
         return self.client.throttled_responses()

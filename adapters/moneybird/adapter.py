@@ -20,7 +20,7 @@ from adapters.moneybird.mapping import (
 )
 from adapters.moneybird.settings import MoneybirdAdministration
 from connector.clock import Clock, business_date
-from connector.ledger.http import ApiClient, HttpOptions, RateLimit
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter
 from connector.ledger.port import (
     BadRecord,
     Capability,
@@ -265,6 +265,9 @@ class MoneybirdAdapter(LedgerAdapter):
 
     def api_calls(self) -> Mapping[str, int]:
         return self.client.api_calls()
+
+    def rate_limiter(self) -> RateLimiter:
+        return self.client.limiter
 
     def throttled_responses(self) -> int:
         return self.client.throttled_responses()

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from connector import spent_calls
 from connector.administration import AdministrationBase
 from connector.clock import Clock
 from connector.config import EmailSection, Settings
@@ -156,6 +157,16 @@ class Dispatcher:
     # --- one run --------------------------------------------------------------------------------------
 
     def run(self, today: date | None = None, *, ignore_window: bool = False) -> DispatchReport:
+        # Every call counts against the ledger's window, and is remembered for a process that starts after this
+        # one dies: it learns what was spent before its first call.
+        spent_calls.learn(self.store, self.adapter.rate_limiter(), self.clock)
+        self._spent = spent_calls.OutsideSync(self.store, self.adapter)
+        try:
+            return self._run(today, ignore_window=ignore_window)
+        finally:
+            self._spent.record()
+
+    def _run(self, today: date | None, *, ignore_window: bool) -> DispatchReport:
         now = self.clock.now()
         today = today or self.calendar.today(now)
         report = DispatchReport(self.administration.name)
@@ -178,6 +189,7 @@ class Dispatcher:
             due = self.outbox.due(self.administration_id, now if not ignore_window else _far_future(now))
             for done, action in enumerate(due):
                 self.progress(report, done, len(due))
+                self._spent.record()  # the calls the last action (or the write-backs before) made
                 # The window is asked before each message, not once a run: a backlog that starts at 16:59
                 # behind a rate limit must not go on sending into the evening.
                 if self.should_stop() or not self._window_open() or report.ledger_unavailable is not None:
@@ -547,7 +559,6 @@ class Dispatcher:
                 action, outcome, "note_written", invoice.ledger_id, {"note_id": notes[invoice.ledger_id]}
             )
         self.outbox.transition(action, "done", expect="sent")
-
 
     def _note_once(self, action: Action, outcome: dict[str, Any], invoice: Invoice, marker: str, text: str) -> str:
         """Write the note, asking the ledger for it first only when an earlier attempt may have written it:

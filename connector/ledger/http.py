@@ -141,6 +141,12 @@ class RateLimiter:
         with self._lock:
             self._paused_until = max(self._paused_until, self._monotonic() + seconds)
 
+    def calls_in_window(self) -> int:
+        """Calls counted in the current window (this process's, and earlier ones' it was told of)."""
+        with self._lock:
+            start = self._monotonic() - self._window()
+            return sum(1 for at in self._calls if at > start)
+
     def record_past_calls(self, count: int, seconds_ago: float) -> None:
         """Count calls an earlier process made, so a restart does not overrun the ledger's window."""
         with self._lock:

@@ -23,7 +23,7 @@ from connector.clock import Clock
 from connector.domain import Contact, Invoice, InvoiceStatus, Money, SenderDetails
 
 if TYPE_CHECKING:
-    from connector.ledger.http import HttpOptions
+    from connector.ledger.http import HttpOptions, RateLimiter
     from connector.ledger.oauth import OAuthClient, TokenKeeper
 
 __all__ = [
@@ -250,6 +250,11 @@ class LedgerAdapter(abc.ABC):
 
     def budget(self) -> ApiBudget | None:
         """The ledger's daily call budget, for ledgers that have one and report it."""
+        return None
+
+    def rate_limiter(self) -> RateLimiter | None:
+        """The limiter of the credential this adapter calls with (shared by every adapter on it), so the
+        core can remember across restarts what was spent of the ledger's window."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook

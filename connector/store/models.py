@@ -114,6 +114,18 @@ class SyncCursor(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class ApiCalls(SQLModel, table=True):
+    """Calls made on a rate budget outside sync runs (which count their own), as they were made."""
+
+    __tablename__ = "api_calls"
+    __table_args__ = (sa.Index("ix_api_calls_rate_key_at", "rate_key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rate_key: str = Field(max_length=64)
+    at: datetime = _utc()
+    calls: int
+
+
 class SyncRun(SQLModel, table=True):
     __tablename__ = "sync_runs"
     __table_args__ = (

@@ -19,6 +19,7 @@ from connector.store import migrate
 from connector.store.db import create_engine
 from connector.store.models import (
     Administration,
+    ApiCalls,
     Contact,
     Invoice,
     QuarantinedRecord,
@@ -396,13 +397,26 @@ class Store:
             return run
 
     def recent_api_calls(self, rate_key: str, within: timedelta) -> list[tuple[datetime, int]]:
-        """(when, calls) of runs on this rate budget active within `within`, by any process."""
+        """(when, calls) on this rate budget within `within`, by any process: sync runs active then, and the
+        calls made outside them (re-checks, notes)."""
         since = self.clock.now() - within
-        query = select(SyncRun.progress_at, SyncRun.api_calls).where(
+        runs = select(SyncRun.progress_at, SyncRun.api_calls).where(
             SyncRun.rate_key == rate_key, col(SyncRun.progress_at) >= since, SyncRun.api_calls > 0
         )
+        others = select(ApiCalls.at, ApiCalls.calls).where(ApiCalls.rate_key == rate_key, col(ApiCalls.at) >= since)
         with self.session() as session:
-            return [(at, calls) for at, calls in session.exec(query) if at is not None]
+            found = [(at, calls) for at, calls in session.exec(runs) if at is not None]
+            return found + [(at, calls) for at, calls in session.exec(others)]
+
+    def record_api_calls(self, rate_key: str, calls: int) -> None:
+        """Calls just made on a rate budget outside a sync run."""
+        with self.session() as session, session.begin():
+            session.add(ApiCalls(rate_key=rate_key, at=self.clock.now(), calls=calls))
+
+    def forget_api_calls(self, older_than: datetime) -> int:
+        with self.session() as session, session.begin():
+            result = session.execute(sa.delete(ApiCalls).where(col(ApiCalls.at) < older_than))
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def sync_runs(self, administration_id: int, limit: int = 20) -> list[SyncRun]:
         query = (
