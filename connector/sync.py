@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from connector import spent_calls
 from connector.clock import Clock
 from connector.domain import Contact, Invoice
+from connector.ledger import records as ledger_records
 from connector.ledger.port import AuthError, BadRecord, ChangeBatch, LedgerAdapter, LedgerError, RateLimited, SyncState
 from connector.log import get_logger, redact_text
 from connector.store import BatchResult, Store
@@ -95,6 +96,7 @@ class _Pass:
     def store_batch(
         self, batch: ChangeBatch[RecordT], apply: Callable[[int, ChangeBatch[RecordT]], BatchResult]
     ) -> None:
+        batch = ledger_records.vet(batch)
         try:
             result = apply(self.administration_id, batch)
         except REFUSALS as exc:

@@ -72,5 +72,8 @@ class SimulatedEboekhouden(SimulatedLedger):
     def requests(self) -> list[dict[str, Any]]:
         return [r for r in self.simulator.requests() if r["path"].startswith("/v1/")]
 
+    def rename_customer(self, ledger_id: str, name: str) -> None:
+        self.simulator.update_relation(self.simulator.mutation(ledger_id)["relationId"], name=name)
+
     def stop(self) -> None:
         self.simulator.stop()

@@ -82,5 +82,9 @@ class SimulatedExactOnline(SimulatedLedger):
     def requests(self) -> list[dict[str, Any]]:
         return [r for r in self.simulator.requests() if "/api/oauth2/" not in r["path"]]
 
+    def rename_customer(self, ledger_id: str, name: str) -> None:
+        account = self.simulator.terms(int(ledger_id))[0]["Account"]
+        self.simulator.update_account(str(account), Name=name)
+
     def stop(self) -> None:
         self.simulator.stop()

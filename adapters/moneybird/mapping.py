@@ -105,6 +105,8 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
     state = check.text("state") or ""
     if state and state not in STATUS_BY_STATE:
         check.found.append(f"state: unknown state {state!r}")
+    number = check.text("invoice_id", required=False, max_length=255)
+    payment_url = check.text("payment_url", required=False, max_length=2000)
     if check.found:
         status = STATUS_BY_STATE.get(state)
         raise BadRecord("invoice", _ledger_id(data), "; ".join(check.found), dict(data), _version(data), status)
@@ -112,7 +114,7 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
     paused = data.get("paused")
     return Invoice(
         ledger_id=ledger_id,
-        number=check.text("invoice_id", required=False, max_length=255),
+        number=number,
         contact_id=contact_id,
         invoice_date=invoice_date,
         due_date=due_date,
@@ -123,7 +125,7 @@ def invoice_from_moneybird(data: Mapping[str, Any]) -> Invoice:
         version=_version(data),
         ledger_reminders_paused=paused if isinstance(paused, bool) else None,
         language=_language(data.get("language")),
-        payment_url=check.text("payment_url", required=False, max_length=2000),
+        payment_url=payment_url,
         recurring=data.get("recurring_sales_invoice_id") is not None or data.get("subscription_id") is not None,
         # The embedded contact is stored as a contact of its own.
         raw={key: value for key, value in data.items() if key != "contact"},

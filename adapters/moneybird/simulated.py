@@ -68,5 +68,9 @@ class SimulatedMoneybird(SimulatedLedger):
     def reminders_paused(self, ledger_id: str) -> bool:
         return bool(self.simulator.get_invoice(self.admin, ledger_id).get("paused"))
 
+    def rename_customer(self, ledger_id: str, name: str) -> None:
+        contact_id = self.simulator.get_invoice(self.admin, ledger_id)["contact_id"]
+        self.simulator.update_contact(self.admin, contact_id, company_name=name)
+
     def stop(self) -> None:
         self.simulator.stop()

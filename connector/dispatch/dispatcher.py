@@ -28,6 +28,7 @@ from connector.dispatch.channels import (
     TaskChannel,
 )
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
+from connector.ledger import records as ledger_records
 from connector.ledger.port import (
     AuthError,
     Capability,
@@ -261,7 +262,7 @@ class Dispatcher:
         today = self.calendar.today(self.clock.now())
         ids = self.outbox.invoice_ids(action)
         try:
-            fresh = self.adapter.invoices_by_id(ids)
+            fresh = ledger_records.vet(self.adapter.invoices_by_id(ids))
         except (TransientError, RateLimited) as exc:
             # The ledger, not this action: the try is given back and the rest of the run waits for the next one
             # (the sync's own failures already show on /readyz).
@@ -528,7 +529,7 @@ class Dispatcher:
         notes: dict[str, str] = dict(outcome.get("notes") or {})
         if invoices is None:
             try:
-                invoices = self.adapter.invoices_by_id(self.outbox.invoice_ids(action)).records
+                invoices = ledger_records.vet(self.adapter.invoices_by_id(self.outbox.invoice_ids(action))).records
             except LedgerError as exc:
                 self.log.info("dispatch.writeback_deferred", action=action.key, error=str(exc))
                 return

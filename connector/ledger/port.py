@@ -342,6 +342,10 @@ class SimulatedLedger(abc.ABC):
     def requests(self) -> list[dict[str, Any]]:
         """The API calls the simulator served (`method`, `path`, ...), control calls left out."""
 
+    @abc.abstractmethod
+    def rename_customer(self, ledger_id: str, name: str) -> None:
+        """Give the customer of the invoice another name, as a person would type it in the ledger."""
+
     def reminders_paused(self, ledger_id: str) -> bool:
         """Whether the ledger's own reminders are paused for the invoice (PAUSE_LEDGER_REMINDERS)."""
         raise NotSupported(f"{self.platform} cannot pause its own reminders")

@@ -18,7 +18,7 @@ import pytest
 
 from connector.clock import ManualClock
 from connector.domain import InvoiceStatus
-from connector.ledger import registry
+from connector.ledger import records, registry
 from connector.ledger.http import HttpOptions, RetryPolicy
 from connector.ledger.port import Capability, LedgerAdapter, NotSupported, Platform, SimulatedLedger
 from connector.store import Store
@@ -164,12 +164,35 @@ def honours_its_capabilities(h: Harness) -> None:
     assert re.fullmatch(r"[a-z][a-z0-9_]*", h.platform.name)
 
 
+def cleans_or_quarantines_text_it_cannot_show(h: Harness) -> None:
+    """Invisible characters in a name are removed before they reach a letter; a name no real customer has (300,000
+    characters) is quarantined with the reason, and everything else is mirrored."""
+    first, *rest = sorted(h.simulated.open_ids())
+    h.simulated.rename_customer(first, "Bakkerij\u202e De\x00 Vries\n B.V.")
+    h.sync()
+    administration_id = h.store.administration_id("acme")
+    assert administration_id is not None
+    mirrored = h.mirrored()
+    cleaned_id = mirrored[first].contact_id
+    other = next(i for i in rest if mirrored[i].contact_id != cleaned_id)
+    contact = h.store.contact(administration_id, cleaned_id)
+    assert contact is not None and contact.name == "Bakkerij De Vries B.V.", contact
+
+    h.simulated.rename_customer(other, "X" * 300_000)
+    with h.adapter() as adapter:  # re-read the way the re-check does, whatever the ledger's change feed
+        batch = adapter.contacts_by_id([mirrored[other].contact_id])
+    vetted = records.vet(batch)
+    assert not vetted.records and [bad.entity for bad in vetted.bad] == ["contact"], vetted
+    assert "name: longer than 255 characters (300,000)" in vetted.bad[0].reason, vetted.bad[0].reason
+
+
 CHECKS: list[Callable[[Harness], None]] = [
     mirrors_the_open_invoices_and_their_customers,
     picks_up_payments_incrementally,
     rechecks_invoices_by_id,
     finds_its_note_again_after_a_crash,
     honours_its_capabilities,
+    cleans_or_quarantines_text_it_cannot_show,
 ]
 
 

@@ -102,6 +102,7 @@ BASE = {
         ({"total_unpaid": "1e30"}, "total_unpaid: outside Moneybird's range of ±1,000,000,000 ('1e30')"),
         ({"total_unpaid": "1.0000001"}, "total_unpaid: more than 6 decimals ('1.0000001')"),
         ({"contact_id": "9" * 65}, "contact_id: longer than 64 characters"),
+        ({"invoice_id": "2026-" * 60_000}, "invoice_id: longer than 255 characters"),  # was mirrored as None
     ],
 )
 def test_bad_records_name_their_problem(change: dict[str, Any], reason: str) -> None:
