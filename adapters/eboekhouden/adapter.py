@@ -81,6 +81,9 @@ _MARKER = re.compile(r"\[ref [0-9a-f]+\]")
 log = get_logger("eboekhouden")
 
 
+_UNREADABLE = object()  # a booking the ledger refused to show
+
+
 class EboekhoudenAdapter(LedgerAdapter):
     platform = "eboekhouden"
     capabilities = frozenset({Capability.CALL_TASKS})  # as a line in the relation's summary
@@ -259,7 +262,9 @@ class EboekhoudenAdapter(LedgerAdapter):
                     items, bad = self._open_items(str(number))
                     if self._still_open(batch, item_id, items, bad, raw):
                         continue
-                self._close(batch, item_id, raw)
+                booking = self._booking(batch, item_id, raw)
+                if booking is not _UNREADABLE:
+                    self._close(batch, item_id, raw, booking)
             batch.contacts = self._take_new_relations()
             yield batch
 
@@ -285,15 +290,15 @@ class EboekhoudenAdapter(LedgerAdapter):
         batch.records.append(invoice)
         return True
 
-    def _close(self, batch: ChangeBatch[Invoice], item_id: str, raw: Mapping[str, Any] | None) -> None:
-        try:
-            self._mutation(item_id)
-            deleted = False
-        except NotFound:
-            deleted = True
-        except RequestRejected as exc:  # this one booking cannot be read: the rest goes on
-            batch.bad.append(BadRecord("invoice", item_id, f"left the open list; its booking: {exc}", dict(raw or {})))
-            return
+    def _close(
+        self,
+        batch: ChangeBatch[Invoice],
+        item_id: str,
+        raw: Mapping[str, Any] | None,
+        booking: Mapping[str, Any] | None,
+    ) -> None:
+        """The item left the open list: settled, or deleted when its booking is gone (`booking` None)."""
+        deleted = booking is None
         if deleted and not raw:
             batch.deleted.append(item_id)
             return
@@ -303,36 +308,46 @@ class EboekhoudenAdapter(LedgerAdapter):
             problem.status = InvoiceStatus.DELETED if deleted else InvoiceStatus.PAID
             batch.bad.append(problem)
 
+    def _booking(self, batch: ChangeBatch[Invoice], item_id: str, raw: Mapping[str, Any] | None) -> Any:
+        """The item's booking (None when it is deleted); `batch.bad` gets it when it cannot be read."""
+        try:
+            return self._mutation(item_id)
+        except NotFound:
+            return None
+        except RequestRejected as exc:  # this one booking cannot be read: the rest goes on
+            batch.bad.append(BadRecord("invoice", item_id, f"left the open list; its booking: {exc}", dict(raw or {})))
+            return _UNREADABLE
+
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
-        """The re-check before an action: the list filtered by invoice number, one call an invoice (the
-        whole list when that is fewer calls, or when an item is not where its number says: renumbered, or
-        booked without one). Only an item the whole list lacks is settled or deleted, as in a pass; an
-        unreadable row is reported as bad, never settled on a guess."""
+        """The re-check before an action, at one read of the open list: filtered by invoice number for one
+        invoice, the whole list (a call per 2,000 open items) for a message about several. An item the read
+        does not hold left the list, and its booking tells how: paid, deleted, or renumbered (then it is read
+        again under its new number, the one case that costs a second read). An unreadable row is reported as
+        bad, never settled on a guess."""
         batch: ChangeBatch[Invoice] = ChangeBatch()
         ids = list(dict.fromkeys(ledger_ids))
         raws = dict(self._known)
         unknown = [i for i in ids if i not in raws]
         if unknown and self._stored_raw is not None:
             raws.update(self._stored_raw(unknown))
-        listed: dict[str, OpenItem] = {}
-        unreadable: list[BadRecord] = []
-        full_read = self._listed > 0 and len(ids) > math.ceil(self._listed / self.page_size)
-        if full_read:
-            listed, unreadable = self._open_items()
+        numbers = {i: str((raws.get(i) or {}).get("outstanding", {}).get("invoiceNumber") or "") for i in ids}
+        one_number = numbers[ids[0]] if len(ids) == 1 else ""
+        listed, unreadable = self._open_items(one_number or None)
         for item_id in ids:
             raw = raws.get(item_id)
-            number = (raw or {}).get("outstanding", {}).get("invoiceNumber")
-            if not full_read and number:
-                found, bad = self._open_items(str(number))
-                listed.update(found)
-                unreadable += bad
-            if item_id not in listed and not any(row.ledger_id == item_id for row in unreadable) and not full_read:
-                full_read = True
-                found, bad = self._open_items()
-                listed.update(found)
-                unreadable += bad
-            if not self._still_open(batch, item_id, listed, unreadable, raw):
-                self._close(batch, item_id, raw)
+            if item_id not in listed and not any(row.ledger_id == item_id for row in unreadable):
+                booking = self._booking(batch, item_id, raw)
+                if booking is _UNREADABLE:
+                    continue
+                renumbered = str((booking or {}).get("invoiceNumber") or "")
+                if booking is not None and renumbered and renumbered != numbers[item_id]:
+                    found, bad = self._open_items(renumbered)
+                    listed.update(found)
+                    unreadable += bad
+                if not self._still_open(batch, item_id, listed, unreadable, raw):
+                    self._close(batch, item_id, raw, booking)
+                continue
+            self._still_open(batch, item_id, listed, unreadable, raw)
         # The relation too, as it is now: a reminder must not go to the address it had this morning (there
         # is no change feed to tell). One call per customer per action.
         for relation_id in sorted({i.contact_id for i in batch.records if i.status is InvoiceStatus.OPEN}):

@@ -488,6 +488,14 @@ class EboekhoudenSimulator(SimulatorServer):
             relation.update(camel_keys(copy.deepcopy(fields)))
             self._books.record_note(key)
 
+    def renumber(self, mutation_id: int | str, invoice_number: str) -> None:
+        """A person correcting a booking's invoice number in the web app."""
+        with self.lock:
+            mutation = self._mutation(_int_id(mutation_id))
+            mutation["invoiceNumber"] = invoice_number
+            for row in mutation.get("rows") or []:
+                row["invoiceNumber"] = invoice_number
+
     def note_history(self, relation_id: int | str) -> list[str]:
         """Every value the relation's note has had, oldest first (the seed's value included)."""
         with self.lock:

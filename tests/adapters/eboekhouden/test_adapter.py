@@ -251,6 +251,39 @@ def test_the_recheck_reads_the_list_filtered_by_invoice_number(
     assert by_route(api_requests(simulator)) == {"GET mutation/invoice/outstanding": 1, "GET relation/{id}": 1}
 
 
+def test_a_recheck_costs_one_read_of_the_list_per_message(
+    simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock
+) -> None:
+    adapter.page_size = 10  # 120 open items: a list of twelve pages
+    assert sync(store, adapter, clock).ok
+    paid, first, second, third = simulator.outstanding_ids()[:4]
+    number = {i: simulator.mutation(i)["invoiceNumber"] for i in (paid, first, second, third)}
+    simulator.add_payment(paid)
+
+    def list_reads() -> list[str | None]:
+        return [r["query"].get("invoiceNumber") for r in api_requests(simulator) if r["path"].endswith("/outstanding")]
+
+    # One invoice, paid since: the filtered read misses it, and its booking tells why (no read of the whole list).
+    simulator.clear_requests()
+    assert [i.status for i in adapter.invoices_by_id([paid]).records] == [InvoiceStatus.PAID]
+    assert list_reads() == [number[paid]]
+    assert by_route(api_requests(simulator))["GET mutation/{id}"] == 1
+
+    # A message about three invoices: one pass over the list (all its pages), not a read per invoice besides.
+    simulator.clear_requests()
+    found = adapter.invoices_by_id([first, second, third]).records
+    assert [i.status for i in found] == [InvoiceStatus.OPEN] * 3
+    offsets = [r["query"]["offset"] for r in api_requests(simulator) if r["path"].endswith("/outstanding")]
+    assert list_reads() == [None] * 12 and offsets == [str(n) for n in range(0, 120, 10)]
+
+    # Renumbered in the ledger since the sync: read again under its new number, the one case of a second read.
+    simulator.renumber(first, "2026-NIEUW")
+    simulator.clear_requests()
+    (renumbered,) = adapter.invoices_by_id([first]).records
+    assert renumbered.status is InvoiceStatus.OPEN and renumbered.number == "2026-NIEUW"
+    assert list_reads() == [number[first], "2026-NIEUW"]
+
+
 def test_the_recheck_brings_the_customers_current_address(
     simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock
 ) -> None:
