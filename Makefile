@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_exact_day.py
 	$(BIN)/python benchmarks/bench_eboekhouden_sync.py
 	$(BIN)/python benchmarks/bench_planner.py
+	$(BIN)/python benchmarks/bench_writeback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-data

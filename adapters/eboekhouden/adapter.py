@@ -111,7 +111,8 @@ class EboekhoudenAdapter(LedgerAdapter):
         self._listed = 0  # open items in the last full read
         self._relations: dict[str, Mapping[str, Any]] = {}  # relations read during this adapter's life
         self._unsent: set[str] = set()  # ... of which the mirror has not been given yet
-        self._looked_up: dict[str, tuple[float, Mapping[str, Any]]] = {}  # read by find_note, for add_note
+        # Relations as last read or written, with when: a write within FRESH_SECONDS needs no read first.
+        self._looked_up: dict[str, tuple[float, Mapping[str, Any], str | None]] = {}
         self._sessions_at_start = session.created if session is not None else 0
         self.page_size = PAGE
 
@@ -415,6 +416,7 @@ class EboekhoudenAdapter(LedgerAdapter):
             raise TransientError("relation.get: expected a JSON object")
         self._relations[relation_id] = body
         self._unsent.add(relation_id)
+        self._looked_up[relation_id] = (time.monotonic(), dict(body), None)
         return body
 
     def _take_new_relations(self) -> list[Contact]:
@@ -431,8 +433,8 @@ class EboekhoudenAdapter(LedgerAdapter):
     def add_note(self, invoice: Invoice, text: str, *, todo: bool = False) -> str:
         """Put the note on the relation's summary (GET, merge, PATCH of the whole relation, as the API
         wants `name` and `type` every time). Writing the same note again changes nothing."""
-        relation = self._for_write(invoice.contact_id)
         marker = _marker(text)
+        relation = self._for_write(invoice.contact_id, marker=marker)
         label = _label(invoice)
         current = relation.get(self.note_field)
         current_text = current if isinstance(current, str) else ""
@@ -456,6 +458,7 @@ class EboekhoudenAdapter(LedgerAdapter):
             # saved it since. An unknown outcome goes back to the dispatcher, whose next try asks find_note.
             idempotent=False,
         )
+        self._looked_up[invoice.contact_id] = (time.monotonic(), {**relation, self.note_field: updated}, marker)
         return self._note_id(invoice, marker)
 
     def find_note(self, invoice: Invoice, marker: str) -> str | None:
@@ -465,18 +468,18 @@ class EboekhoudenAdapter(LedgerAdapter):
             return self._note_id(invoice, marker)
         return None
 
-    def _for_write(self, relation_id: str, *, looking: bool = False) -> Mapping[str, Any]:
-        """The relation as it is now, so a person's edit is never overwritten with an older copy. The read
-        `find_note` makes serves the `add_note` that follows it at once (the dispatcher asks first, then
-        writes), and only that one."""
+    def _for_write(self, relation_id: str, *, looking: bool = False, marker: str | None = None) -> Mapping[str, Any]:
+        """The relation as it is now, so a person's edit is never overwritten with an older copy. Within
+        FRESH_SECONDS a write needs no read first: the read made right before (by the re-check or find_note)
+        serves the one write that follows, and what a write left serves the notes on the same message's other
+        invoices (the same `marker`), never another message's."""
         if not looking:
-            at, relation = self._looked_up.pop(relation_id, (0.0, {}))
-            if relation and time.monotonic() - at <= FRESH_SECONDS:
+            at, relation, written_for = self._looked_up.get(relation_id, (0.0, {}, None))
+            if relation and time.monotonic() - at <= FRESH_SECONDS and written_for in (None, marker):
+                if written_for is None:
+                    del self._looked_up[relation_id]  # a read serves one write
                 return relation
-        relation = dict(self._read_relation(relation_id))
-        if looking:
-            self._looked_up[relation_id] = (time.monotonic(), relation)
-        return relation
+        return dict(self._read_relation(relation_id))
 
     def _note_id(self, invoice: Invoice, marker: str) -> str:
         return f"relation/{invoice.contact_id}/{self.note_field}#{marker.strip('[]').removeprefix('ref ')}"
