@@ -284,6 +284,26 @@ def test_a_recheck_costs_one_read_of_the_list_per_message(
     assert list_reads() == [number[first], "2026-NIEUW"]
 
 
+def test_a_note_right_after_the_recheck_costs_one_call(
+    simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock
+) -> None:
+    """The re-check has just read the relation: the note needs no second read, nor do the notes on the message's
+    other invoices; another message's note reads the relation again (a person may have saved it since)."""
+    assert sync(store, adapter, clock).ok
+    by_relation: dict[str, list[str]] = {}
+    for item_id in simulator.outstanding_ids():
+        by_relation.setdefault(str(simulator.mutation(item_id)["relationId"]), []).append(item_id)
+    first, second = next(ids for ids in by_relation.values() if len(ids) >= 2)[:2]
+    invoices = adapter.invoices_by_id([first, second]).records
+    simulator.clear_requests()
+    for invoice in invoices:
+        adapter.add_note(invoice, "Herinnering verstuurd [ref 0123456789ab]")
+    assert by_route(api_requests(simulator)) == {"PATCH relation/{id}": 2}
+    simulator.clear_requests()
+    adapter.add_note(invoices[0], "Aanmaning verstuurd [ref ba9876543210]")
+    assert by_route(api_requests(simulator)) == {"GET relation/{id}": 1, "PATCH relation/{id}": 1}
+
+
 def test_the_recheck_brings_the_customers_current_address(
     simulator: EboekhoudenSimulator, adapter: EboekhoudenAdapter, store: Store, clock: ManualClock
 ) -> None:
