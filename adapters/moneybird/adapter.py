@@ -7,6 +7,7 @@ Contacts come embedded in the invoices; a second ids+versions call finds the one
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -51,6 +52,7 @@ class MoneybirdAdapter(LedgerAdapter):
             Capability.MARK_DUBIOUS,
             Capability.MARK_UNCOLLECTIBLE,
             Capability.SENDER_DETAILS,
+            Capability.DELETE_NOTES,
         }
     )
 
@@ -188,11 +190,22 @@ class MoneybirdAdapter(LedgerAdapter):
         return str(body["id"]) if isinstance(body, dict) and "id" in body else ""
 
     def find_note(self, invoice: Invoice, marker: str) -> str | None:
+        found = self.find_notes(invoice, marker)
+        return found[0] if found else None
+
+    def find_notes(self, invoice: Invoice, marker: str) -> list[str]:
         found = self._fetch("sales_invoices", [invoice.ledger_id]).get(invoice.ledger_id) or {}
-        for note in found.get("notes") or []:
-            if isinstance(note, dict) and marker in str(note.get("note", "")):
-                return str(note.get("id", ""))
-        return None
+        return [
+            str(note.get("id", ""))
+            for note in found.get("notes") or []
+            if isinstance(note, dict) and marker in str(note.get("note", ""))
+        ]
+
+    def delete_note(self, invoice: Invoice, note_id: str) -> None:
+        with contextlib.suppress(NotFound):  # removed already, by the other process that found the same pair
+            self.client.request(
+                "DELETE", self._invoice_path(invoice, f"notes/{note_id}.json"), endpoint="sales_invoices.notes.delete"
+            )
 
     def pause_ledger_reminders(self, invoice: Invoice) -> None:
         self._toggle_pause(invoice, "pause", already="already paused")

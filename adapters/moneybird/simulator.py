@@ -487,6 +487,7 @@ class MoneybirdSimulator(SimulatorServer):
             ("GET", invoice, self._get_invoice),
             ("DELETE", invoice, self._delete_invoice),
             ("POST", invoice + r"/notes", self._create_note),
+            ("DELETE", invoice + r"/notes/(?P<note_id>\d+)", self._delete_note),
             ("POST", invoice + r"/payments", self._create_payment),
             ("DELETE", invoice + r"/payments/(?P<payment_id>\d+)", self._delete_payment),
             ("POST", invoice + r"/pause", self._pause),
@@ -646,6 +647,18 @@ class MoneybirdSimulator(SimulatorServer):
         self._record(administration, invoice, "note_created", link=(note["id"], "Note"))
         self._touch(invoice)
         return Response.json(note, 201)
+
+    def _delete_note(self, request: Request) -> Response:
+        administration, invoice = self._invoice(request)
+        notes = invoice.get("notes")
+        notes = notes if isinstance(notes, list) else []
+        note = next((n for n in dicts_in(notes) if str(n.get("id")) == request.params["note_id"]), None)
+        if note is None:
+            raise _not_found("id")
+        notes.remove(note)
+        self._record(administration, invoice, "note_destroyed", link=(str(note["id"]), "Note"))
+        self._touch(invoice)
+        return Response.empty(204)
 
     def _create_payment(self, request: Request) -> Response:
         administration, invoice = self._invoice(request)

@@ -563,16 +563,46 @@ class Dispatcher:
 
     def _note_once(self, action: Action, outcome: dict[str, Any], invoice: Invoice, marker: str, text: str) -> str:
         """Write the note, asking the ledger for it first only when an earlier attempt may have written it:
-        the attempt is recorded before the write, so a first attempt costs one call, not two."""
+        the attempt is recorded before the write, so a first attempt costs one call, not two. When another
+        process may have written it meanwhile (this is a later attempt, or this process lost its lease while it
+        wrote: it was frozen and another took over), the ledger is made to hold it once."""
         attempted: list[str] = list(outcome.get("notes_attempted") or [])
-        if invoice.ledger_id in attempted:
+        later_attempt = invoice.ledger_id in attempted
+        if later_attempt:
             found = self.adapter.find_note(invoice, marker)
             if found is not None:
                 return found
         else:
             outcome["notes_attempted"] = [*attempted, invoice.ledger_id]
             self.outbox.save_outcome(action, outcome)
-        return self.adapter.add_note(invoice, text)
+        written = self.adapter.add_note(invoice, text)
+        if later_attempt or not self.outbox.lease_holds():
+            return self._one_note(action, invoice, marker, written)
+        return written
+
+    def _one_note(self, action: Action, invoice: Invoice, marker: str, written: str) -> str:
+        """The notes carrying `marker` on the invoice, reduced to one: every process that checks keeps the same
+        one (the lowest id) and removes the others where the ledger allows; where it does not, a person is told."""
+        notes = self.adapter.find_notes(invoice, marker)
+        if len(notes) <= 1:
+            return notes[0] if notes else written
+        keep = min(notes, key=lambda note_id: (len(note_id), note_id))
+        extra = [note_id for note_id in notes if note_id != keep]
+        if self.adapter.supports(Capability.DELETE_NOTES):
+            for note_id in extra:
+                self.adapter.delete_note(invoice, note_id)
+            event = "duplicate_note_removed"
+        else:
+            event = "duplicate_note"
+            self.log.warning("dispatch.duplicate_note", action=action.key, invoice=invoice.ledger_id, notes=notes)
+        self.workflow.audit(
+            self.administration_id,
+            event,
+            invoice=invoice.ledger_id,
+            action_id=action.id,
+            detail={"kept": keep, "extra": extra},
+        )
+        return keep
 
 
 def _far_future(now: datetime) -> datetime:

@@ -199,6 +199,7 @@ class Capability(StrEnum):
     MARK_DUBIOUS = "mark_dubious"
     MARK_UNCOLLECTIBLE = "mark_uncollectible"
     SENDER_DETAILS = "sender_details"  # the business's own name, KvK, address, ... as the ledger keeps them
+    DELETE_NOTES = "delete_notes"  # a note written twice (a frozen process woke up) can be removed again
 
 
 # --- the contract -------------------------------------------------------------------------------------
@@ -239,6 +240,16 @@ class LedgerAdapter(abc.ABC):
         """The id of a note on the invoice containing `marker`, if the ledger can tell; None otherwise.
         Lets a write-back interrupted after sending find its own note instead of writing it twice."""
         return None
+
+    def find_notes(self, invoice: Invoice, marker: str) -> list[str]:
+        """The ids of every note on the invoice containing `marker`, read from the ledger now (not from what
+        this adapter remembers): after a takeover, two processes may each have written one."""
+        found = self.find_note(invoice, marker)
+        return [found] if found else []
+
+    def delete_note(self, invoice: Invoice, note_id: str) -> None:
+        """Remove a note (DELETE_NOTES); a note already gone is no error."""
+        raise NotSupported(f"{self.platform} cannot delete notes")
 
     def api_calls(self) -> Mapping[str, int]:
         """Calls made so far, per endpoint label."""

@@ -157,6 +157,17 @@ def honours_its_capabilities(h: Harness) -> None:
         if Capability.PAUSE_LEDGER_REMINDERS in declared:
             adapter.pause_ledger_reminders(invoice)
             assert h.simulated.reminders_paused(ledger_id)
+        if Capability.DELETE_NOTES in declared:
+            marker = f"[ref {uuid.uuid4().hex[:12]}]"
+            first = adapter.add_note(invoice, f"Herinnering {marker}")
+            second = adapter.add_note(invoice, f"Herinnering {marker}")
+            assert sorted(adapter.find_notes(invoice, marker)) == sorted([first, second])
+            adapter.delete_note(invoice, second)
+            adapter.delete_note(invoice, second)  # gone already: no error
+            assert adapter.find_notes(invoice, marker) == [first]
+        else:
+            with pytest.raises(NotSupported):
+                adapter.delete_note(invoice, "1")
         if Capability.CALL_TASKS in declared:
             marker = f"[ref {uuid.uuid4().hex[:12]}]"
             adapter.add_note(invoice, f"Bel de klant {marker}", todo=True)

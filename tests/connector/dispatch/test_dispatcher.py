@@ -40,7 +40,7 @@ from connector.dispatch.mailsink import MailSink
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer
 from connector.health.metrics import Metrics
 from connector.health.status import gather, readiness, status_document
-from connector.ledger.port import AuthError, Invoice, LedgerAdapter, RateLimited, SimulatedLedger
+from connector.ledger.port import AuthError, Capability, Invoice, LedgerAdapter, RateLimited, SimulatedLedger
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.models import Action, AuditEntry
@@ -486,6 +486,52 @@ def test_a_note_costs_one_call_and_the_ledger_is_asked_only_after_a_crash(
     assert notes and max(notes.values()) == 1  # one note per invoice per action
     done = [a for a in world.actions() if a.status == "done"]
     assert sum(len(world.dispatcher.outbox.invoice_ids(a)) for a in done) == len(notes)
+
+
+@pytest.mark.world(invoices=60, contacts=20)
+@pytest.mark.parametrize("deletes_notes", [True, False])
+@pytest.mark.parametrize("who_checks", ["the new owner", "the process that woke up"])
+def test_a_note_written_by_two_processes_is_held_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, who_checks: str, deletes_notes: bool
+) -> None:
+    """A replica frozen while it wrote a note wakes up after another took the action over, and both wrote it.
+    Whichever checks (the new owner, writing on a later attempt; the woken one, finding its lease gone) keeps the
+    note with the lowest id and removes the other; a ledger that cannot delete notes gets the pair reported."""
+    adapter = world.adapter
+    if not deletes_notes:
+        monkeypatch.setattr(type(adapter), "capabilities", adapter.capabilities - {Capability.DELETE_NOTES})
+    add_note = adapter.add_note
+    twice: list[str] = []
+
+    def written_twice(invoice: Invoice, text: str, *, todo: bool = False) -> str:
+        if not twice and not todo:  # the first note: the other process writes it too, right after this one
+            twice.append(invoice.ledger_id)
+            note_id = add_note(invoice, text, todo=todo)
+            add_note(invoice, text, todo=todo)
+            if who_checks == "the process that woke up":
+                monkeypatch.setattr(world.dispatcher.outbox, "lease_holds", lambda: False)
+            return note_id
+        return add_note(invoice, text, todo=todo)
+
+    monkeypatch.setattr(adapter, "add_note", written_twice)
+    if who_checks == "the new owner":  # an earlier attempt is on record: this is the takeover's write
+        original = world.dispatcher._note_once
+
+        def later_attempt(action: Action, outcome: dict[str, Any], invoice: Invoice, marker: str, text: str) -> str:
+            outcome.setdefault("notes_attempted", []).append(invoice.ledger_id)
+            monkeypatch.setattr(world.dispatcher, "_note_once", original)
+            return original(action, outcome, invoice, marker, text)
+
+        monkeypatch.setattr(world.dispatcher, "_note_once", later_attempt)
+    world.day(SIM_TODAY + timedelta(days=1))
+
+    (ledger_id,) = twice
+    texts = [text for i, text in world.ledger.notes() if i == ledger_id]
+    assert len(texts) == (1 if deletes_notes else 2), texts
+    event = "duplicate_note_removed" if deletes_notes else "duplicate_note"
+    (entry,) = world.audit(event)
+    assert entry.invoice_ledger_id == ledger_id and len(entry.detail["extra"]) == 1
+    assert int(entry.detail["kept"]) < int(entry.detail["extra"][0])  # every checker keeps the same one
 
 
 @pytest.mark.parametrize("refusal", [RateLimited("rate limited until 10:05"), AuthError("token expired")])
