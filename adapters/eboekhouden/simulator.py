@@ -66,9 +66,9 @@ from adapters.eboekhouden.simulator_data import (
 )
 from connector.clock import Clock, SystemClock, business_date
 from connector.ledger import simulation
-from connector.ledger.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
+from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer
 
-__all__ = ["EboekhoudenSimulator", "run_from_cli"]
+__all__ = ["EboekhoudenSimulator"]
 
 MAX_LIMIT = 2000
 DEFAULT_LIMIT = 100
@@ -358,9 +358,7 @@ class EboekhoudenSimulator(SimulatorServer):
         *,
         api_token: str | None = None,
         session_seconds: int = 3600,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         today: date | None = None,
         clock: Clock | None = None,
         rate_limit: int | None = None,
@@ -372,8 +370,6 @@ class EboekhoudenSimulator(SimulatorServer):
             rate_limit=rate_limit if rate_limit is not None else sys.maxsize,
             rate_window_seconds=rate_window_seconds,
             faults=faults,
-            fault_seed=fault_seed,
-            timeout_seconds=timeout_seconds,
         )
         self._clock = clock or SystemClock()
         self._fixed_today = today
@@ -398,9 +394,7 @@ class EboekhoudenSimulator(SimulatorServer):
         *,
         api_token: str | None = None,
         session_seconds: int = 3600,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         clock: Clock | None = None,
         rate_limit: int | None = None,
         rate_window_seconds: float = 60.0,
@@ -413,8 +407,6 @@ class EboekhoudenSimulator(SimulatorServer):
             api_token=api_token,
             session_seconds=session_seconds,
             faults=faults,
-            fault_seed=fault_seed,
-            timeout_seconds=timeout_seconds,
             today=today,
             clock=clock,
             rate_limit=rate_limit,
@@ -988,42 +980,6 @@ class EboekhoudenSimulator(SimulatorServer):
 # --- CLI -------------------------------------------------------------------------------------------------
 
 
-def run_from_cli(
-    *,
-    port: int = 0,
-    seed_file: Path | None = None,
-    generate: int | None = None,
-    relations: int | None = None,
-    faults: str | None = None,
-    fault_seed: int = 0,
-    session_seconds: int = 3600,
-    timeout_seconds: float = 5.0,
-) -> None:
-    """Serve a simulator on 127.0.0.1 until SIGINT/SIGTERM. Prints `listening on <url>`, then
-    `api_token: <token>`, then a summary.
-
-    Without `seed_file` or `generate` it serves a small generated administration (50 items, 20 relations)."""
-    if seed_file is not None and generate is not None:
-        raise ValueError("give a seed file or a number of invoices to generate, not both")
-    options: dict[str, Any] = {
-        "faults": faults,
-        "fault_seed": fault_seed,
-        "session_seconds": session_seconds,
-        "timeout_seconds": timeout_seconds,
-    }
-    if seed_file is not None:
-        simulator = EboekhoudenSimulator(json.loads(seed_file.read_text(encoding="utf-8")), **options)
-    else:
-        items = 50 if generate is None else generate
-        people = relations if relations is not None else (20 if generate is None else max(1, generate // 5))
-        simulator = EboekhoudenSimulator.generate(items=items, relations=people, **options)
-
-    def lines() -> list[str]:
-        return [f"api_token: {simulator.api_token}", *simulator.summary_lines()]
-
-    serve_until_signal(simulator, port=port, lines=lines)
-
-
 def command(
     port: simulation.PortOption = 0,
     seed_file: Annotated[
@@ -1037,14 +993,16 @@ def command(
     timeout_seconds: simulation.FaultTimeoutOption = 5.0,
 ) -> None:
     """A stateful e-Boekhouden REST API on 127.0.0.1; prints the URL, then the API token, then a summary."""
-    simulation.one_seed_source(seed_file, generate)
-    run_from_cli(
+    options: dict[str, Any] = {
+        "faults": Faults(faults, fault_seed, timeout_seconds),
+        "session_seconds": session_seconds,
+    }
+    simulation.serve_from_cli(
         port=port,
         seed_file=seed_file,
         generate=generate,
-        relations=contacts,
-        faults=faults,
-        fault_seed=fault_seed,
-        session_seconds=session_seconds,
-        timeout_seconds=timeout_seconds,
+        contacts=contacts,
+        from_seed=lambda seed: EboekhoudenSimulator(seed, **options),
+        generated=lambda items, people: EboekhoudenSimulator.generate(items=items, relations=people, **options),
+        lines=lambda simulator: [f"api_token: {simulator.api_token}", *simulator.summary_lines()],
     )

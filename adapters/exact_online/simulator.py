@@ -59,9 +59,9 @@ from adapters.exact_online.simulator_data import (
 )
 from connector.clock import AMSTERDAM, Clock, SystemClock, business_date
 from connector.ledger import simulation
-from connector.ledger.simulation import HttpError, Request, Response, SimulatorServer, serve_until_signal
+from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer
 
-__all__ = ["CompiledFilter", "ExactOnlineSimulator", "FilterError", "compile_filter", "run_from_cli"]
+__all__ = ["CompiledFilter", "ExactOnlineSimulator", "FilterError", "compile_filter"]
 
 STANDARD_PAGE = 60
 BULK_PAGE = 1000
@@ -681,9 +681,7 @@ class ExactOnlineSimulator(SimulatorServer):
         *,
         rate_limit_minutely: int = 60,
         rate_limit_daily: int = 5000,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         today: date | None = None,
         clock: Clock | None = None,
         access_token_seconds: int = 600,
@@ -691,7 +689,7 @@ class ExactOnlineSimulator(SimulatorServer):
         error_block_threshold: int = 10,
     ) -> None:
         """`today` fixes the business date (payment dates, defaults); `clock` drives every moment."""
-        super().__init__(faults=faults, fault_seed=fault_seed, timeout_seconds=timeout_seconds)
+        super().__init__(faults=faults)
         self._clock = clock or SystemClock()
         self._offset = timedelta()
         self._fixed_today = today
@@ -719,9 +717,7 @@ class ExactOnlineSimulator(SimulatorServer):
         *,
         rate_limit_minutely: int = 60,
         rate_limit_daily: int = 5000,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         clock: Clock | None = None,
         access_token_seconds: int = 600,
         min_refresh_seconds: int = 570,
@@ -736,8 +732,6 @@ class ExactOnlineSimulator(SimulatorServer):
             rate_limit_minutely=rate_limit_minutely,
             rate_limit_daily=rate_limit_daily,
             faults=faults,
-            fault_seed=fault_seed,
-            timeout_seconds=timeout_seconds,
             today=today,
             clock=clock,
             access_token_seconds=access_token_seconds,
@@ -1842,55 +1836,6 @@ _ME_FIELDS: dict[str, Field] = {
 # --- CLI -------------------------------------------------------------------------------------------------
 
 
-def run_from_cli(
-    *,
-    port: int = 0,
-    seed_file: Path | None = None,
-    generate: int | None = None,
-    accounts: int | None = None,
-    faults: str | None = None,
-    fault_seed: int = 0,
-    rate_limit_minutely: int = 60,
-    rate_limit_daily: int = 5000,
-    access_token_seconds: int = 600,
-    min_refresh_seconds: int = 570,
-    timeout_seconds: float = 5.0,
-) -> None:
-    """Serve a simulator on 127.0.0.1 until SIGINT/SIGTERM. Prints `listening on <url>`, then client_id,
-    client_secret, division and a refresh token that can be used at once, then a summary.
-
-    Without `seed_file` or `generate` it serves a small generated division (50 terms over 20 accounts)."""
-    if seed_file is not None and generate is not None:
-        raise ValueError("give a seed file or a number of terms to generate, not both")
-    options: dict[str, Any] = {
-        "faults": faults,
-        "fault_seed": fault_seed,
-        "rate_limit_minutely": rate_limit_minutely,
-        "rate_limit_daily": rate_limit_daily,
-        "access_token_seconds": access_token_seconds,
-        "min_refresh_seconds": min_refresh_seconds,
-        "timeout_seconds": timeout_seconds,
-    }
-    if seed_file is not None:
-        simulator = ExactOnlineSimulator(json.loads(seed_file.read_text(encoding="utf-8")), **options)
-    else:
-        terms = 50 if generate is None else generate
-        people = accounts if accounts is not None else (20 if generate is None else max(3, generate // 4))
-        simulator = ExactOnlineSimulator.generate(terms=terms, accounts=people, **options)
-
-    def lines() -> list[str]:
-        tokens = simulator.issue_tokens(refreshable_now=True)
-        return [
-            f"client_id: {simulator.client_id}",
-            f"client_secret: {simulator.client_secret}",
-            f"division: {simulator.division}",
-            f"refresh_token: {tokens['refresh_token']}",
-            *simulator.summary_lines(),
-        ]
-
-    serve_until_signal(simulator, port=port, lines=lines)
-
-
 def command(
     port: simulation.PortOption = 0,
     seed_file: Annotated[Path | None, simulation.seed_file_option('{"app": {...}, "divisions": [...]}')] = None,
@@ -1904,18 +1849,34 @@ def command(
     min_refresh_seconds: Annotated[int, typer.Option(help="Refusing refreshes until the token is this old.")] = 570,
     timeout_seconds: simulation.FaultTimeoutOption = 5.0,
 ) -> None:
-    """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token."""
-    simulation.one_seed_source(seed_file, generate)
-    run_from_cli(
+    """A stateful Exact Online API on 127.0.0.1; prints the URL, the app's credentials and a refresh token
+    that can be used at once, then a summary."""
+    options: dict[str, Any] = {
+        "faults": Faults(faults, fault_seed, timeout_seconds),
+        "rate_limit_minutely": rate_limit_minutely,
+        "rate_limit_daily": rate_limit_daily,
+        "access_token_seconds": access_token_seconds,
+        "min_refresh_seconds": min_refresh_seconds,
+    }
+
+    def lines(simulator: ExactOnlineSimulator) -> list[str]:
+        tokens = simulator.issue_tokens(refreshable_now=True)
+        return [
+            f"client_id: {simulator.client_id}",
+            f"client_secret: {simulator.client_secret}",
+            f"division: {simulator.division}",
+            f"refresh_token: {tokens['refresh_token']}",
+            *simulator.summary_lines(),
+        ]
+
+    simulation.serve_from_cli(
         port=port,
         seed_file=seed_file,
         generate=generate,
-        accounts=contacts,
-        faults=faults,
-        fault_seed=fault_seed,
-        rate_limit_minutely=rate_limit_minutely,
-        rate_limit_daily=rate_limit_daily,
-        access_token_seconds=access_token_seconds,
-        min_refresh_seconds=min_refresh_seconds,
-        timeout_seconds=timeout_seconds,
+        contacts=contacts,
+        from_seed=lambda seed: ExactOnlineSimulator(seed, **options),
+        generated=lambda terms, people: ExactOnlineSimulator.generate(terms=terms, accounts=people, **options),
+        invoices_per_customer=4,
+        fewest_customers=3,
+        lines=lines,
     )

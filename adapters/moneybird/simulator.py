@@ -15,7 +15,6 @@ stricter reading so clients that rely on luck fail here first:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -46,9 +45,16 @@ from adapters.moneybird.simulator_data import (
 )
 from connector.clock import Clock, SystemClock, business_date
 from connector.ledger import simulation
-from connector.ledger.simulation import HttpError, RateDecision, Request, Response, SimulatorServer, serve_until_signal
+from connector.ledger.simulation import (
+    Faults,
+    HttpError,
+    RateDecision,
+    Request,
+    Response,
+    SimulatorServer,
+)
 
-__all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range", "run_from_cli"]
+__all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range"]
 
 INVOICE_STATES = frozenset(
     {"draft", "open", "scheduled", "pending_payment", "late", "reminded", "paid", "uncollectible"}
@@ -308,9 +314,7 @@ class MoneybirdSimulator(SimulatorServer):
         valid_tokens: Iterable[str] | None = None,
         rate_limit: int = 150,
         rate_window_seconds: float = 300.0,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         today: date | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -322,8 +326,6 @@ class MoneybirdSimulator(SimulatorServer):
             rate_limit=rate_limit,
             rate_window_seconds=rate_window_seconds,
             faults=faults,
-            fault_seed=fault_seed,
-            timeout_seconds=timeout_seconds,
         )
         self._fixed_today = today
         self._ids = loaded.ids
@@ -342,9 +344,7 @@ class MoneybirdSimulator(SimulatorServer):
         valid_tokens: Iterable[str] | None = None,
         rate_limit: int = 150,
         rate_window_seconds: float = 300.0,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
         clock: Clock | None = None,
     ) -> MoneybirdSimulator:
         """A simulator over generated data (see `simulator_data.generate_seed`); deterministic per seed."""
@@ -361,8 +361,6 @@ class MoneybirdSimulator(SimulatorServer):
             rate_limit=rate_limit,
             rate_window_seconds=rate_window_seconds,
             faults=faults,
-            fault_seed=fault_seed,
-            timeout_seconds=timeout_seconds,
             today=today,
             clock=clock,
         )
@@ -906,40 +904,6 @@ class MoneybirdSimulator(SimulatorServer):
 # --- CLI ----------------------------------------------------------------------------------------------
 
 
-def run_from_cli(
-    *,
-    port: int = 0,
-    seed_file: Path | None = None,
-    generate: int | None = None,
-    contacts: int | None = None,
-    faults: str | None = None,
-    fault_seed: int = 0,
-    rate_limit: int = 150,
-    rate_window_seconds: float = 300.0,
-    timeout_seconds: float = 5.0,
-) -> None:
-    """Serve a simulator on 127.0.0.1 until SIGINT/SIGTERM. The first stdout line is `listening on <url>`.
-
-    Without `seed_file` or `generate` it serves a small generated administration (50 invoices, 20 contacts).
-    """
-    if seed_file is not None and generate is not None:
-        raise ValueError("give a seed file or a number of invoices to generate, not both")
-    options: dict[str, Any] = {
-        "faults": faults,
-        "fault_seed": fault_seed,
-        "rate_limit": rate_limit,
-        "rate_window_seconds": rate_window_seconds,
-        "timeout_seconds": timeout_seconds,
-    }
-    if seed_file is not None:
-        simulator = MoneybirdSimulator(json.loads(seed_file.read_text(encoding="utf-8")), **options)
-    else:
-        invoices = 50 if generate is None else generate
-        people = contacts if contacts is not None else (20 if generate is None else max(1, generate // 5))
-        simulator = MoneybirdSimulator.generate(invoices=invoices, contacts=people, **options)
-    serve_until_signal(simulator, port=port, lines=simulator.summary_lines)
-
-
 def command(
     port: simulation.PortOption = 0,
     seed_file: Annotated[Path | None, simulation.seed_file_option('{"administrations": [...]}')] = None,
@@ -952,15 +916,16 @@ def command(
     timeout_seconds: simulation.FaultTimeoutOption = 5.0,
 ) -> None:
     """A stateful Moneybird API on 127.0.0.1; prints `listening on http://127.0.0.1:PORT/api/v2` first."""
-    simulation.one_seed_source(seed_file, generate)
-    run_from_cli(
+    options: dict[str, Any] = {
+        "faults": Faults(faults, fault_seed, timeout_seconds),
+        "rate_limit": rate_limit,
+        "rate_window_seconds": rate_window,
+    }
+    simulation.serve_from_cli(
         port=port,
         seed_file=seed_file,
         generate=generate,
         contacts=contacts,
-        faults=faults,
-        fault_seed=fault_seed,
-        rate_limit=rate_limit,
-        rate_window_seconds=rate_window,
-        timeout_seconds=timeout_seconds,
+        from_seed=lambda seed: MoneybirdSimulator(seed, **options),
+        generated=lambda invoices, people: MoneybirdSimulator.generate(invoices=invoices, contacts=people, **options),
     )

@@ -188,6 +188,21 @@ def parse_fault_spec(spec: str | None) -> tuple[tuple[str, float], ...]:
     return tuple(rates)
 
 
+@dataclass(frozen=True)
+class Faults:
+    """What a simulator gets wrong on purpose: `spec` as in `"5xx:0.1,timeout:0.05,malformed:0.02,429:0.01"`,
+    the `seed` of the dice (a run can be replayed), and how long a 'timeout' fault stalls a request."""
+
+    spec: str | None = None
+    seed: int = 0
+    timeout_seconds: float = 5.0
+
+    @classmethod
+    def of(cls, faults: Faults | str | None) -> Faults:
+        """A spec alone means the default seed and stall."""
+        return faults if isinstance(faults, Faults) else cls(spec=faults)
+
+
 class FaultInjector:
     """Draws at most one fault per request from a seeded generator, so a run can be replayed.
 
@@ -342,14 +357,13 @@ class SimulatorServer:
         valid_tokens: Iterable[str] | None = None,
         rate_limit: int = 150,
         rate_window_seconds: float = 300.0,
-        faults: str | None = None,
-        fault_seed: int = 0,
-        timeout_seconds: float = 5.0,
+        faults: Faults | str | None = None,
     ) -> None:
         self.valid_tokens = frozenset(valid_tokens) if valid_tokens is not None else None
         self.rate_limiter = FixedWindowRateLimiter(rate_limit, rate_window_seconds)
-        self.faults = FaultInjector(faults, fault_seed)
-        self.timeout_seconds = timeout_seconds
+        chosen = Faults.of(faults)
+        self.faults = FaultInjector(chosen.spec, chosen.seed)
+        self.timeout_seconds = chosen.timeout_seconds
         self.request_log = RequestLog()
         self.lock = threading.RLock()
         self.router = Router()
@@ -617,3 +631,28 @@ def one_seed_source(seed_file: Path | None, generate: int | None) -> None:
     if seed_file is not None and generate is not None:
         typer.echo("--seed-file and --generate exclude each other", err=True)
         raise typer.Exit(2)
+
+
+def serve_from_cli(
+    *,
+    port: int,
+    seed_file: Path | None,
+    generate: int | None,
+    contacts: int | None,
+    from_seed: Callable[[Any], SimulatorServer],
+    generated: Callable[[int, int], SimulatorServer],
+    invoices_per_customer: int = 5,
+    fewest_customers: int = 1,
+    lines: Callable[[Any], Iterable[str]] = lambda simulator: simulator.summary_lines(),
+) -> None:
+    """What every `connector simulate LEDGER` does: a simulator over a seed file, or over generated data (50
+    invoices over 20 customers unless told), served on 127.0.0.1 until SIGINT/SIGTERM. Prints `listening on
+    URL` first, then `lines(simulator)`."""
+    one_seed_source(seed_file, generate)
+    if seed_file is not None:
+        simulator = from_seed(json.loads(seed_file.read_text(encoding="utf-8")))
+    else:
+        invoices = 50 if generate is None else generate
+        fallback = 20 if generate is None else max(fewest_customers, generate // invoices_per_customer)
+        simulator = generated(invoices, contacts if contacts is not None else fallback)
+    serve_until_signal(simulator, port=port, lines=lambda: lines(simulator))

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
+from connector.ledger.simulation import Faults
 from connector.log import configure_logging, get_logger, redact, redact_text, register_secret
 from connector.store import Store
 from connector.sync import sync_administration
@@ -29,7 +30,9 @@ def test_a_debug_sync_logs_every_call_without_the_token(
 ) -> None:
     token = "mb-personal-token-0123456789abcdef"
     register_secret(token)  # what loading the configuration does for every secret
-    with MoneybirdSimulator.generate(invoices=150, contacts=10, today=SIM_TODAY, faults="5xx:0.3", fault_seed=2) as sim:
+    with MoneybirdSimulator.generate(
+        invoices=150, contacts=10, today=SIM_TODAY, faults=Faults("5xx:0.3", seed=2)
+    ) as sim:
         adapter = moneybird_adapter(sim, clock, token=token)
         with adapter:
             report = sync_administration(store, adapter, name="acme", ledger_reference="", clock=clock)

@@ -13,6 +13,7 @@ from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
 from connector.ledger.http import HttpOptions, RetryPolicy
 from connector.ledger.port import Capability, Invoice, NotFound, RequestRejected, TransientError
+from connector.ledger.simulation import Faults
 from tests.conftest import SIM_TODAY, moneybird_adapter
 
 
@@ -94,7 +95,8 @@ def test_a_note_that_may_have_arrived_is_not_sent_twice(clock: ManualClock) -> N
     """A timeout after sending: the ledger may well have stored the note, so the adapter must not repeat it
     but report the outcome as unknown (the dispatcher re-reads the invoice before trying again)."""
     options = HttpOptions(retry=RetryPolicy(attempts=5, initial_wait=0.01, max_wait=0.02), private_limiters=True)
-    with MoneybirdSimulator.generate(invoices=2, contacts=1, today=SIM_TODAY, timeout_seconds=0.6) as simulator:
+    faults = Faults(timeout_seconds=0.6)
+    with MoneybirdSimulator.generate(invoices=2, contacts=1, today=SIM_TODAY, faults=faults) as simulator:
         with moneybird_adapter(simulator, clock, options=options, timeout_seconds=0.2) as adapter:
             (invoice,) = first_invoices(adapter, simulator)
             simulator.set_faults("timeout:1.0", seed=1)

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from adapters.moneybird.simulator import MoneybirdSimulator, parse_invoice_filter, period_range
+from connector.ledger.simulation import Faults
 from tests.adapters.moneybird.conftest import (
     ADMIN,
     COMPANY,
@@ -641,7 +642,7 @@ def test_server_error_faults(sim: MoneybirdSimulator, api: httpx.Client, kind: s
 
 
 def test_timeout_fault_stalls_then_processes() -> None:
-    with MoneybirdSimulator(seed(), faults="timeout:1.0", timeout_seconds=0.2, today=TODAY) as sim:
+    with MoneybirdSimulator(seed(), faults=Faults("timeout:1.0", timeout_seconds=0.2), today=TODAY) as sim:
         with httpx.Client(base_url=sim.base_url, headers={"Authorization": "Bearer t"}) as slow_api:
             started = time.monotonic()
             response = slow_api.post(f"{INVOICES}/{OPEN}/notes.json", json={"note": {"note": "late but done"}})
@@ -689,7 +690,7 @@ def test_429_fault_starts_a_burst_for_that_token(sim: MoneybirdSimulator, api: h
 def test_faults_are_reproducible_for_a_seed() -> None:
     def run() -> list[int]:
         with (
-            MoneybirdSimulator(seed(), faults="5xx:0.3,malformed:0.2", fault_seed=7, today=TODAY) as sim,
+            MoneybirdSimulator(seed(), faults=Faults("5xx:0.3,malformed:0.2", seed=7), today=TODAY) as sim,
             httpx.Client(base_url=sim.base_url, headers={"Authorization": "Bearer t"}) as api,
         ):
             return [api.get("/administrations.json").status_code for _ in range(20)]
@@ -748,8 +749,8 @@ def test_generator_is_deterministic_and_realistic() -> None:
     assert invoices[0]["invoice_id"] == "2026-00001"
 
 
-def test_run_from_cli_prints_the_url_first_and_stops_cleanly() -> None:
-    code = "from adapters.moneybird.simulator import run_from_cli; run_from_cli(port=0)"
+def test_the_command_prints_the_url_first_and_stops_cleanly() -> None:
+    code = "from adapters.moneybird.simulator import command; command(port=0)"
     root = Path(__file__).resolve().parents[3]
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
