@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from adapters.exact_online.simulator import ExactOnlineSimulator, FilterError, compile_filter, own
+from adapters.exact_online.odata import FilterError, compile_filter, own
+from adapters.exact_online.simulator import ExactOnlineSimulator
 from adapters.exact_online.simulator_data import (
     LINE_PAYABLE,
     LINE_RECEIVABLE,
