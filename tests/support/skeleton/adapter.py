@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.clock import Clock
 from connector.domain import Contact, Invoice, InvoiceStatus, Money
@@ -22,6 +22,7 @@ from connector.ledger.port import (
 from tests.support.skeleton.settings import SkeletonAdministration
 
 LIMIT = RateLimit(600, 60)
+RecordT = TypeVar("RecordT", Invoice, Contact)
 
 
 def invoice_from_json(data: Mapping[str, Any]) -> Invoice:
@@ -93,17 +94,7 @@ class SkeletonAdapter(LedgerAdapter):
         yield batch
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
-        batch: ChangeBatch[Invoice] = ChangeBatch()
-        for ledger_id in ledger_ids:
-            try:
-                batch.records.append(
-                    invoice_from_json(self.client.get_json(f"invoices/{ledger_id}", endpoint="invoice"))
-                )
-            except NotFound:
-                batch.deleted.append(ledger_id)
-            except BadRecord as bad:
-                batch.bad.append(bad)
-        return batch
+        return self._by_id("invoices", ledger_ids, invoice_from_json)
 
     def contact_changes(self, state: SyncState) -> Iterator[ChangeBatch[Contact]]:
         body = self.client.get_json("customers", endpoint="customers.list", params={"since": state.cursor or "0"})
@@ -116,12 +107,13 @@ class SkeletonAdapter(LedgerAdapter):
         yield batch
 
     def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
-        batch: ChangeBatch[Contact] = ChangeBatch()
+        return self._by_id("customers", ledger_ids, contact_from_json)
+
+    def _by_id(self, path: str, ledger_ids: Sequence[str], mapped: Callable[[Any], RecordT]) -> ChangeBatch[RecordT]:
+        batch: ChangeBatch[RecordT] = ChangeBatch()
         for ledger_id in ledger_ids:
             try:
-                batch.records.append(
-                    contact_from_json(self.client.get_json(f"customers/{ledger_id}", endpoint="customer"))
-                )
+                batch.records.append(mapped(self.client.get_json(f"{path}/{ledger_id}", endpoint=path)))
             except NotFound:
                 batch.deleted.append(ledger_id)
             except BadRecord as bad:
