@@ -66,6 +66,7 @@ from connector.ledger.port import (
     SyncState,
     TransientError,
     chunks,
+    mapped,
 )
 from connector.log import get_logger
 
@@ -149,12 +150,7 @@ class EboekhoudenAdapter(LedgerAdapter):
         self._listed = len(items) + len(bad)
         fresh = [row for row in bad if state.quarantined_versions.get(row.ledger_id, _ABSENT) != row.version]
         changed = sorted(
-            (
-                item
-                for item in items.values()
-                if state.known_versions.get(item.mutation_id, _ABSENT) != item.version
-                and state.quarantined_versions.get(item.mutation_id, _ABSENT) != item.version
-            ),
+            (item for item in items.values() if state.is_news(item.mutation_id, item.version)),
             key=lambda item: _number_order(item.mutation_id),
         )
         listed = set(items) | {row.ledger_id for row in bad}
@@ -544,12 +540,14 @@ def _younger(version: str | None, now: datetime, age: timedelta) -> bool:
 
 def _collect_contact(batch: ChangeBatch[Contact], relation: Mapping[str, Any], now: datetime) -> None:
     try:
-        batch.records.append(contact_from_relation(relation, now))
+        contact = mapped(
+            lambda: contact_from_relation(relation, now), "contact", str(relation.get("id", "?")), relation
+        )
     except BadRecord as problem:
         problem.version = f"unreadable@{now:%Y-%m-%dT%H:%M:%SZ}"
         batch.bad.append(problem)
-    except Exception as defect:  # a mapping defect must cost one record, never the pass
-        batch.bad.append(BadRecord("contact", str(relation.get("id", "?")), f"cannot be mapped: {defect!r}", relation))
+    else:
+        batch.records.append(contact)
 
 
 def _label(invoice: Invoice) -> str:

@@ -61,6 +61,7 @@ from connector.ledger.port import (
     SyncState,
     TransientError,
     chunks,
+    mapped,
 )
 from connector.log import get_logger
 
@@ -249,12 +250,7 @@ class ExactOnlineAdapter(LedgerAdapter):
         invoices, problems = invoices_from_terms(terms)
         bad += problems
         listed = {invoice.ledger_id for invoice in invoices} | {problem.ledger_id for problem in problems}
-        changed = [
-            invoice
-            for invoice in invoices
-            if state.known_versions.get(invoice.ledger_id, _ABSENT) != invoice.version
-            and state.quarantined_versions.get(invoice.ledger_id, _ABSENT) != invoice.version
-        ]
+        changed = [invoice for invoice in invoices if state.is_news(invoice.ledger_id, invoice.version)]
         for start in range(0, len(changed), BATCH_SIZE):
             yield ChangeBatch(records=changed[start : start + BATCH_SIZE])
         # Not listed is settled, says Exact; ask why (paid or deleted) rather than assume.
@@ -535,9 +531,6 @@ def reachable_divisions(config: ExactOnlineAdministration, tokens: TokenKeeper, 
         ]
 
 
-_ABSENT = object()
-
-
 def _unwrap(body: Any, resource: str) -> tuple[list[Mapping[str, Any]], str | None]:
     """OData envelopes: `{"d": {"results": [...], "__next": url}}`, `{"d": [...]}` or `{"d": {row}}`."""
     if not isinstance(body, dict) or "d" not in body:
@@ -582,11 +575,11 @@ def _collect_contact(
     into: list[Contact], bad: list[BadRecord], account: Mapping[str, Any], people: list[Mapping[str, Any]]
 ) -> None:
     try:
-        into.append(contact_from_account(account, people))
+        into.append(
+            mapped(lambda: contact_from_account(account, people), "contact", _id(account) or "?", dict(account))
+        )
     except BadRecord as problem:
         bad.append(problem)
-    except Exception as defect:  # a mapping defect must cost one record, never the pass
-        bad.append(BadRecord("contact", _id(account) or "?", f"cannot be mapped: {defect!r}", dict(account)))
 
 
 def _account_guid(invoice: Invoice) -> str:

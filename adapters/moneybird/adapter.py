@@ -36,6 +36,7 @@ from connector.ledger.port import (
     SyncState,
     TransientError,
     chunks,
+    mapped,
 )
 
 FETCH_LIMIT = 100  # "Returns a maximum of 100 invoices, even if more ids are provided."
@@ -97,11 +98,7 @@ class MoneybirdAdapter(LedgerAdapter):
 
     def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
         listed = self._versions("sales_invoices", {"filter": self.open_invoice_filter()})
-        changed = sorted(
-            i
-            for i, version in listed.items()
-            if state.known_versions.get(i, _ABSENT) != version and state.quarantined_versions.get(i, _ABSENT) != version
-        )
+        changed = sorted(i for i, version in listed.items() if state.is_news(i, version))
         # Only what the mirror holds as open needs explaining; a quarantined record that left is no one's debt.
         left_open_set = sorted(i for i in state.known_versions if i not in listed)
         for chunk in chunks(changed + left_open_set, FETCH_LIMIT):
@@ -305,10 +302,8 @@ def _collect(
     into: list[T], bad: list[BadRecord], mapper: Callable[[dict[str, Any]], T], payload: dict[str, Any]
 ) -> None:
     """Map one payload into `into`, or quarantine it with its reason."""
+    entity = "contact" if mapper is contact_from_moneybird else "invoice"
     try:
-        into.append(mapper(payload))
+        into.append(mapped(lambda: mapper(payload), entity, str(payload.get("id", "?")), payload))
     except BadRecord as problem:
         bad.append(problem)
-    except Exception as defect:  # a mapping defect must cost one record, never the pass
-        entity = "contact" if mapper is contact_from_moneybird else "invoice"
-        bad.append(BadRecord(entity, str(payload.get("id", "?")), f"cannot be mapped: {defect!r}", payload))

@@ -51,6 +51,7 @@ __all__ = [
     "SyncState",
     "TransientError",
     "chunks",
+    "mapped",
 ]
 
 
@@ -125,6 +126,18 @@ class BadRecord(LedgerError):
 
 
 ItemT = TypeVar("ItemT")
+_ABSENT = object()
+
+
+def mapped(mapper: Callable[[], ItemT], entity: str, ledger_id: str, payload: Any) -> ItemT:
+    """The record `mapper` makes of one payload. Raises BadRecord for a record the mapping refuses, and also for
+    one it trips over: a defect in a mapping costs that record (quarantined with the reason), never the pass."""
+    try:
+        return mapper()
+    except BadRecord:
+        raise
+    except Exception as defect:
+        raise BadRecord(entity, ledger_id, f"cannot be mapped: {defect!r}", payload) from defect
 
 
 def chunks(items: Sequence[ItemT], size: int) -> Iterator[list[ItemT]]:
@@ -158,6 +171,14 @@ class SyncState:
     stored_raw: Callable[[Collection[str] | None], Mapping[str, Mapping[str, Any]]] = field(
         default=lambda _ids: {}, compare=False, repr=False
     )
+
+    def is_news(self, ledger_id: str, version: str | None) -> bool:
+        """Whether the ledger's record at `version` is news to the mirror: not held at that version, and not
+        held in quarantine at it either (a broken record is fetched again only once the ledger changes it)."""
+        return (
+            self.known_versions.get(ledger_id, _ABSENT) != version
+            and self.quarantined_versions.get(ledger_id, _ABSENT) != version
+        )
 
 
 @dataclass
