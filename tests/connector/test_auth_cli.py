@@ -444,3 +444,35 @@ def test_no_secret_appears_in_any_output(connector: Connector) -> None:
     secrets = secrets_of(simulator)
     assert simulator._tokens.access_tokens and simulator._tokens.old_refresh_tokens  # there were tokens to look for
     assert len(secrets) >= 5
+
+
+def test_auth_takes_the_ledger_by_its_platform_name_or_alias_and_refuses_the_others(connector: Connector) -> None:
+    """`auth LEDGER` comes from the registry: `exact_online` and its alias `exact` consent alike; a ledger without
+    OAuth, or one this version does not know, is a configuration error that says why."""
+    first = connector("auth", "exact_online", "--admin", "acme", "--code", authorization_code(connector.simulator))
+    assert first.exit_code == 0, first.output
+    assert "consent stored for connection 'acme' (chain 1)" in first.output
+    again = connector("auth", "exact", "--admin", "acme", "--code", authorization_code(connector.simulator))
+    assert again.exit_code == 0 and "(chain 2)" in again.output, again.output
+    assert connector("auth", "--help").exit_code == 0
+
+    unknown = connector("auth", "snelstart", "--admin", "acme")
+    assert unknown.exit_code == 2 and "no adapter for platform 'snelstart'" in unknown.output
+    other = connector("auth", "moneybird", "--admin", "acme")
+    assert other.exit_code == 2 and "not a Moneybird administration (exact_online)" in other.output
+
+
+def test_every_registered_simulator_answers_to_the_same_flags_and_its_old_ones() -> None:
+    listing = CliRunner().invoke(app, ["simulate", "--help"])
+    assert listing.exit_code == 0
+    for ledger in ("moneybird", "exact_online", "eboekhouden"):
+        assert ledger in listing.output
+        options = CliRunner().invoke(app, ["simulate", ledger, "--help"], env={"COLUMNS": "200"}).output
+        for flag in ("--port", "--seed-file", "--generate", "--contacts", "--faults", "--fault-seed"):
+            assert flag in options, (ledger, flag)
+    assert (
+        "--accounts" in CliRunner().invoke(app, ["simulate", "exact_online", "--help"], env={"COLUMNS": "200"}).output
+    )
+    assert (
+        "--relations" in CliRunner().invoke(app, ["simulate", "eboekhouden", "--help"], env={"COLUMNS": "200"}).output
+    )
