@@ -107,8 +107,6 @@ class AdministrationBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     secret_fields: ClassVar[tuple[str, ...]] = ()
-    # Whether it keeps OAuth tokens in the store (encrypted under CONNECTOR_SECRET_KEY, which it then needs).
-    keeps_tokens: ClassVar[bool] = False
 
     platform: str
     name: str = Field(pattern=NAME_PATTERN)
@@ -176,7 +174,8 @@ class AdministrationBase(BaseModel):
 
     @property
     def token_connection(self) -> str | None:
-        """The OAuth token chain it uses, for ledgers that keep tokens in the store (`keeps_tokens`)."""
+        """The OAuth token chain it uses, for ledgers that keep tokens in the store (encrypted under
+        CONNECTOR_SECRET_KEY, which it then needs); None for the rest."""
         return None
 
     @property

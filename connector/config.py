@@ -350,7 +350,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
             f"connector.secret_key: CONNECTOR_SECRET_KEY is not set; administration {admin.name!r} keeps its "
             "OAuth tokens in the store encrypted with it (make one with `connector secret-key`)"
             for admin in administrations
-            if admin.enabled and admin.keeps_tokens
+            if admin.enabled and admin.token_connection is not None
         ][:1]
     if problems:
         raise ConfigError(sorted(problems, key=_file_order))

@@ -181,7 +181,7 @@ def exact_adapter(
     if consent:
         body = simulator.issue_tokens()
         grant = TokenGrant(body["access_token"], body["refresh_token"], int(body["expires_in"]))
-        vault.save_grant(config.connection_name, "exact_online", config.client_id, grant)
+        vault.save_grant(config.token_connection, "exact_online", config.client_id, grant)
     return ExactOnlineAdapter.from_config(config, clock, options, vault)
 
 

@@ -261,7 +261,7 @@ class EboekhoudenAdapter(LedgerAdapter):
                         continue
                 booking = self._booking(batch, item_id, raw)
                 if booking is not _UNREADABLE:
-                    self._close(batch, item_id, raw, booking)
+                    self._close(batch, item_id, raw, deleted=booking is None)
             batch.contacts = self._take_new_relations()
             yield batch
 
@@ -288,14 +288,9 @@ class EboekhoudenAdapter(LedgerAdapter):
         return True
 
     def _close(
-        self,
-        batch: ChangeBatch[Invoice],
-        item_id: str,
-        raw: Mapping[str, Any] | None,
-        booking: Mapping[str, Any] | None,
+        self, batch: ChangeBatch[Invoice], item_id: str, raw: Mapping[str, Any] | None, *, deleted: bool
     ) -> None:
-        """The item left the open list: settled, or deleted when its booking is gone (`booking` None)."""
-        deleted = booking is None
+        """The item left the open list: settled, or deleted when its booking is gone."""
         if deleted and not raw:
             batch.deleted.append(item_id)
             return
@@ -342,7 +337,7 @@ class EboekhoudenAdapter(LedgerAdapter):
                     listed.update(found)
                     unreadable += bad
                 if not self._still_open(batch, item_id, listed, unreadable, raw):
-                    self._close(batch, item_id, raw, booking)
+                    self._close(batch, item_id, raw, deleted=booking is None)
                 continue
             self._still_open(batch, item_id, listed, unreadable, raw)
         # The relation too, as it is now: a reminder must not go to the address it had this morning (there

@@ -159,7 +159,7 @@ class ExactOnlineAdapter(LedgerAdapter):
             division=config.division,
             client_id=config.client_id,
             keeper=tokens,
-            connection=config.connection_name,
+            connection=config.token_connection,
             oauth=oauth,
             options=options,
             timeout=config.timeout_seconds,

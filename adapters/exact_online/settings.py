@@ -12,7 +12,6 @@ from connector.ledger.port import NAME_PATTERN, LedgerSettings
 class ExactOnlineAdministration(LedgerSettings):
     platform: Literal["exact_online"]
     secret_fields: ClassVar[tuple[str, ...]] = ("client_secret",)
-    keeps_tokens: ClassVar[bool] = True
     # 5,000 calls a day per division: every 10 minutes is 144 syncs, leaving most of the day for the rest.
     default_sync_interval: ClassVar[int] = 600
     division: int = Field(gt=0)  # pinned: never taken from the user's CurrentDivision
@@ -31,12 +30,8 @@ class ExactOnlineAdministration(LedgerSettings):
     consistency_check_days: int = Field(default=7, ge=1, le=365)
 
     @property
-    def connection_name(self) -> str:
-        return self.connection or self.name
-
-    @property
     def token_connection(self) -> str:
-        return self.connection_name
+        return self.connection or self.name
 
     @property
     def reserved_calls(self) -> int:

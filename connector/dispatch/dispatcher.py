@@ -32,6 +32,7 @@ from connector.ledger import records as ledger_records
 from connector.ledger.port import (
     AuthError,
     Capability,
+    ChangeBatch,
     Invoice,
     LedgerAdapter,
     LedgerError,
@@ -262,7 +263,7 @@ class Dispatcher:
         today = self.calendar.today(self.clock.now())
         ids = self.outbox.invoice_ids(action)
         try:
-            fresh = ledger_records.vet(self.adapter.invoices_by_id(ids))
+            fresh = self._recheck(ids)
         except (TransientError, RateLimited) as exc:
             # The ledger, not this action: the try is given back and the rest of the run waits for the next one
             # (the sync's own failures already show on /readyz).
@@ -529,7 +530,7 @@ class Dispatcher:
         notes: dict[str, str] = dict(outcome.get("notes") or {})
         if invoices is None:
             try:
-                invoices = ledger_records.vet(self.adapter.invoices_by_id(self.outbox.invoice_ids(action))).records
+                invoices = self._recheck(self.outbox.invoice_ids(action)).records
             except LedgerError as exc:
                 self.log.info("dispatch.writeback_deferred", action=action.key, error=str(exc))
                 return
@@ -560,6 +561,10 @@ class Dispatcher:
                 action, outcome, "note_written", invoice.ledger_id, {"note_id": notes[invoice.ledger_id]}
             )
         self.outbox.transition(action, "done", expect="sent")
+
+    def _recheck(self, ids: Sequence[str]) -> ChangeBatch[Invoice]:
+        """The invoices as the ledger has them now, vetted like everything the sync stores."""
+        return ledger_records.vet(self.adapter.invoices_by_id(ids))
 
     def _note_once(self, action: Action, outcome: dict[str, Any], invoice: Invoice, marker: str, text: str) -> str:
         """Write the note, asking the ledger for it first only when an earlier attempt may have written it:
