@@ -84,30 +84,27 @@ class SkeletonAdapter(LedgerAdapter):
         )
 
     def invoice_changes(self, state: SyncState) -> Iterator[ChangeBatch[Invoice]]:
-        body = self.client.get_json("invoices", endpoint="invoices.list", params={"since": state.cursor or "0"})
-        batch: ChangeBatch[Invoice] = ChangeBatch(cursor=str(body["cursor"]))
-        for row in body["invoices"]:
-            try:
-                batch.records.append(invoice_from_json(row))
-            except BadRecord as bad:
-                batch.bad.append(bad)
-        yield batch
+        yield self._changed("invoices", state, invoice_from_json)
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
         return self._by_id("invoices", ledger_ids, invoice_from_json)
 
     def contact_changes(self, state: SyncState) -> Iterator[ChangeBatch[Contact]]:
-        body = self.client.get_json("customers", endpoint="customers.list", params={"since": state.cursor or "0"})
-        batch: ChangeBatch[Contact] = ChangeBatch(cursor=str(body["cursor"]))
-        for row in body["customers"]:
-            try:
-                batch.records.append(contact_from_json(row))
-            except BadRecord as bad:
-                batch.bad.append(bad)
-        yield batch
+        yield self._changed("customers", state, contact_from_json)
 
     def contacts_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Contact]:
         return self._by_id("customers", ledger_ids, contact_from_json)
+
+    def _changed(self, path: str, state: SyncState, mapped: Callable[[Any], RecordT]) -> ChangeBatch[RecordT]:
+        """Everything changed since the cursor, with the cursor to ask from next."""
+        body = self.client.get_json(path, endpoint=f"{path}.list", params={"since": state.cursor or "0"})
+        batch: ChangeBatch[RecordT] = ChangeBatch(cursor=str(body["cursor"]))
+        for row in body[path]:
+            try:
+                batch.records.append(mapped(row))
+            except BadRecord as bad:
+                batch.bad.append(bad)
+        return batch
 
     def _by_id(self, path: str, ledger_ids: Sequence[str], mapped: Callable[[Any], RecordT]) -> ChangeBatch[RecordT]:
         batch: ChangeBatch[RecordT] = ChangeBatch()
