@@ -45,10 +45,15 @@ ENV PATH=/opt/connector/venv/bin:$PATH \
     CONNECTOR_HEALTH_HOST=0.0.0.0 \
     CONNECTOR_ON_CONFIG_ERROR=wait
 
+# Pango and a font for the printed letters (WeasyPrint renders them to PDF).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 connector \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/connector --no-create-home \
        --shell /usr/sbin/nologin connector \
-    && mkdir -p /etc/connector /var/lib/connector/data/handover \
+    && mkdir -p /etc/connector /var/lib/connector/data/handover /var/lib/connector/data/post \
     && chown -R 10001:10001 /var/lib/connector
 
 COPY --from=build /opt/connector/venv /opt/connector/venv

@@ -17,6 +17,27 @@ from connector.workflow.policy import DEFAULT_POLICY
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
+class Mailbox(BaseModel):
+    """`[email.bounces]`: the IMAP mailbox where the sender's bounces and auto-replies arrive (the Return-Path's
+    mailbox). It is only read, never changed: how far it was read is kept in the store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, gt=0, lt=65536)  # default: 993 for ssl, else 143
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    folder: str = "INBOX"
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
+    @property
+    def address(self) -> str:
+        """Names this mailbox in the store and the logs (no secret in it)."""
+        port = self.port or (993 if self.security == "ssl" else 143)
+        return f"{self.username}@{self.host}:{port}/{self.folder}"
+
+
 class AdministrationEmail(BaseModel):
     """`[administrations.email]`: this administration's own sender or SMTP account, over `[email]` key by key.
     An accountancy office sends each client's reminders in the client's name: its own `from_name` and
@@ -34,6 +55,7 @@ class AdministrationEmail(BaseModel):
     reply_to: str | None = None
     bcc: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    bounces: Mailbox | None = None
 
 
 class Company(BaseModel):
@@ -53,6 +75,7 @@ class Company(BaseModel):
     phone: str | None = None
     email: str | None = None
     iban: str | None = None
+    logo: str | None = None  # a PNG, JPEG or SVG file for the printed letters' head
 
     REQUIRED: ClassVar[dict[str, str]] = {
         "kvk": "the KvK number (art. 27 Handelsregisterwet 2007: every business letter states it)",

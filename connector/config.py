@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -29,12 +30,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from connector.administration import AdministrationBase
+from connector.administration import AdministrationBase, Mailbox
+from connector.dispatch.transport import refuse_plain_http
 from connector.ledger import registry
 from connector.log import register_secret
 from connector.workflow.legal import RatePeriod, load_rates, merge_rates
@@ -90,7 +93,13 @@ class ConnectorSection(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
     handover_dir: str = "data/handover"  # case files for the collection agency (JSON and CSV per customer)
-    handover_url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # also POST each case file here
+    # Also POST each case file here: HTTPS only (plain HTTP only to this machine).
+    handover_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # How long the proof of what was sent (the e-mails, letters and case files) is kept after a customer's last
+    # message: the five-year limitation period (art. 3:307 BW) and a year. Then it is purged, and that is logged.
+    evidence_retention_days: int = Field(default=6 * 365 + 2, ge=30, le=36500)
+    # How often the bounce mailboxes are read, and the print service asked about posted letters.
+    delivery_poll_seconds: int = Field(default=300, ge=30, le=86400)
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file
     # Interest-rate rows of your own (the format of the packaged rates.toml), added to the packaged table; a row
     # for the same half-year and kind replaces the packaged one. For a new half-year before a release has it.
@@ -136,6 +145,13 @@ class ConnectorSection(BaseSettings):
         # Only what `settings_from_dict` passes in: it merges the `CONNECTOR_<KEY>` overrides itself, from the
         # environment it is given, so the process environment never leaks into settings built from a dict.
         return (init_settings,)
+
+    @field_validator("handover_url")
+    @classmethod
+    def _handover_over_https(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_plain_http(value, "the handover URL")
+        return value
 
     @field_validator("status_token")
     @classmethod
@@ -211,10 +227,41 @@ class EmailSection(BaseModel):
     reply_to: str | None = None
     bcc: str | None = None  # a copy of every reminder, for the archive
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    bounces: Mailbox | None = None  # where bounces and auto-replies arrive, read over IMAP
 
     @property
     def message_id_domain(self) -> str:
         return self.from_address.rsplit("@", 1)[1]
+
+
+class PostSection(BaseModel):
+    """`[post]`: how letters for a `post` stage are sent: a print-and-mail service's HTTPS API, or a print-ready
+    batch per day in a folder for an office that posts its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["folder", "https"] = "folder"
+    folder: str = "data/post"  # folder: the batches
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # https: the service's API
+    token: SecretStr | None = None  # https: its API token, "${NAME}"
+    # Business days between handing a letter over and its posting, as the service promises (the batch: the office
+    # posts the next working day). The letter states its term from that day; a later posting is flagged.
+    posting_days: int = Field(default=1, ge=0, le=10)
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to the service as they are (registered, color)
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None:
+            refuse_plain_http(value, "the print service URL")
+        return value
+
+    @model_validator(mode="after")
+    def _url_for_https(self) -> PostSection:
+        if self.provider == "https" and not self.url:
+            raise ValueError('provider "https" needs url, the print service\'s API')
+        return self
 
 
 AdministrationConfig = AdministrationBase  # one administration's settings, of the model its ledger registers
@@ -233,6 +280,7 @@ class Settings:
     policies: Mapping[str, Policy] = field(default_factory=lambda: {DEFAULT_POLICY: default_policy()})
     email: EmailSection | None = None
     rates: tuple[RatePeriod, ...] | None = None  # the interest-rate table; None: the packaged one
+    post: PostSection | None = None
 
     def policy_for(self, administration: AdministrationConfig) -> Policy:
         return self.policies[administration.policy]
@@ -288,9 +336,7 @@ def load_settings(
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     env_files = [path.parent / ".env", *([env_file] if env_file is not None else [])]
     settings = settings_from_dict(raw, environ=environment(environ, env_files))
-    return Settings(
-        settings.connector, settings.administrations, source=path, policies=settings.policies, email=settings.email
-    )
+    return dataclasses.replace(settings, source=path)
 
 
 def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] | None = None) -> dict[str, str]:
@@ -306,7 +352,7 @@ def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] 
 
 def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Settings:
     problems: list[str] = []
-    unknown = sorted(set(raw) - {"connector", "administrations", "policies", "email"})
+    unknown = sorted(set(raw) - {"connector", "administrations", "policies", "email", "post"})
     problems += [f"{key}: unknown section or key" for key in unknown]
 
     raw_connector = raw.get("connector", {})
@@ -332,6 +378,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     administrations = _validate_administrations(admin_values, raw_admins, problems)
     policies = _validate_policies(raw.get("policies", {}), problems)
     email = _validate_email(raw.get("email"), environ, problems)
+    post = _validate_post(raw.get("post"), environ, problems)
     for index, admin in enumerate(administrations):
         if admin.email is not None and email is None:
             problems += [
@@ -368,10 +415,17 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     rates = _load_rates(connector.rates_file, problems) if connector.rates_file else None
     if problems:
         raise ConfigError(sorted(problems, key=_file_order))
-    for secret in [email.password if email else None, *(a.email.password for a in administrations if a.email)]:
+    own_email = [a.email for a in administrations if a.email]
+    for secret in [
+        email.password if email else None,
+        email.bounces.password if email and email.bounces else None,
+        *(e.password for e in own_email),
+        *(e.bounces.password for e in own_email if e.bounces),
+        post.token if post else None,
+    ]:
         if secret is not None:
             register_secret(secret.get_secret_value())
-    return Settings(connector, tuple(administrations), policies=policies, email=email, rates=rates)
+    return Settings(connector, tuple(administrations), policies=policies, email=email, rates=rates, post=post)
 
 
 def _load_rates(path: str, problems: list[str]) -> tuple[RatePeriod, ...] | None:
@@ -406,6 +460,9 @@ def _literal_secrets(raw_connector: Mapping[str, Any], raw_admins: list[Any]) ->
                     f'reference an environment variable, e.g. {key} = "${{{_env_name(admin, key)}}}"'
                 )
         own_email = admin.get("email")
+        if isinstance(own_email, dict):
+            where, example = f"administrations[{index}].email", _env_name(admin, "bounces_password")
+            problems += _literal_nested_secret(own_email, "bounces", "password", where, example)
         password = own_email.get("password") if isinstance(own_email, dict) else None
         if password not in (None, "") and not (isinstance(password, str) and _ONLY_REFERENCE.match(password)):
             problems.append(
@@ -537,12 +594,39 @@ def _validate_email(raw: Any, environ: Mapping[str, str], problems: list[str]) -
     password = raw.get("password")
     if password not in (None, "") and not (isinstance(password, str) and _ONLY_REFERENCE.match(password)):
         problems.append('email.password: a secret must not be written in the file; e.g. password = "${SMTP_PASSWORD}"')
+    problems += _literal_nested_secret(raw, "bounces", "password", "email", "BOUNCES_PASSWORD")
     values = _interpolate(raw, "email", environ, problems)
     try:
         return EmailSection.model_validate(values)
     except ValidationError as exc:
         problems += [_describe(error, "email") for error in exc.errors()]
         return None
+
+
+def _validate_post(raw: Any, environ: Mapping[str, str], problems: list[str]) -> PostSection | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("post: must be a table ([post])")
+        return None
+    token = raw.get("token")
+    if token not in (None, "") and not (isinstance(token, str) and _ONLY_REFERENCE.match(token)):
+        problems.append('post.token: a secret must not be written in the file; e.g. token = "${POST_API_TOKEN}"')
+    values = _interpolate(raw, "post", environ, problems)
+    try:
+        return PostSection.model_validate(values)
+    except ValidationError as exc:
+        problems += [_describe(error, "post") for error in exc.errors()]
+        return None
+
+
+def _literal_nested_secret(raw: Mapping[str, Any], table: str, key: str, where: str, example: str) -> list[str]:
+    """A secret in a nested table (`[email.bounces] password`) written literally."""
+    nested = raw.get(table)
+    value = nested.get(key) if isinstance(nested, dict) else None
+    if value in (None, "") or (isinstance(value, str) and _ONLY_REFERENCE.match(value)):
+        return []
+    return [f'{where}.{table}.{key}: a secret must not be written in the file; e.g. {key} = "${{{example}}}"']
 
 
 def _validate_policies(raw: Any, problems: list[str]) -> dict[str, Policy]:

@@ -1,5 +1,5 @@
-"""The channels an action goes out through: e-mail (SMTP), a call task or the ledger's own reminder (through the
-adapter), and the handover case file for a collection agency.
+"""The channels an action goes out through: e-mail (SMTP), a letter by post, a call task or the ledger's own
+reminder (through the adapter), and the handover case file for a collection agency.
 
 Each raises ChannelError saying whether anything may have left: `retry` (nothing left; try again later),
 `unknown` (it may have gone: a person must look before anything is resent), or neither (it cannot succeed).
@@ -11,13 +11,11 @@ alone until the next one.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
+import email.policy
 import json
-import os
+import re
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +28,11 @@ from typing import Any, TypeVar
 import httpx
 
 from connector.config import EmailSection
+from connector.dispatch.dossier import CaseFile
+from connector.dispatch.letters import Attachment
 from connector.dispatch.messages import RenderedMessage, header_safe
+from connector.dispatch.post import PostError, PostLetter, PostProvider
+from connector.dispatch.transport import refuse_plain_http, write_atomically
 from connector.ledger.port import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 
 T = TypeVar("T")
@@ -46,7 +48,7 @@ class ChannelError(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """One action, ready to go: the fresh invoices, the customer, the rendered message."""
+    """One action, ready to go: the fresh invoices, the customer, the rendered message and what goes with it."""
 
     key: str
     administration: str
@@ -57,6 +59,19 @@ class Delivery:
     message: RenderedMessage
     planned: Mapping[str, Any]
     sent_at: datetime
+    attachments: Sequence[Attachment] = ()  # the letter's PDF, the original invoices
+    postal_address: Sequence[str] = ()  # the customer's, as lines for an envelope's window
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An e-mail as it will be handed to the SMTP server, byte for byte: what the evidence keeps."""
+
+    content: bytes
+    sender: str
+    envelope: list[str]
+    customer: list[str]
+    message_id: str
 
 
 class EmailChannel:
@@ -80,12 +95,30 @@ class EmailChannel:
         message["X-Connector-Action"] = delivery.key
         message.set_content(delivery.message.text)
         message.add_alternative(delivery.message.html, subtype="html")
+        for attachment in delivery.attachments:
+            maintype, _, subtype = attachment.media_type.partition("/")
+            message.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename)
         envelope = recipients + _addresses(s.bcc)
         return message, envelope
 
-    def send(self, delivery: Delivery) -> dict[str, Any]:
+    def outgoing(self, delivery: Delivery) -> Outgoing:
+        """The message as the bytes the server will get (CRLF line ends, as on the wire)."""
         message, envelope = self.build(delivery)
+        return Outgoing(
+            content=message.as_bytes(policy=email.policy.SMTP),
+            sender=self.settings.from_address,
+            envelope=envelope,
+            customer=_addresses(delivery.contact_email),
+            message_id=str(message["Message-ID"]),
+        )
+
+    def send(self, delivery: Delivery) -> dict[str, Any]:
+        return self.transmit(self.outgoing(delivery))
+
+    def transmit(self, outgoing: Outgoing) -> dict[str, Any]:
+        """Hand the bytes to the SMTP server; the outcome carries the server's reply to them (its queue id)."""
         s = self.settings
+        envelope = outgoing.envelope
         try:  # nothing has left yet in this block: any failure may be retried
             if s.security == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -100,7 +133,7 @@ class EmailChannel:
         except (OSError, smtplib.SMTPException) as exc:
             raise ChannelError(f"SMTP server not reachable: {type(exc).__name__}: {exc}", down=True) from exc
         try:
-            refused = smtp.send_message(message, from_addr=s.from_address, to_addrs=envelope)
+            refused, reply = _hand_over(smtp, outgoing)
         except smtplib.SMTPRecipientsRefused as exc:
             raise ChannelError(f"every recipient refused: {list(exc.recipients)}") from exc
         except smtplib.SMTPSenderRefused as exc:
@@ -117,10 +150,54 @@ class EmailChannel:
         finally:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 smtp.quit()
-        customer = [address for address in _addresses(delivery.contact_email) if address not in refused]
+        customer = [address for address in outgoing.customer if address not in refused]
         if not customer:  # accepted for the copy only: the customer did not get it, yet something left
             raise ChannelError(f"the customer's address was refused: {sorted(refused)}", unknown=True)
-        return {"channel": "email", "message_id": message["Message-ID"], "to": envelope, "refused": sorted(refused)}
+        return {
+            "channel": "email",
+            "message_id": outgoing.message_id,
+            "to": envelope,
+            "refused": sorted(refused),
+            "server_reply": reply,
+            "queue_id": queue_id(reply),
+        }
+
+
+def _hand_over(smtp: smtplib.SMTP, outgoing: Outgoing) -> tuple[dict[str, tuple[int, bytes]], str]:
+    """MAIL, RCPT and DATA as `smtplib.SMTP.sendmail` does them, keeping the server's answer to DATA: the proof
+    that it took the message, with the id it queued it under. Returns the refused recipients and that answer."""
+    smtp.ehlo_or_helo_if_needed()
+    options = ["SMTPUTF8"] if smtp.has_extn("smtputf8") and not outgoing.content.isascii() else []
+    if smtp.has_extn("size"):
+        options.append(f"size={len(outgoing.content)}")
+    if smtp.has_extn("8bitmime") and not outgoing.content.isascii():
+        options.append("BODY=8BITMIME")
+    code, answer = smtp.mail(outgoing.sender, options)
+    if code != 250:
+        smtp._rset()  # type: ignore[attr-defined]  # as sendmail does
+        raise smtplib.SMTPSenderRefused(code, answer, outgoing.sender)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in outgoing.envelope:
+        code, answer = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, answer)
+    if len(refused) == len(outgoing.envelope):
+        smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, answer = smtp.data(outgoing.content)
+    if code != 250:
+        smtp._rset()  # type: ignore[attr-defined]
+        raise smtplib.SMTPDataError(code, answer)
+    return refused, f"{code} {answer.decode('utf-8', 'replace')}"
+
+
+_QUEUED = re.compile(r"(?:queued as|id=|\bid\s)\s*([A-Za-z0-9._@<>-]{4,})", re.IGNORECASE)
+
+
+def queue_id(reply: str | None) -> str | None:
+    """The id the server queued a message under, as most servers say it ("250 2.0.0 Ok: queued as 4XyZ")."""
+    match = _QUEUED.search(reply or "")
+    return match.group(1).strip("<>") if match else None
 
 
 class TaskChannel:
@@ -151,49 +228,54 @@ class LedgerReminderChannel:
         return {"channel": "ledger_reminder", "invoices": [i.ledger_id for i in delivery.invoices]}
 
 
+class PostChannel:
+    """A printed letter handed to the post service (or the print batch)."""
+
+    def __init__(self, provider: PostProvider) -> None:
+        self.provider = provider
+
+    def send(self, letter: PostLetter) -> dict[str, Any]:
+        try:
+            submitted = self.provider.submit(letter)
+        except PostError as exc:
+            raise ChannelError(str(exc), retry=exc.retry, down=exc.down) from exc
+        return {
+            "channel": "post",
+            "provider": self.provider.name,
+            "letter_id": submitted.external_id,
+            "server_reply": submitted.reply,
+            "post_status": submitted.status,
+            "address": list(letter.address),
+        }
+
+
 class HandoverChannel:
-    """A case file per customer (JSON and CSV) for the collection agency; the invoices are then marked dubious
-    and the ledger's own reminders paused, where the ledger can."""
+    """A case file per customer (JSON and CSV, with the legal letter's PDF and e-mail beside them) for the
+    collection agency; the invoices are then marked dubious and the ledger's own reminders paused, where the
+    ledger can."""
 
     def __init__(self, adapter: LedgerAdapter, folder: Path, url: str | None = None) -> None:
         self.adapter = adapter
         self.folder = folder
         self.url = url
 
-    def send(
-        self, delivery: Delivery, history: Sequence[Mapping[str, Any]] = (), contact: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        case = {
-            "administration": delivery.administration,
-            "reference": delivery.key,
-            "created_at": delivery.sent_at.isoformat(),
-            "debtor": {"name": delivery.contact_name, "email": delivery.contact_email, **(contact or {})},
-            "invoices": [
-                {
-                    "ledger_id": i.ledger_id,
-                    "number": i.number,
-                    "invoice_date": i.invoice_date.isoformat() if i.invoice_date else None,
-                    "due_date": i.due_date.isoformat(),
-                    "currency": i.open_amount.currency,
-                    "total": str(i.total.amount),
-                    "open_amount": str(i.open_amount.amount),
-                }
-                for i in delivery.invoices
-            ],
-            "principal": delivery.planned.get("principal"),
-            "collection_costs": delivery.planned.get("collection_costs"),
-            "interest": delivery.planned.get("interest"),
-            "history": list(history),
-        }
-        stem = f"{delivery.administration}-{delivery.planned.get('contact_id')}-{delivery.key[:12]}"
+    def paths(self, delivery: Delivery, case: CaseFile) -> list[Path]:
+        """Where the case's files go: known before they are written, so the evidence can name them."""
         target = self.folder / delivery.administration
+        stem = case_stem(delivery)
+        return [target / f"{stem}.json", target / f"{stem}.csv", *(target / part.name for part in case.files)]
+
+    def send(self, delivery: Delivery, case: CaseFile) -> dict[str, Any]:
+        json_path, csv_path, *document_paths = self.paths(delivery, case)
         try:
-            _write_atomically(target / f"{stem}.json", json.dumps(case, indent=2, ensure_ascii=False, default=str))
-            _write_atomically(target / f"{stem}.csv", _case_csv(case))
+            write_atomically(json_path, json.dumps(case.document, indent=2, ensure_ascii=False, default=str))
+            write_atomically(csv_path, case.csv())
+            for path, part in zip(document_paths, case.files, strict=True):
+                write_atomically(path, part.content)
         except OSError as exc:
-            raise ChannelError(f"cannot write the case file in {target}: {exc}", down=True) from exc
+            raise ChannelError(f"cannot write the case file in {json_path.parent}: {exc}", down=True) from exc
         if self.url:
-            self._post(case, delivery.key)
+            self._post(case.for_upload(), delivery.key)
         marked = []
         on = delivery.sent_at.date()
         for invoice in delivery.invoices:
@@ -206,12 +288,16 @@ class HandoverChannel:
                 with contextlib.suppress(LedgerError):
                     self.adapter.pause_ledger_reminders(invoice)
                     marked.append(f"{invoice.ledger_id}:paused")
-        return {"channel": "handover", "case_file": str(target / f"{stem}.json"), "ledger_marks": marked}
+        return {"channel": "handover", "case_file": str(json_path), "ledger_marks": marked}
 
     def _post(self, case: Mapping[str, Any], key: str) -> None:
         """POST the case file; the action's key travels as Idempotency-Key, so a retry after a lost answer is
         recognisable on the other side."""
         assert self.url is not None
+        try:
+            refuse_plain_http(self.url, "the handover URL")
+        except ValueError as exc:
+            raise ChannelError(str(exc)) from None
         try:
             response = httpx.post(
                 self.url,
@@ -241,29 +327,5 @@ def _addresses(value: str | None) -> list[str]:
     return [address for _, address in getaddresses([value or ""]) if "@" in address]
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8", suffix=".tmp") as tmp:
-        tmp.write(text)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
-
-
-def _case_csv(case: Mapping[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(["reference", "debtor", "invoice", "invoice_date", "due_date", "currency", "open_amount"])
-    for invoice in case["invoices"]:
-        writer.writerow(
-            [
-                case["reference"],
-                case["debtor"]["name"],
-                invoice["number"],
-                invoice["invoice_date"],
-                invoice["due_date"],
-                invoice["currency"],
-                invoice["open_amount"],
-            ]
-        )
-    return out.getvalue()
+def case_stem(delivery: Delivery) -> str:
+    return f"{delivery.administration}-{delivery.planned.get('contact_id')}-{delivery.key[:12]}"

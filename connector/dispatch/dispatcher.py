@@ -8,6 +8,7 @@ note carries the action's reference, so a write-back cut off midway finds its ow
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,9 +26,15 @@ from connector.dispatch.channels import (
     EmailChannel,
     HandoverChannel,
     LedgerReminderChannel,
+    Outgoing,
+    PostChannel,
     TaskChannel,
+    case_stem,
 )
+from connector.dispatch.dossier import CaseFile, LetterProof, build_case
+from connector.dispatch.letters import PDF, Attachment, LetterError, letter_filename, letter_pdf, logo_data_uri
 from connector.dispatch.messages import InvoiceLine, MessageContext, MessageRenderer, RenderedMessage, header_safe
+from connector.dispatch.post import FolderPost, HttpsPost, PostLetter, PostProvider, address_problem
 from connector.ledger import records as ledger_records
 from connector.ledger.port import (
     AuthError,
@@ -43,18 +50,20 @@ from connector.log import get_logger, redact_text
 from connector.store import Store
 from connector.store.approvals import ApprovalStore, awaiting_approval_reason
 from connector.store.channels import ChannelHealthStore
+from connector.store.evidence import EvidenceStore, FilePart
 from connector.store.leases import Fence
 from connector.store.models import Action
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
-from connector.workflow.legal import RatePeriod, letter_term, payment_deadline
+from connector.workflow.legal import Channel, RatePeriod, letter_term, payment_deadline, posting_day
 from connector.workflow.planner import planned_amount, planned_amounts
-from connector.workflow.policy import CUSTOMER_FACING, Policy
+from connector.workflow.policy import CUSTOMER_FACING, Policy, Stage
 
 log = get_logger("dispatch")
 SENT_EVENT = {
     "email": "email_sent",
+    "post": "letter_posted",
     "task": "task_created",
     "ledger_reminder": "ledger_reminder_sent",
     "handover": "handed_over",
@@ -106,6 +115,8 @@ class Dispatcher:
     progress: Callable[[DispatchReport, int, int], None] = lambda report, done, due: None
     fence: Fence | None = None  # the lease this runs under (the daemon's); None: a one-shot command
     rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
+    post: PostProvider | None = None  # the print-and-mail service (or the print batch) for `post` stages
+    posting_days: int = 1  # business days from handing a letter to the post service to its posting
     channel_failing_after: int = 3  # failures in a row before a channel counts as failing (logged, on /readyz)
     _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
     _went_through: set[str] = field(default_factory=set, init=False, repr=False)  # channels this run, since a failure
@@ -145,12 +156,15 @@ class Dispatcher:
             fence=fence,
             rates=settings.rates,
             channel_failing_after=section.channel_failing_after,
+            post=post_provider(settings, clock, section.zone),
+            posting_days=settings.post.posting_days if settings.post else 1,
         )
 
     def __post_init__(self) -> None:
         self.outbox = OutboxStore(self.store, fence=self.fence)
         self.workflow = WorkflowStore(self.store)
         self.channels = ChannelHealthStore(self.store)
+        self.evidence = EvidenceStore(self.store)
         self.log = log.bind(administration=self.administration.name)
         self.administration_id = self.store.ensure_administration(
             self.administration.name, self.adapter.platform, self.administration.ledger_reference
@@ -289,7 +303,14 @@ class Dispatcher:
             return
         contact = self.store.contact(self.administration_id, action.contact_ledger_id)
         deadline = self._deadline(action, today)
-        message = self._render(action, invoices, contact, today, deadline)
+        stage = self._stage(action)
+        as_letter = action.action == "post" or (stage is not None and stage.is_letter)
+        try:
+            message = self._render(action, invoices, contact, today, deadline, letter=as_letter)
+            attachments = self._attachments(action, message, today)
+        except LetterError as exc:
+            self._retry_or_fail(action, "executing", str(exc), report, retry=False)
+            return
         sent_at = self.clock.now()  # the message's Date: inside the window, or it waits for the next one
         if not (self._ignore_window or self.calendar.in_send_window(sent_at)):
             # The re-check took us past the window (a rate limit, a slow ledger): the try that was begun is
@@ -307,13 +328,22 @@ class Dispatcher:
             message=message,
             planned=action.planned,
             sent_at=sent_at,
+            attachments=attachments,
+            postal_address=postal_address(contact),
         )
+        try:
+            prepared = self._prepare(action, delivery)
+        except ChannelError as exc:  # nothing can leave (no address): it cannot succeed as it stands
+            self._retry_or_fail(action, "executing", redact_text(str(exc)), report, retry=exc.retry)
+            return
         if not self.outbox.transition(action, "sending", expect="executing"):
             return
         try:
-            outcome = self._send(action, delivery)
+            outcome = self._send(action, delivery, prepared)
         except ChannelError as exc:
             error = redact_text(str(exc))
+            if prepared.evidence_id is not None:
+                self.evidence.handed(prepared.evidence_id, "uncertain" if exc.unknown else "refused", reply=error)
             if exc.retry or exc.unknown:  # trouble with the channel, not with what this message says
                 self._channel_failed(action.action, error)
             if exc.unknown:
@@ -336,11 +366,20 @@ class Dispatcher:
                 self._retry_or_fail(action, "sending", error, report, retry=exc.retry)
             return
         self._channel_succeeded(action.action)
+        if prepared.evidence_id is not None:
+            self.evidence.handed(
+                prepared.evidence_id,
+                "accepted",
+                reply=outcome.get("server_reply"),
+                external_id=outcome.get("queue_id") or outcome.get("letter_id"),
+                detail={k: outcome[k] for k in ("to", "refused", "message_id", "case_file") if k in outcome},
+            )
+            outcome["evidence"] = prepared.evidence_id
         outcome["note"] = message.note
         outcome["sent_on"] = today.isoformat()
         outcome["deadline"] = deadline.isoformat() if deadline else None
         if action.legal_letter:
-            outcome["letter_channel"] = self._policy(action).letter_channel
+            outcome["letter_channel"] = self._letter_channel(action)
 
         def record_sent(expect: str) -> bool:
             event = SENT_EVENT[action.action]
@@ -401,19 +440,46 @@ class Dispatcher:
     def _policy(self, action: Action) -> Policy:
         return self.policies.get(str(action.planned.get("policy", "default"))) or self.policies["default"]
 
+    def _stage(self, action: Action) -> Stage | None:
+        policy = self._policy(action)
+        index = policy.index(action.stage)
+        return policy.stages[index] if index >= 0 else None
+
+    def _letter_channel(self, action: Action) -> Channel:
+        return "post" if action.action == "post" else self._policy(action).letter_channel
+
     def _deadline(self, action: Action, sent_on: date) -> date | None:
         """The term the message states, from the day it really goes out: the legal letter's per HR 2016:2704
-        (a term stated one day short voids the letter), other stages `term_days` on."""
+        (a term stated one day short voids the letter), other stages `term_days` on. A letter by post goes in
+        the post `posting_days` after it is handed over: its term is stated from that day."""
         policy = self._policy(action)
-        stage = policy.stages[policy.index(action.stage)] if policy.index(action.stage) >= 0 else None
+        stage = self._stage(action)
+        if action.action == "post":
+            sent_on = posting_day(sent_on, self.posting_days)
         if action.legal_letter:
-            return letter_term(sent_on, policy.letter_channel, email_days=policy.email_receipt_days).last_day
+            channel = self._letter_channel(action)
+            return letter_term(sent_on, channel, email_days=policy.email_receipt_days).last_day
         if stage is not None and stage.term_days:
             return payment_deadline(sent_on, stage.term_days)
         return None
 
+    def _attachments(self, action: Action, message: RenderedMessage, today: date) -> list[Attachment]:
+        """The printed letter as PDF, when the stage is one."""
+        if message.letter_html is None:
+            return []
+        language = str(action.planned.get("language") or "nl")
+        name = letter_filename(language, action.stage, action.key[:12])
+        return [Attachment(name, letter_pdf(message.letter_html))]
+
     def _render(
-        self, action: Action, invoices: Sequence[Invoice], contact: Any, today: date, deadline: date | None
+        self,
+        action: Action,
+        invoices: Sequence[Invoice],
+        contact: Any,
+        today: date,
+        deadline: date | None,
+        *,
+        letter: bool = False,
     ) -> RenderedMessage:
         planned = action.planned
         company = self.administration.company
@@ -466,27 +532,141 @@ class Dispatcher:
             principal_stated_before=planned_amount(planned, "principal_stated_before"),
             credit=planned_amount(planned, "credit"),
             credit_from=list(planned.get("credit_from") or ()),
+            reference=action.key[:12],
+            recipient_address=postal_address(contact),
+            logo=logo_data_uri(company.logo) if company and company.logo and letter else None,
         )
-        return self.renderer.render(str(planned.get("template") or action.stage), context)
+        return self.renderer.render(str(planned.get("template") or action.stage), context, letter=letter)
 
-    def _send(self, action: Action, delivery: Delivery) -> dict[str, Any]:
+    def _prepare(self, action: Action, delivery: Delivery) -> Prepared:
+        """What goes out, as bytes, recorded as evidence before it is handed over (a customer-facing message or a
+        case file): a crash while handing it over leaves the proof of what may have left."""
         if action.action == "email":
             if self.email is None:
                 raise ChannelError(
                     "no [email] section in the configuration: cannot send reminders by e-mail", down=True
                 )
-            return EmailChannel(self.email).send(delivery)
+            outgoing = EmailChannel(self.email).outgoing(delivery)
+            files = [FilePart("message.eml", "message/rfc822", outgoing.content)]
+            files += [FilePart(a.filename, a.media_type, a.content) for a in delivery.attachments]
+            evidence_id = self.evidence.prepare(
+                action, channel="email", recipient=", ".join(outgoing.customer), files=files
+            )
+            return Prepared(evidence_id, outgoing)
+        if action.action == "post":
+            letter = self._post_letter(action, delivery)
+            evidence_id = self.evidence.prepare(
+                action,
+                channel="post",
+                recipient=", ".join(letter.address),
+                files=[FilePart(letter.filename, PDF, letter.pdf)],
+                detail={"provider": self.post.name if self.post else None},
+            )
+            return Prepared(evidence_id, letter)
+        if action.action == "handover":
+            case = self._case(action, delivery)
+            channel = HandoverChannel(self.adapter, self.handover_dir, self.handover_url)
+            paths = channel.paths(delivery, case)
+            files = [
+                FilePart(paths[0].name, "application/json", json.dumps(case.document, indent=2, default=str).encode()),
+                FilePart(paths[1].name, "text/csv", case.csv()),
+            ]
+            evidence_id = self.evidence.prepare(
+                action,
+                channel="handover",
+                recipient=self.administration.collection_agency or self.handover_url or str(self.handover_dir),
+                files=files,
+                detail={"files_on_disk": [str(path) for path in paths]},
+            )
+            return Prepared(evidence_id, case)
+        return Prepared(None, None)
+
+    def _case(self, action: Action, delivery: Delivery) -> CaseFile:
+        """The case file: the debtor, the invoices with their history, and the legal letters' proof."""
+        contact = self.store.contact(self.administration_id, action.contact_ledger_id)
+        ids = [i.ledger_id for i in delivery.invoices]
+        history = [e for ledger_id in ids for e in self.workflow.history(self.administration_id, ledger_id)]
+        letters = []
+        for sent, _ in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING)):
+            if not sent.legal_letter or sent.executed_at is None:
+                continue
+            posted = sent.outcome.get("posted_on")
+            letters.append(
+                LetterProof(
+                    action=sent,
+                    sent_on=date.fromisoformat(posted) if posted else self.calendar.today(sent.executed_at),
+                    channel="post" if sent.outcome.get("letter_channel") == "post" else "email",
+                    email_days=self._policy(sent).email_receipt_days,
+                    proofs=self.evidence.proofs(action_ids=[sent.id] if sent.id is not None else []),
+                )
+            )
+        planned = action.planned
+        debtor = {
+            "ledger_id": action.contact_ledger_id,
+            "name": delivery.contact_name,
+            "kind": planned.get("debtor_kind"),
+            "email": delivery.contact_email,
+            "phone": contact.phone if contact else None,
+            "postal_address": list(delivery.postal_address),
+            "kvk_number": contact.kvk_number if contact else None,
+            "vat_number": contact.vat_number if contact else None,
+            "customer_number": contact.customer_number if contact else None,
+        }
+        invoices = [
+            {
+                "ledger_id": i.ledger_id,
+                "number": i.number,
+                "invoice_date": i.invoice_date.isoformat() if i.invoice_date else None,
+                "due_date": i.due_date.isoformat(),
+                "currency": i.open_amount.currency,
+                "total": str(i.total.amount),
+                "open_amount": str(i.open_amount.amount),
+            }
+            for i in delivery.invoices
+        ]
+        return build_case(
+            administration=delivery.administration,
+            reference=delivery.key,
+            created_at=delivery.sent_at.isoformat(),
+            stem=case_stem(delivery),
+            debtor=debtor,
+            invoices=invoices,
+            history=history,
+            amounts={key: planned.get(key) for key in ("principal", "collection_costs", "interest")},
+            letters=letters,
+        )
+
+    def _post_letter(self, action: Action, delivery: Delivery) -> PostLetter:
+        if self.post is None:
+            raise ChannelError("no [post] section in the configuration: cannot send letters by post", down=True)
+        problem = address_problem(delivery.postal_address)
+        if problem is not None:
+            raise ChannelError(f"no postal address for {delivery.contact_name!r}: {problem}; add it in the ledger")
+        pdf = next(a for a in delivery.attachments if a.media_type == PDF)
+        return PostLetter(
+            key=action.key,
+            administration=self.administration.name,
+            reference=action.key[:12],
+            address=list(delivery.postal_address),
+            pdf=pdf.content,
+            filename=f"{self.administration.name}-{pdf.filename}",
+        )
+
+    def _send(self, action: Action, delivery: Delivery, prepared: Prepared) -> dict[str, Any]:
+        if action.action == "email":
+            assert self.email is not None and isinstance(prepared.payload, Outgoing)
+            return EmailChannel(self.email).transmit(prepared.payload)
+        if action.action == "post":
+            assert self.post is not None and isinstance(prepared.payload, PostLetter)
+            return PostChannel(self.post).send(prepared.payload)
         if action.action == "task":
             return TaskChannel(self.adapter).send(delivery)
         if action.action == "ledger_reminder":
             return LedgerReminderChannel(self.adapter).send(delivery)
         if action.action == "handover":
-            history = [
-                {"at": e.at.isoformat(), "event": e.event, "invoice": e.invoice_ledger_id, **e.detail}
-                for ledger_id in (i.ledger_id for i in delivery.invoices)
-                for e in self.workflow.history(self.administration_id, ledger_id)
-            ]
-            return HandoverChannel(self.adapter, self.handover_dir, self.handover_url).send(delivery, history)
+            assert isinstance(prepared.payload, CaseFile)
+            channel = HandoverChannel(self.adapter, self.handover_dir, self.handover_url)
+            return channel.send(delivery, prepared.payload)
         raise ChannelError(f"unknown action {action.action!r}")
 
     def _channel_failed(self, channel: str, error: str) -> None:
@@ -608,6 +788,44 @@ class Dispatcher:
             detail={"kept": keep, "extra": extra},
         )
         return keep
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What an action hands its channel, as recorded in the evidence before it goes (None: nothing to keep)."""
+
+    evidence_id: int | None
+    payload: Any
+
+
+def postal_address(contact: Any) -> list[str]:
+    """The customer's address as lines for an envelope's window: the name (for a business, to the attention of
+    its contact person), the street, the postcode and place, and the country when it is not the Netherlands."""
+    if contact is None:
+        return []
+    lines = [contact.company_name or contact.name]
+    if contact.company_name and contact.person_name:
+        lines.append(f"t.a.v. {contact.person_name}")
+    if contact.address:
+        lines += [line.strip() for line in str(contact.address).splitlines() if line.strip()]
+    place = " ".join(part for part in (contact.zipcode, contact.city) if part)
+    if place:
+        lines.append(place)
+    if contact.country and contact.country.upper() != "NL":
+        lines.append(contact.country.upper())
+    return [header_safe(line) for line in lines if line]
+
+
+def post_provider(settings: Settings, clock: Clock, zone: Any) -> PostProvider | None:
+    """The post service the configuration names; None without a `[post]` section."""
+    section = settings.post
+    if section is None:
+        return None
+    if section.provider == "https":
+        assert section.url is not None
+        token = section.token.get_secret_value() if section.token else None
+        return HttpsPost(section.url, token, timeout=section.timeout_seconds, options=section.options)
+    return FolderPost(Path(section.folder), lambda: clock.now().astimezone(zone).date())
 
 
 def _far_future(now: datetime) -> datetime:

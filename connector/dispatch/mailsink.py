@@ -21,6 +21,8 @@ class MailSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[list[str]] = []
         self.files: list[Path] = []
+        self.raw: list[bytes] = []  # each message exactly as received
+        self.queue_ids: list[str] = []
         self._lock = threading.Lock()
         self._controller: Any = None
         self.port = 0
@@ -29,13 +31,17 @@ class MailSink:
         message = BytesParser(policy=policy.default).parsebytes(envelope.content)
         with self._lock:
             self.messages.append(message)
+            self.raw.append(bytes(envelope.content))
             self.envelopes.append(list(envelope.rcpt_tos))
+            # A queue id, as a real server gives one (Postfix's wording): the sender keeps it as proof.
+            queue_id = f"{len(self.messages):05X}{abs(hash(envelope.content)) % 0xFFFFFF:06X}"
+            self.queue_ids.append(queue_id)
             if self.folder is not None:
                 recipient = re.sub(r"[^A-Za-z0-9@._-]+", "_", ",".join(envelope.rcpt_tos))[:60]
                 path = self.folder / f"{len(self.messages):05d}-{recipient}.eml"
                 path.write_bytes(envelope.content)
                 self.files.append(path)
-        return "250 Message accepted for delivery"
+        return f"250 2.0.0 Ok: queued as {queue_id}"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on host:port (0: a free port); returns the port."""

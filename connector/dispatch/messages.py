@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import segno
+import segno.helpers
 from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_currency
@@ -35,6 +37,7 @@ from connector.workflow.legal import LETTER_TERM_WORDING
 LANGUAGES = ("nl", "en")
 LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 _UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]+")
+EPC_MAXIMUM = Decimal("999999999.99")  # the EPC QR code's largest amount
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ class MessageContext:
     # The customer's credit notes and payments not yet applied, set off against these invoices (and named).
     credit: Decimal = Decimal(0)
     credit_from: Sequence[str] = ()
+    # The printed letter's parts: the reference the notes in the ledger carry, the address lines for the envelope's
+    # window, and the sender's logo as a data URI.
+    reference: str = ""
+    recipient_address: Sequence[str] = ()
+    logo: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,6 +124,17 @@ class RenderedMessage:
     text: str
     html: str
     note: str
+    letter_html: str | None = None  # the same text laid out as a printed letter, when one was asked for
+
+
+@dataclass(frozen=True)
+class PaymentCode:
+    """The QR code on a printed letter: the invoice's payment link where there is one, else an EPC (SEPA credit
+    transfer) code that banking apps read into a transfer with the amount and the invoice numbers."""
+
+    kind: str  # link | epc
+    image: str  # a data URI (SVG)
+    url: str | None = None
 
 
 def header_safe(value: str) -> str:
@@ -149,22 +168,32 @@ class MessageRenderer:
                     absent.append(f"{language}/{template}.{part}")
         return absent
 
-    def render(self, template: str, context: MessageContext) -> RenderedMessage:
+    def render(self, template: str, context: MessageContext, *, letter: bool = False) -> RenderedMessage:
+        """The message in its parts; with `letter`, also its text laid out as a printed letter (the stage's own
+        HTML template with `paper` set: one wording for the e-mail and the letter)."""
         language = context.language if context.language in LANGUAGES else "nl"
         variables = self._variables(context, language)
         parts = {}
         for part in ("subject.txt", "txt", "html", "note.txt"):
-            name = f"{language}/{template}.{part}"
-            try:
-                parts[part] = self.env.get_template(name).render(variables)
-            except TemplateNotFound:
-                raise TemplateNotFound(f"{name} (a stage needs subject, text, html and note templates)") from None
+            parts[part] = self._template(language, template, part).render(variables)
+        letter_html = None
+        if letter:
+            code = payment_code(context)
+            letter_html = self._template(language, template, "html").render({**variables, "paper": True, "qr": code})
         return RenderedMessage(
             subject=header_safe(parts["subject.txt"]),
             text=parts["txt"],
             html=parts["html"],
             note=" ".join(parts["note.txt"].split()),
+            letter_html=letter_html,
         )
+
+    def _template(self, language: str, template: str, part: str) -> Any:
+        name = f"{language}/{template}.{part}"
+        try:
+            return self.env.get_template(name)
+        except TemplateNotFound:
+            raise TemplateNotFound(f"{name} (a stage needs subject, text, html and note templates)") from None
 
     def _variables(self, context: MessageContext, language: str) -> dict[str, Any]:
         return {
@@ -173,7 +202,27 @@ class MessageRenderer:
             "locale": LOCALES[language],
             "term_wording": LETTER_TERM_WORDING[language],
             "consumer": context.debtor_kind == "consumer",
+            "paper": False,
+            "qr": None,
         }
+
+
+def payment_code(context: MessageContext) -> PaymentCode | None:
+    """The letter's QR code: one invoice's payment link, or an EPC transfer for the amount due; none when there is
+    nothing to pay by transfer (no IBAN, no link) or nothing due."""
+    links = {line.payment_url for line in context.invoices if line.payment_url}
+    if len(links) == 1 and len(context.invoices) == 1:
+        url = next(iter(links))
+        return PaymentCode("link", segno.make(url, error="m").svg_data_uri(scale=4, border=2), url)
+    amount = context.total_due
+    if not context.company_iban or amount <= 0 or context.currency != "EUR" or amount > EPC_MAXIMUM:
+        return None
+    numbers = " ".join(line.number for line in context.invoices)
+    text = header_safe(f"{context.reference} {numbers}".strip())[:140]
+    code = segno.helpers.make_epc_qr(
+        name=context.company_name[:70], iban=context.company_iban.replace(" ", ""), amount=amount, text=text
+    )
+    return PaymentCode("epc", code.svg_data_uri(scale=4, border=2))
 
 
 @pass_context

@@ -367,3 +367,101 @@ class Lease(SQLModel, table=True):
     expires_at: datetime | None = _utc(default=None, index=True)
     takeovers: int = 0  # claims of a lease whose owner had not let it go (died or hung)
     previous_owner: str | None = Field(default=None, max_length=128)
+
+
+# --- proof of what was sent ------------------------------------------------------------------------------------
+
+
+class Evidence(SQLModel, table=True):
+    """One customer-facing message (or case file) as it was handed to its channel: recorded with its exact bytes
+    before it leaves, then what the channel answered (the SMTP server's reply with its queue id, the print
+    service's letter id), then what became of it (`DeliveryEvent`). One row per time it was handed over."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        sa.UniqueConstraint("action_id", "attempt"),
+        sa.Index("ix_evidence_admin_contact", "administration_id", "contact_ledger_id"),
+        sa.Index("ix_evidence_external", "channel", "external_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    action_id: int = Field(foreign_key="actions.id", ondelete="CASCADE")
+    action_key: str = Field(max_length=64, index=True)
+    contact_ledger_id: str = Field(max_length=64)
+    attempt: int  # the action's try that made it: a resend after a bounce is another row
+    channel: str = Field(max_length=20)  # email | post | handover
+    recipient: str = Field(sa_type=sa.Text)  # the e-mail addresses, or the postal address, or the agency
+    # prepared (recorded, not yet handed over) | accepted | uncertain (cut off while handing over) | refused |
+    # bounced | delivered | posted | returned
+    status: str = Field(default="prepared", max_length=16)
+    prepared_at: datetime = _utc()
+    handed_at: datetime | None = _utc(default=None)
+    server_reply: str | None = Field(default=None, sa_type=sa.Text)  # "250 2.0.0 Ok: queued as 4XyZ"
+    external_id: str | None = Field(default=None, max_length=255)  # the queue id, the print service's letter id
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+
+
+class EvidenceFile(SQLModel, table=True):
+    """The exact bytes of one part of a message: the .eml as handed to the SMTP server, a letter's PDF, a case
+    file. `sha256` is of `content`, checked again on export."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (sa.UniqueConstraint("evidence_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=200)
+    media_type: str = Field(max_length=100)
+    sha256: str = Field(max_length=64)
+    size: int
+    content: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class DeliveryEvent(SQLModel, table=True):
+    """What became of a message after it left: a bounce or a delay report, an auto-reply (it arrived), a print
+    service's status (printed, posted, returned). `source` names where the report came from, once each."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (sa.UniqueConstraint("evidence_id", "source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=24)  # bounced | delayed | auto_reply | delivered | posted | returned | printed
+    at: datetime = _utc()  # when it happened, as the report says (else when it was read)
+    recorded_at: datetime = _utc()
+    source: str = Field(max_length=255)  # "imap:bounces@mail.example/INBOX:1796477314:17", "post:https:LTR-1:posted"
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    raw: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # the report as received (a DSN, an answer)
+
+
+class DeliveryProblem(SQLModel, table=True):
+    """A message that did not reach the customer: their track stops at that stage until a person has fixed the
+    address in the ledger and says so (`connector bounces resolve`)."""
+
+    __tablename__ = "delivery_problems"
+    __table_args__ = (sa.Index("ix_delivery_problems_admin_contact", "administration_id", "contact_ledger_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    contact_ledger_id: str = Field(max_length=64)
+    action_id: int = Field(foreign_key="actions.id", ondelete="CASCADE")
+    evidence_id: int | None = Field(default=None, foreign_key="evidence.id", ondelete="SET NULL")
+    channel: str = Field(max_length=20)
+    address: str = Field(sa_type=sa.Text)  # what did not work: the e-mail address or the postal address
+    reason: str = Field(sa_type=sa.Text)  # "550 5.1.1 user unknown"
+    created_at: datetime = _utc()
+    resolved_at: datetime | None = _utc(default=None)
+    resolved_by: str | None = Field(default=None, sa_type=sa.Text)
+    resolution: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class MailboxCursor(SQLModel, table=True):
+    """How far a bounce mailbox has been read: the folder's UIDVALIDITY and the last UID read."""
+
+    __tablename__ = "mailbox_cursors"
+
+    mailbox: str = Field(primary_key=True, max_length=255)  # "user@host:port/folder"
+    uidvalidity: int = Field(sa_type=sa.BigInteger)
+    last_uid: int = Field(sa_type=sa.BigInteger)
+    updated_at: datetime = _utc()

@@ -188,6 +188,15 @@ def after_grace(last_day: date, business_days: int) -> date:
     return day + ONE_DAY
 
 
+def posting_day(handed_over: date, business_days: int) -> date:
+    """The day a letter handed to the post service today goes in the post, by the days the service promises
+    (business days: no Saturday, Sunday or legal holiday). A posted letter's term is stated from this day."""
+    day = handed_over
+    for _ in range(business_days):
+        day = _first_open_day(day + ONE_DAY)
+    return day
+
+
 def payment_deadline(sent: date, term_days: int) -> date:
     """The last day to pay that a reminder states: `term_days` after it went out, moved past a weekend or
     public holiday (a deadline on a Sunday reads as careless, and the debtor's bank does not book that day)."""

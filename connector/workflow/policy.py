@@ -15,19 +15,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Action = Literal["task", "email", "ledger_reminder", "handover"]
+Action = Literal["task", "email", "post", "ledger_reminder", "handover"]
 Audience = Literal["all", "consumer", "business"]
 CatchUp = Literal["restart", "latest"]
 DEFAULT_POLICY = "default"
 # What reaches the customer as a message from us (a call task is for a person here; a handover goes to an agency).
-CUSTOMER_FACING: frozenset[str] = frozenset({"email", "ledger_reminder"})
+CUSTOMER_FACING: frozenset[str] = frozenset({"email", "post", "ledger_reminder"})
 # What we write ourselves, every word of it: the only kind of stage that can be the legal letter (the ledger's own
 # reminder says what the ledger says, and a call or a handover is no letter at all).
-WRITTEN: frozenset[str] = frozenset({"email"})
+WRITTEN: frozenset[str] = frozenset({"email", "post"})
+# Stages that are a printed letter by default (a PDF attached to the e-mail, or sent by post): the legal letter and
+# the final notice; a stage's `letter` says otherwise.
+LETTER_TEMPLATES: frozenset[str] = frozenset({"final_notice"})
 
 
 # Policy settings added after approvals existed (see `Policy.fingerprint`).
 ADDED_LATER = ("grace_days", "min_amount_for_costs", "limitation_margin_days")
+STAGE_ADDED_LATER = ("letter",)
 
 
 class PolicyProblems(ValueError):
@@ -50,10 +54,21 @@ class Stage(BaseModel):
     audience: Audience = "all"
     term_days: int | None = Field(default=None, ge=1, le=90, description="payment term stated in the message")
     options: dict[str, Any] = Field(default_factory=dict)
+    # Also a printed letter: rendered as a PDF in the sender's house style and attached to the e-mail (a `post`
+    # stage is always one). Default: the legal letter and the final notice.
+    letter: bool | None = None
 
     @property
     def template_name(self) -> str:
         return self.template or self.name
+
+    @property
+    def is_letter(self) -> bool:
+        if self.action == "post":
+            return True
+        if self.letter is not None:
+            return self.letter and self.action in WRITTEN
+        return self.action in WRITTEN and (self.legal_letter or self.template_name in LETTER_TEMPLATES)
 
     @property
     def customer_facing(self) -> bool:
@@ -123,6 +138,10 @@ class Policy(BaseModel):
         for key in ADDED_LATER:
             if getattr(self, key) == type(self).model_fields[key].default:
                 del document[key]
+        for stage, dumped in zip(self.stages, document["stages"], strict=True):
+            for key in STAGE_ADDED_LATER:
+                if getattr(stage, key) == Stage.model_fields[key].default:
+                    del dumped[key]
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
@@ -197,7 +216,7 @@ def stage_problems(
                 (
                     key(index, "legal_letter"),
                     f"a {stage.action} stage cannot be the legal letter: only a message we write (action = "
-                    '"email") can state the 14-day term and the collection costs',
+                    '"email" or "post") can state the 14-day term and the collection costs',
                 )
             )
     letter = letters[0] if letters else None
@@ -221,8 +240,8 @@ def stage_problems(
             problems.append(
                 (
                     key(letter, "legal_letter"),
-                    "the legal letter needs a reminder before it (an email or ledger_reminder stage): it is never "
-                    "the first message a customer gets",
+                    "the legal letter needs a reminder before it (an email, post or ledger_reminder stage): it is "
+                    "never the first message a customer gets",
                 )
             )
     for index, stage in enumerate(stages):
@@ -235,7 +254,7 @@ def stage_problems(
         if start < 0:
             problems.append(("start_stage", f"no stage named {start_stage!r} (stages: {', '.join(names)})"))
         elif not stages[start].customer_facing:
-            problems.append(("start_stage", f"{start_stage!r} does not reach the customer (email or reminder)"))
+            problems.append(("start_stage", f"{start_stage!r} does not reach the customer (email, post or reminder)"))
         elif letter is not None and start >= letter:
             problems.append(("start_stage", "must come before the legal letter, which is never the first message"))
     unknown = [name for name in approval_stages or () if name not in names]
