@@ -54,7 +54,7 @@ from connector.store.evidence import EvidenceStore, FilePart
 from connector.store.leases import Fence
 from connector.store.models import Action
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
-from connector.store.workflow import WorkflowStore
+from connector.store.workflow import WorkflowStore, went_out_on
 from connector.workflow.calendar import BusinessCalendar
 from connector.workflow.legal import Channel, RatePeriod, letter_term, payment_deadline, posting_day
 from connector.workflow.planner import planned_amount, planned_amounts
@@ -413,6 +413,9 @@ class Dispatcher:
             return f"paused in the ledger: {', '.join(paused)}"
         if self.workflow.is_excluded(self.administration_id, action.contact_ledger_id):
             return "the customer was excluded from reminders"
+        undeliverable = self.workflow.undeliverable(self.administration_id, action.contact_ledger_id)
+        if undeliverable is not None:
+            return f"waiting for a person: {undeliverable}"
         holds = self.workflow.active_holds(self.administration_id, ids, today)
         if holds:
             return "on hold: " + ", ".join(f"{i} ({why})" for i, why in sorted(holds.items()))
@@ -484,9 +487,9 @@ class Dispatcher:
         planned = action.planned
         company = self.administration.company
         earlier = [
-            (sent.legal_letter, self.calendar.today(sent.executed_at), covered)
+            (sent.legal_letter, on, covered)
             for sent, covered in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING))
-            if sent.executed_at is not None
+            if (on := went_out_on(sent.action, sent.executed_at, sent.outcome)) is not None
         ]
         reminded = {ledger_id for letter, _, covered in earlier if not letter for ledger_id in covered}
         per_invoice = planned_amounts(planned, "invoice_costs")
@@ -590,11 +593,13 @@ class Dispatcher:
         for sent, _ in self.outbox.earlier_messages(action, sorted(CUSTOMER_FACING)):
             if not sent.legal_letter or sent.executed_at is None:
                 continue
-            posted = sent.outcome.get("posted_on")
+            sent_on = went_out_on(sent.action, sent.executed_at, sent.outcome)
+            if sent_on is None:
+                continue
             letters.append(
                 LetterProof(
                     action=sent,
-                    sent_on=date.fromisoformat(posted) if posted else self.calendar.today(sent.executed_at),
+                    sent_on=sent_on,
                     channel="post" if sent.outcome.get("letter_channel") == "post" else "email",
                     email_days=self._policy(sent).email_receipt_days,
                     proofs=self.evidence.proofs(action_ids=[sent.id] if sent.id is not None else []),

@@ -3,7 +3,8 @@
 States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent
 (the channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices
 paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
-resent without a person). An action the policy reserves for a person starts as awaiting_approval and becomes
+resent without a person), undelivered (it bounced: it counts as never sent, and goes again once a person fixed
+the address). An action the policy reserves for a person starts as awaiting_approval and becomes
 pending when approved, or rejected (it never goes out). A crash leaves `executing` (safe to retry) or
 `sending` (flagged for review) or `sent` (the write-back resumes).
 
@@ -60,8 +61,9 @@ class OutboxStore:
             for planned in actions:
                 existing = known.get(planned.key)
                 status = AWAITING_APPROVAL if planned.needs_approval else "pending"
-                if existing is not None and existing.status == "dropped":
-                    # Dropped at the re-check, it never did anything: planned again, it may go.
+                if existing is not None and existing.status in ("dropped", "undelivered"):
+                    # Dropped at the re-check, it never did anything; or it did not arrive, and a person has fixed
+                    # the address since: planned again, it may go (its earlier proof stays with it).
                     existing.status, existing.planned, existing.next_attempt_at = (
                         status,
                         planned.to_json(),
@@ -200,6 +202,12 @@ class OutboxStore:
                 assert invoice is not None, "an audit entry of the write-back names its invoice"
                 session.add(self._entry(action.administration_id, event, action, invoice, detail or {}))
         action.outcome = outcome
+
+    def record_event(self, action: Action, event: str, detail: dict[str, Any]) -> None:
+        """An audit entry on each of the action's invoices: something that happened to it after it went out."""
+        with self.store.session() as session, session.begin():
+            for ledger_id in self.invoice_ids(action, session=session):
+                session.add(self._entry(action.administration_id, event, action, ledger_id, detail))
 
     def invoice_ids(self, action: Action, *, session: Any = None) -> list[str]:
         query = select(ActionInvoice.invoice_ledger_id).where(ActionInvoice.action_id == action.id)

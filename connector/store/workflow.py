@@ -14,7 +14,16 @@ from sqlmodel import col, select
 from connector import domain
 from connector.clock import AMSTERDAM
 from connector.domain import InvoiceStatus
-from connector.store.models import Action, ActionInvoice, AuditEntry, ContactOverride, Hold, Invoice, InvoiceStart
+from connector.store.models import (
+    Action,
+    ActionInvoice,
+    AuditEntry,
+    ContactOverride,
+    DeliveryProblem,
+    Hold,
+    Invoice,
+    InvoiceStart,
+)
 from connector.store.models import Contact as ContactRow
 from connector.store.repository import Store
 from connector.workflow import planner
@@ -48,12 +57,23 @@ def _letter(key: str, sent_on: date, plan: Mapping[str, Any], invoices: list[str
     )
 
 
+def went_out_on(action: str, executed_at: datetime | None, outcome: Mapping[str, Any] | None) -> date | None:
+    """The business day a message went out: the day it was sent, or for a letter by post the day the post
+    service reports it posted (a term and the spacing run from then); None while it is on its way."""
+    if executed_at is None:
+        return None
+    if action == "post":
+        posted = (outcome or {}).get("posted_on")
+        return date.fromisoformat(posted) if posted else None
+    return executed_at.astimezone(AMSTERDAM).date()
+
+
 @dataclass(frozen=True)
 class Stop:
     """Something that stops reminders: a customer excluded, an invoice paused here (dispute, arrangement, hold)
     or paused in the ledger by a person. `ended`: why it no longer holds (listed only when asked for)."""
 
-    kind: str  # excluded | dispute | arrangement | hold | paused_in_ledger
+    kind: str  # excluded | undeliverable | dispute | arrangement | hold | paused_in_ledger
     contact_id: str | None
     invoice_id: str | None = None
     until: date | None = None
@@ -174,16 +194,26 @@ class WorkflowStore:
                     )
                 ).all()
             )
+            undeliverable = set(
+                session.exec(
+                    select(DeliveryProblem.contact_ledger_id).where(
+                        DeliveryProblem.administration_id == administration_id,
+                        col(DeliveryProblem.resolved_at).is_(None),
+                    )
+                ).all()
+            )
 
         paused_by_us = self.paused_by_connector(administration_id)
-        tz = AMSTERDAM  # business dates: the day it went out where the customer is
         progress: dict[str, planner.Progress] = {}
         last_message_on: dict[str, date] = {}
         in_flight: set[str] = set()
         letters: dict[str, dict[str, planner.LetterFacts]] = {}  # contact -> key -> letter
         letter_invoices: dict[str, list[str]] = {}
         for ledger_id, stage, _, legal_letter, planned_on, executed_at, outcome, contact_id, kind, key, plan in reached:
-            on = executed_at.astimezone(tz).date() if executed_at else planned_on
+            posted_on = went_out_on(kind, executed_at, outcome)
+            if posted_on is None:
+                executed_at = None  # handed to the post service, not yet in the post: on its way
+            on = posted_on or planned_on
             if legal_letter and executed_at is not None:
                 letter_invoices.setdefault(key, []).append(ledger_id)
                 letters.setdefault(contact_id, {})[key] = _letter(key, on, plan, letter_invoices[key])
@@ -224,7 +254,8 @@ class WorkflowStore:
             contacts[contact_id] = planner.ContactFacts(
                 contact_id,
                 kind=kind,
-                excluded=bool(override and override.excluded),
+                # A message to them did not arrive: nothing more until a person fixed the address.
+                excluded=bool(override and override.excluded) or contact_id in undeliverable,
                 policy=override.policy if override else None,
                 last_message_on=last_message_on.get(contact_id),
                 message_in_flight=contact_id in in_flight,
@@ -243,6 +274,18 @@ class WorkflowStore:
                 )
             )
             return {ledger_id for ledger_id in found if ledger_id is not None}
+
+    def undeliverable(self, administration_id: int, contact_ledger_id: str) -> str | None:
+        """Why nothing may go to this customer until a person looked: a message to them did not arrive."""
+        with self.store.session() as session:
+            row = session.exec(
+                select(DeliveryProblem).where(
+                    DeliveryProblem.administration_id == administration_id,
+                    DeliveryProblem.contact_ledger_id == contact_ledger_id,
+                    col(DeliveryProblem.resolved_at).is_(None),
+                )
+            ).first()
+        return f"{row.channel} to {row.address} did not arrive ({row.reason})" if row else None
 
     def is_excluded(self, administration_id: int, contact_ledger_id: str) -> bool:
         with self.store.session() as session:
@@ -274,6 +317,20 @@ class WorkflowStore:
             ).all()
             found += [
                 Stop("excluded", row.contact_ledger_id, since=row.updated_at, by=row.updated_by) for row in excluded
+            ]
+            problems = session.exec(
+                select(DeliveryProblem).where(
+                    DeliveryProblem.administration_id == administration_id, col(DeliveryProblem.resolved_at).is_(None)
+                )
+            ).all()
+            found += [
+                Stop(
+                    "undeliverable",
+                    row.contact_ledger_id,
+                    note=f"{row.channel} to {row.address}: {row.reason}",
+                    since=row.created_at,
+                )
+                for row in problems
             ]
             holds = session.execute(
                 sa.select(Hold, col(Invoice.contact_ledger_id))
