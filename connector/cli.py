@@ -1244,3 +1244,7 @@ def demo(
     )
     if not summary.consistent:
         raise typer.Exit(1)
+
+
+# The commands about proof and delivery live beside this module; importing it registers them.
+from connector import cli_proof  # noqa: E402, F401

@@ -36,6 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.clock import Clock, SystemClock
 from connector.config import AdministrationConfig, Settings
+from connector.dispatch.deliveries import delivery_tracker, purge_evidence
 from connector.dispatch.dispatcher import Dispatcher
 from connector.health.metrics import Metrics
 from connector.health.server import HealthEndpoints, HealthServer
@@ -198,6 +199,13 @@ class Daemon:
             id="housekeeping",
             executor="housekeeping",
             next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self.deliveries,
+            IntervalTrigger(seconds=max(section.delivery_poll_seconds / self.time_scale, 1.0)),
+            id="deliveries",
+            executor="housekeeping",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=5 / self.time_scale),
         )
         self.scheduler.start()
         keeper = self.keeper
@@ -452,10 +460,26 @@ class Daemon:
             forgotten = self.leases.forget_replicas(self.lease_clock.now() - FORGET_REPLICAS_AFTER)
             if forgotten:
                 log.info("housekeeping.forgot_replicas", replicas=forgotten)
+            purge_evidence(self.store, self.clock, self.settings.connector.evidence_retention_days)
         except Exception:
             log.exception("housekeeping.crashed")
         finally:
             self._housekeeping_lock.release()
+
+    def deliveries(self) -> None:
+        """Read what came back (bounces, auto-replies) and ask the post service about posted letters."""
+        if self._stopping.is_set():
+            return
+        try:
+            boxes = [
+                email.bounces
+                for admin in self.administrations.values()
+                if (email := self.settings.email_for(admin)) is not None and email.bounces is not None
+            ]
+            tracker = delivery_tracker(self.settings, self.store, self.clock)
+            tracker.poll_post(tracker.read_mailboxes(boxes))
+        except Exception:
+            log.exception("deliveries.crashed")
 
     # --- what the health endpoint asks ----------------------------------------------------------------
 

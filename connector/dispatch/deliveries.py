@@ -9,19 +9,23 @@ returned by the post, waits for a person the same way.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from connector.administration import Mailbox
 from connector.clock import AMSTERDAM, Clock
+from connector.config import Settings
+from connector.dispatch.dispatcher import post_provider
 from connector.dispatch.mailbox import MailboxError, read_new
 from connector.dispatch.post import PostError, PostProvider, PostStatus
 from connector.dispatch.reports import DeliveryReport, read_report
 from connector.log import get_logger
 from connector.store import Store
-from connector.store.evidence import EvidenceStore
+from connector.store.evidence import EvidenceStore, Purged
 from connector.store.models import Action, Evidence
 from connector.store.outbox import OutboxStore
 from connector.workflow.legal import posting_day
@@ -212,3 +216,27 @@ class DeliveryTracker:
             self.post_status(evidence, PostStatus("posted", posted_on, {"reported_by": by}), by=by)
             done.append(key)
         return done
+
+
+def delivery_tracker(settings: Settings, store: Store, clock: Clock) -> DeliveryTracker:
+    post = post_provider(settings, clock, settings.connector.zone)
+    return DeliveryTracker(store, clock, post=post, posting_days=settings.post.posting_days if settings.post else 1)
+
+
+def purge_evidence(store: Store, clock: Clock, retention_days: int) -> list[Purged]:
+    """Remove the proof of customers whose last message is older than the retention period, and the case files
+    written for them; each customer's purge is in the audit log and the log."""
+    purged = EvidenceStore(store).purge(clock.now() - timedelta(days=retention_days))
+    for item in purged:
+        for path in item.paths:
+            with contextlib.suppress(FileNotFoundError):
+                Path(path).unlink()
+        log.info(
+            "evidence.purged",
+            administration_id=item.administration_id,
+            contact=item.contact_ledger_id,
+            messages=item.messages,
+            files=item.files + len(item.paths),
+            retention_days=retention_days,
+        )
+    return purged

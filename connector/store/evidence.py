@@ -241,6 +241,14 @@ class EvidenceStore:
         message; the action counts as not sent (`undelivered`), so a letter never claims it and a legal letter's
         term never starts. False when it was known already."""
         now = self.clock.now()
+        try:
+            return self._add_problem(action, evidence, address, reason, detail, now)
+        except IntegrityError:  # another replica read the same report at the same moment
+            return False
+
+    def _add_problem(
+        self, action: Action, evidence: Evidence, address: str, reason: str, detail: dict[str, Any], now: datetime
+    ) -> bool:
         with self.store.session() as session, session.begin():
             known = session.exec(
                 select(DeliveryProblem).where(

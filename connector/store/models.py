@@ -440,7 +440,10 @@ class DeliveryProblem(SQLModel, table=True):
     address in the ledger and says so (`connector bounces resolve`)."""
 
     __tablename__ = "delivery_problems"
-    __table_args__ = (sa.Index("ix_delivery_problems_admin_contact", "administration_id", "contact_ledger_id"),)
+    __table_args__ = (
+        sa.Index("ix_delivery_problems_admin_contact", "administration_id", "contact_ledger_id"),
+        sa.UniqueConstraint("action_id", "evidence_id"),  # once per message, whichever replica reads the report
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")

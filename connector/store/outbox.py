@@ -250,6 +250,10 @@ class OutboxStore:
         with self.store.session() as session:
             return list(session.exec(query))
 
+    def by_ids(self, ids: Sequence[int]) -> dict[int, Action]:
+        with self.store.session() as session:
+            return {a.id: a for a in session.exec(select(Action).where(col(Action.id).in_(list(ids)))) if a.id}
+
     def actions(self, administration_id: int, statuses: Sequence[str] | None = None) -> list[Action]:
         query = select(Action).where(Action.administration_id == administration_id)
         if statuses:

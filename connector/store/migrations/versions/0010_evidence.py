@@ -113,6 +113,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_problems")),
+        sa.UniqueConstraint("action_id", "evidence_id", name=op.f("uq_delivery_problems_action_id_evidence_id")),
     )
     with op.batch_alter_table("delivery_problems", schema=None) as batch_op:
         batch_op.create_index(
