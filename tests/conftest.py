@@ -47,6 +47,7 @@ TABLES = (
     "leases",
     "replicas",
     "api_calls",
+    "mailbox_cursors",
 )
 
 configure_logging("warning", "console")

@@ -76,7 +76,7 @@ def read_report(raw: bytes) -> DeliveryReport | None:
         return DeliveryReport("auto_reply", keys, (), at, subject) if keys else None
     sender = _text(message.get("From"))
     if _DAEMON.search(sender) and _BOUNCE_SUBJECT.search(subject):
-        body = raw.decode("utf-8", "replace")
+        body = re.split(r"\r?\n\r?\n", raw.decode("utf-8", "replace"), maxsplit=1)[-1]  # not the headers
         keys = _keys(body)
         if not keys:
             return None
@@ -138,7 +138,9 @@ def _address(value: str) -> str:
 
 
 def _failed_address(body: str) -> str:
-    match = re.search(r"<([^<>@\s]+@[^<>@\s]+)>", body) or re.search(r"\b([\w.+-]+@[\w-]+(\.[\w-]+)+)\b", body)
+    match = re.search(r"RCPT TO:\s*<([^<>@\s]+@[^<>@\s]+)>", body, re.IGNORECASE) or re.search(
+        r"^\s+([\w.+-]+@[\w-]+(\.[\w-]+)+)\s*$", body, re.MULTILINE
+    )
     return match.group(1) if match else ""
 
 

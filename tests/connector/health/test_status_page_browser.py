@@ -18,8 +18,8 @@ from connector.config import settings_from_dict
 from connector.daemon import Daemon
 from connector.health.server import HealthEndpoints, HealthServer
 from tests.conftest import FAST_RETRIES, SIM_TODAY
+from tests.support.tools import artifacts
 
-ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError("CI must run the browser test: install Debian's chromium (.ci/run does)")
@@ -107,9 +107,7 @@ def test_the_status_page_shows_each_administration(status_url: tuple[str, Daemon
     # The administration that never synced is shown as not ready, with the reason.
     assert "not-yet-synced" in text and "not ready" in text and "no successful sync yet" in text
 
-    artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", ROOT / "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    screenshot = artifacts / "status-page.png"
+    screenshot = artifacts() / "status-page.png"
     screenshot.unlink(missing_ok=True)
     chromium(f"--screenshot={screenshot}", "--window-size=1280,1400", "--hide-scrollbars", url)
     assert screenshot.stat().st_size > 10_000

@@ -19,8 +19,8 @@ def test_only_a_message_we_write_can_be_the_legal_letter(action: str) -> None:
     assert stage_problems(stages) == [
         (
             "stages[1].legal_letter",
-            f'a {action} stage cannot be the legal letter: only a message we write (action = "email" or "post") can state '
-            "the 14-day term and the collection costs",
+            f'a {action} stage cannot be the legal letter: only a message we write (action = "email" or "post") '
+            "can state the 14-day term and the collection costs",
         )
     ]
     with pytest.raises(ValidationError, match=f"a {action} stage cannot be the legal letter"):
