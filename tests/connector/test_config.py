@@ -430,3 +430,49 @@ def test_btw_on_collection_costs_only_with_a_vat_charging_agency_and_no_vat_numb
     allowed = {**base, "company": company, "collection_agency": "Incasso Noord B.V."}
     settings = settings_from_dict({"administrations": [allowed]}, environ={"T": "token-value"})
     assert settings.administrations[0].collection_costs_vat_percent == Decimal("21")
+
+
+def test_personal_data_leaves_only_over_https() -> None:
+    """The handover URL and the print service's: plain HTTP only to this machine (a local relay, a test)."""
+    for url in ("http://agency.example/intake", "ftp://agency.example/"):
+        with pytest.raises(ConfigError) as caught:
+            settings_from_dict({"connector": {"handover_url": url}}, environ={})
+        assert caught.value.problems[0].startswith("connector.handover_url:"), caught.value.problems
+    for url in ("https://agency.example/intake", "http://127.0.0.1:8099/intake", "http://localhost/x"):
+        assert settings_from_dict({"connector": {"handover_url": url}}, environ={}).connector.handover_url == url
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"post": {"provider": "https", "url": "http://print.example/v1"}}, environ={})
+    assert "not HTTPS" in caught.value.problems[0]
+
+
+def test_post_and_bounce_mailbox_secrets_are_references_and_every_problem_is_named() -> None:
+    raw = {
+        "post": {"provider": "https", "token": "a-literal-print-token"},
+        "email": {
+            "host": "smtp.example",
+            "from_address": "debiteuren@example.nl",
+            "bounces": {"host": "imap.example", "username": "bounces", "password": "hunter2hunter2"},
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(raw, environ={})
+    problems = caught.value.problems
+    assert any(p.startswith("post.token: a secret must not be written in the file") for p in problems), problems
+    assert any(p.startswith("email.bounces.password: a secret must not be written") for p in problems), problems
+    assert any(p.startswith("post: ") and "needs url" in p for p in problems), problems
+
+
+def test_a_loaded_file_keeps_every_section(tmp_path: Path) -> None:
+    """Loading from a file once dropped what the file said about interest rates: every section comes through."""
+    rows = tmp_path / "rates.toml"
+    rows.write_text(
+        '[[rate]]\nvalid_from = 2026-07-01\nkind = "statutory"\npercent = "4"\nverified = true\n'
+        'sources = ["https://wetten.overheid.nl/BWBR0047640"]\n'
+    )
+    zone = 'timezone = "Europe/Amsterdam"\n'
+    text = VALID.replace(zone, f'{zone}rates_file = "{rows}"\n')
+    text += '\n[post]\nprovider = "https"\nurl = "https://print.example/v1"\ntoken = "${PRINT_TOKEN}"\n'
+    environ = {"ACME_MONEYBIRD_TOKEN": "x" * 20, "PRINT_TOKEN": "p" * 20}
+    settings = load_settings(write(tmp_path, text), environ=environ, env_file=None)
+    assert settings.rates is not None and settings.post is not None and settings.post.url == "https://print.example/v1"
+    assert settings.post.token is not None and redact_text(settings.post.token.get_secret_value()) != "p" * 20
