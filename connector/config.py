@@ -98,6 +98,10 @@ class ConnectorSection(BaseSettings):
     # How long the proof of what was sent (the e-mails, letters and case files) is kept after a customer's last
     # message: the five-year limitation period (art. 3:307 BW) and a year. Then it is purged, and that is logged.
     evidence_retention_days: int = Field(default=6 * 365 + 2, ge=30, le=36500)
+    # Each invoice's own PDF from the ledger goes with its e-mail reminders, where the ledger offers one; fetched
+    # once per version of the invoice. A larger PDF is left out (the message says only what is attached).
+    attach_invoice_pdfs: bool = True
+    invoice_pdf_max_kb: int = Field(default=2048, ge=16, le=20480)
     # How often the bounce mailboxes are read, and the print service asked about posted letters.
     delivery_poll_seconds: int = Field(default=300, ge=30, le=86400)
     templates_dir: str | None = None  # your own templates, overriding the built-in ones file by file

@@ -52,7 +52,7 @@ from adapters.eboekhouden.mapping import (
 )
 from adapters.eboekhouden.settings import EboekhoudenAdministration
 from connector.clock import Clock
-from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter, download
 from connector.ledger.port import (
     BadRecord,
     Capability,
@@ -87,7 +87,8 @@ _UNREADABLE = object()  # a booking the ledger refused to show
 
 class EboekhoudenAdapter(LedgerAdapter):
     platform = "eboekhouden"
-    capabilities = frozenset({Capability.CALL_TASKS})  # as a line in the relation's summary
+    # Call tasks as a line in the relation's summary; the invoice's PDF from its shareable link.
+    capabilities = frozenset({Capability.CALL_TASKS, Capability.INVOICE_PDF})
 
     def __init__(
         self,
@@ -309,6 +310,14 @@ class EboekhoudenAdapter(LedgerAdapter):
         except RequestRejected as exc:  # this one booking cannot be read: the rest goes on
             batch.bad.append(BadRecord("invoice", item_id, f"left the open list; its booking: {exc}", dict(raw or {})))
             return _UNREADABLE
+
+    def invoice_pdf(self, invoice: Invoice, max_bytes: int) -> bytes | None:
+        """No API call: the invoice list gave each invoice a shareable link to its PDF (`urlPdfFile`), kept with
+        its term. None for an item whose term came from elsewhere (the list did not hold it)."""
+        url = invoice.raw.get("urlPdfFile")
+        if not url:
+            return None
+        return download(str(url), max_bytes=max_bytes, timeout=self.client.timeout)
 
     def invoices_by_id(self, ledger_ids: Sequence[str]) -> ChangeBatch[Invoice]:
         """The re-check before an action, at one read of the open list: filtered by invoice number for one

@@ -66,7 +66,7 @@ from adapters.eboekhouden.simulator_data import (
 )
 from connector.clock import Clock, SystemClock, business_date
 from connector.ledger import simulation
-from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer
+from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer, sample_pdf
 
 __all__ = ["EboekhoudenSimulator"]
 
@@ -838,13 +838,23 @@ class EboekhoudenSimulator(SimulatorServer):
             keys = keys[offset : offset + limit]
         else:
             keys = books.invoice_order.page(offset, limit)
-        return self._page([render_invoice(books.invoices[key], detail=False) for key in keys])
+        return self._page([render_invoice(self._with_pdf(books.invoices[key]), detail=False) for key in keys])
 
     def _get_invoice(self, request: Request) -> Response:
         invoice = self._books.invoices.get(int(request.params["id"]))
         if invoice is None:
             raise _fail(404, "FACT_021")
-        return Response.json(render_invoice(invoice, detail=True))
+        return Response.json(render_invoice(self._with_pdf(invoice), detail=True))
+
+    def _with_pdf(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """As e-Boekhouden: a shareable link to the invoice's PDF (`urlPdfFile`), made once and kept."""
+        if not invoice.get("urlPdfFile"):
+            lines = [f"Factuur {invoice['invoiceNumber']}", f"Totaal EUR {money(invoice['totalAmount'])}"]
+            name = f"{invoice['invoiceNumber']}.pdf"
+            invoice["urlPdfFile"] = self.publish_file(
+                sample_pdf(lines), "application/pdf", name=name, valid_seconds=1e9
+            )
+        return invoice
 
     def _list_relations(self, request: Request) -> Response:
         query = self._query(request)

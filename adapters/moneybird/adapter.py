@@ -21,7 +21,7 @@ from adapters.moneybird.mapping import (
 )
 from adapters.moneybird.settings import MoneybirdAdministration
 from connector.clock import Clock, business_date
-from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter
+from connector.ledger.http import ApiClient, HttpOptions, RateLimit, RateLimiter, download
 from connector.ledger.port import (
     BadRecord,
     Capability,
@@ -54,6 +54,7 @@ class MoneybirdAdapter(LedgerAdapter):
             Capability.MARK_UNCOLLECTIBLE,
             Capability.SENDER_DETAILS,
             Capability.DELETE_NOTES,
+            Capability.INVOICE_PDF,
         }
     )
 
@@ -203,6 +204,17 @@ class MoneybirdAdapter(LedgerAdapter):
             self.client.request(
                 "DELETE", self._invoice_path(invoice, f"notes/{note_id}.json"), endpoint="sales_invoices.notes.delete"
             )
+
+    def invoice_pdf(self, invoice: Invoice, max_bytes: int) -> bytes | None:
+        """One call: Moneybird answers with a redirect to the PDF on its storage, valid for 30 seconds (fetched
+        without our token, and not on the API's rate limit)."""
+        response = self.client.request(
+            "GET", self._invoice_path(invoice, "download_pdf.json"), endpoint="sales_invoices.download_pdf"
+        )
+        location = response.headers.get("location")
+        if response.status_code not in (301, 302, 303, 307, 308) or not location:
+            return None
+        return download(location, max_bytes=max_bytes, timeout=self.client.timeout)
 
     def pause_ledger_reminders(self, invoice: Invoice) -> None:
         self._toggle_pause(invoice, "pause", already="already paused")

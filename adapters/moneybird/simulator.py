@@ -52,6 +52,7 @@ from connector.ledger.simulation import (
     Request,
     Response,
     SimulatorServer,
+    sample_pdf,
 )
 
 __all__ = ["InvoiceFilter", "MoneybirdSimulator", "parse_invoice_filter", "period_range"]
@@ -483,6 +484,7 @@ class MoneybirdSimulator(SimulatorServer):
             ("GET", invoices, self._list_invoices),
             ("POST", invoices + r"/send_reminders", self._send_reminders),
             ("GET", invoice, self._get_invoice),
+            ("GET", invoice + r"/download_pdf", self._download_pdf),
             ("DELETE", invoice, self._delete_invoice),
             ("POST", invoice + r"/notes", self._create_note),
             ("DELETE", invoice + r"/notes/(?P<note_id>\d+)", self._delete_note),
@@ -613,6 +615,13 @@ class MoneybirdSimulator(SimulatorServer):
     def _get_invoice(self, request: Request) -> Response:
         administration, invoice = self._invoice(request)
         return self._invoice_response(administration, invoice, 200)
+
+    def _download_pdf(self, request: Request) -> Response:
+        """As Moneybird: a redirect to the PDF, valid for 30 seconds."""
+        _, invoice = self._invoice(request)
+        lines = [f"Factuur {invoice.get('invoice_id')}", f"Totaal EUR {invoice.get('total_price_incl_tax')}"]
+        url = self.publish_file(sample_pdf(lines), "application/pdf", name=f"{invoice.get('invoice_id')}.pdf")
+        return Response(302, headers={"Location": url})
 
     def _delete_invoice(self, request: Request) -> Response:
         administration, invoice = self._invoice(request)

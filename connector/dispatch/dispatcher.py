@@ -9,7 +9,8 @@ note carries the action's reference, so a write-back cut off midway finds its ow
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -117,6 +118,8 @@ class Dispatcher:
     rates: Sequence[RatePeriod] | None = None  # the interest-rate table; None: the packaged one
     post: PostProvider | None = None  # the print-and-mail service (or the print batch) for `post` stages
     posting_days: int = 1  # business days from handing a letter to the post service to its posting
+    attach_invoice_pdfs: bool = False  # each invoice's own PDF from the ledger with its e-mail reminders
+    invoice_pdf_max_bytes: int = 2048 * 1024
     channel_failing_after: int = 3  # failures in a row before a channel counts as failing (logged, on /readyz)
     _ignore_window: bool = field(default=False, init=False, repr=False)  # this run's: a person's --ignore-window
     _went_through: set[str] = field(default_factory=set, init=False, repr=False)  # channels this run, since a failure
@@ -158,6 +161,8 @@ class Dispatcher:
             channel_failing_after=section.channel_failing_after,
             post=post_provider(settings, clock, section.zone),
             posting_days=settings.post.posting_days if settings.post else 1,
+            attach_invoice_pdfs=section.attach_invoice_pdfs,
+            invoice_pdf_max_bytes=section.invoice_pdf_max_kb * 1024,
         )
 
     def __post_init__(self) -> None:
@@ -305,9 +310,10 @@ class Dispatcher:
         deadline = self._deadline(action, today)
         stage = self._stage(action)
         as_letter = action.action == "post" or (stage is not None and stage.is_letter)
+        originals = self._invoice_pdfs(action, invoices, stage)
         try:
-            message = self._render(action, invoices, contact, today, deadline, letter=as_letter)
-            attachments = self._attachments(action, message, today)
+            message = self._render(action, invoices, contact, today, deadline, letter=as_letter, attached=originals)
+            attachments = [*self._attachments(action, message, today), *originals.values()]
         except LetterError as exc:
             self._retry_or_fail(action, "executing", str(exc), report, retry=False)
             return
@@ -466,6 +472,34 @@ class Dispatcher:
             return payment_deadline(sent_on, stage.term_days)
         return None
 
+    def _invoice_pdfs(self, action: Action, invoices: Sequence[Invoice], stage: Stage | None) -> dict[str, Attachment]:
+        """Each invoice's own PDF, as the ledger made it, for an e-mail: fetched once per version of the invoice and
+        kept; one that cannot be had now (too large, the ledger has none, or it is busy) is left out, and the
+        message says only what is attached."""
+        wanted = stage is None or stage.options.get("attach_invoices", True) is not False
+        if not (self.attach_invoice_pdfs and wanted and action.action == "email"):
+            return {}
+        if not self.adapter.supports(Capability.INVOICE_PDF):
+            return {}
+        found: dict[str, Attachment] = {}
+        total = 0
+        for invoice in invoices:
+            pdf = self.evidence.invoice_pdf(self.administration_id, invoice.ledger_id, invoice.version)
+            if pdf is None:
+                try:
+                    pdf = self.adapter.invoice_pdf(invoice, self.invoice_pdf_max_bytes)
+                except LedgerError as exc:
+                    self.log.info("dispatch.invoice_pdf_unavailable", invoice=invoice.ledger_id, error=str(exc))
+                    continue
+                if pdf is not None:
+                    self.evidence.keep_invoice_pdf(self.administration_id, invoice.ledger_id, invoice.version, pdf)
+            if pdf is None or total + len(pdf) > MESSAGE_ATTACHMENTS_LIMIT:
+                continue
+            total += len(pdf)
+            word = "factuur" if str(action.planned.get("language") or "nl") == "nl" else "invoice"
+            found[invoice.ledger_id] = Attachment(f"{word}-{_file_safe(invoice.number or invoice.ledger_id)}.pdf", pdf)
+        return found
+
     def _attachments(self, action: Action, message: RenderedMessage, today: date) -> list[Attachment]:
         """The printed letter as PDF, when the stage is one."""
         if message.letter_html is None:
@@ -483,6 +517,7 @@ class Dispatcher:
         deadline: date | None,
         *,
         letter: bool = False,
+        attached: Mapping[str, Attachment] | None = None,
     ) -> RenderedMessage:
         planned = action.planned
         company = self.administration.company
@@ -536,6 +571,7 @@ class Dispatcher:
             credit=planned_amount(planned, "credit"),
             credit_from=list(planned.get("credit_from") or ()),
             reference=action.key[:12],
+            attached_invoices=[i.number or i.ledger_id for i in invoices if i.ledger_id in (attached or {})],
             recipient_address=postal_address(contact),
             logo=logo_data_uri(company.logo) if company and company.logo and letter else None,
         )
@@ -793,6 +829,13 @@ class Dispatcher:
             detail={"kept": keep, "extra": extra},
         )
         return keep
+
+
+MESSAGE_ATTACHMENTS_LIMIT = 10 * 1024 * 1024  # the invoices' PDFs in one e-mail: most mail servers take 20 MB
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "invoice"
 
 
 @dataclass(frozen=True)

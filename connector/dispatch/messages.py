@@ -96,6 +96,7 @@ class MessageContext:
     # The printed letter's parts: the reference the notes in the ledger carry, the address lines for the envelope's
     # window, and the sender's logo as a data URI.
     reference: str = ""
+    attached_invoices: Sequence[str] = ()  # the numbers of the invoices whose own PDF is attached
     recipient_address: Sequence[str] = ()
     logo: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from connector.ledger.http import is_loopback, refuse_plain_http
 
-def refuse_plain_http(url: str, what: str) -> None:
-    """Personal data leaves only over HTTPS; plain HTTP only to this machine (a local relay, a test)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
-        return
-    raise ValueError(f"{what} {url!r} is not HTTPS (plain HTTP only to 127.0.0.1, ::1 or localhost)")
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or bool(re.fullmatch(r"127(\.\d{1,3}){3}", host))
+__all__ = ["is_loopback", "refuse_plain_http", "write_atomically"]
 
 
 def write_atomically(path: Path, content: bytes | str) -> None:

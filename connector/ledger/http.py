@@ -21,6 +21,7 @@ import collections
 import contextlib
 import hashlib
 import json as jsonlib
+import re
 import ssl
 import threading
 import time
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -374,6 +376,7 @@ class ApiClient:
         error by its body (a ledger that says "administration blocked" in a 400), given the message."""
         self.platform = platform
         self.administration = administration
+        self.timeout = timeout
         self.limiter = rate_limiter
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -576,3 +579,40 @@ class ApiClient:
 def _never_sent(exc: httpx.TransportError) -> bool:
     """True when the request cannot have reached the ledger, so even a POST may be repeated."""
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def refuse_plain_http(url: str, what: str) -> None:
+    """Personal data leaves only over HTTPS; plain HTTP only to this machine (a local relay, a test)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
+        return
+    raise ValueError(f"{what} {url!r} is not HTTPS (plain HTTP only to 127.0.0.1, ::1 or localhost)")
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or bool(re.fullmatch(r"127(\.\d{1,3}){3}", host))
+
+
+def download(url: str, *, max_bytes: int, timeout: float, headers: Mapping[str, str] | None = None) -> bytes | None:
+    """A document from a link a ledger handed out (a PDF on a storage service): at most `max_bytes`, read no
+    further; None when it is not there, larger, or no PDF. Over HTTPS only (plain HTTP to this machine)."""
+    try:
+        refuse_plain_http(url, "a document link")
+    except ValueError as exc:
+        raise RequestRejected(str(exc), 0) from None
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True, headers=headers) as response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientError(f"download: {response.status_code} {response.reason_phrase}")
+            if response.status_code != 200 or int(response.headers.get("Content-Length") or 0) > max_bytes:
+                return None
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > max_bytes:
+                    return None
+    except httpx.TransportError as exc:
+        raise TransientError(f"download: {type(exc).__name__}: {exc}") from exc
+    return bytes(content) if content.startswith(b"%PDF-") else None

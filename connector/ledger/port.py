@@ -221,6 +221,7 @@ class Capability(StrEnum):
     MARK_UNCOLLECTIBLE = "mark_uncollectible"
     SENDER_DETAILS = "sender_details"  # the business's own name, KvK, address, ... as the ledger keeps them
     DELETE_NOTES = "delete_notes"  # a note written twice (a frozen process woke up) can be removed again
+    INVOICE_PDF = "invoice_pdf"  # the invoice as the ledger made it, to attach to a reminder
 
 
 # --- the contract -------------------------------------------------------------------------------------
@@ -271,6 +272,11 @@ class LedgerAdapter(abc.ABC):
     def delete_note(self, invoice: Invoice, note_id: str) -> None:
         """Remove a note (DELETE_NOTES); a note already gone is no error."""
         raise NotSupported(f"{self.platform} cannot delete notes")
+
+    def invoice_pdf(self, invoice: Invoice, max_bytes: int) -> bytes | None:
+        """The invoice's PDF as the ledger made it (INVOICE_PDF), with the fewest calls the API allows; None when
+        the ledger has none for it or it is larger than `max_bytes` (nothing larger is read)."""
+        raise NotSupported(f"{self.platform} cannot give an invoice's PDF")
 
     def api_calls(self) -> Mapping[str, int]:
         """Calls made so far, per endpoint label."""

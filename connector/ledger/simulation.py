@@ -373,6 +373,8 @@ class SimulatorServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._files: dict[str, tuple[bytes, str, float]] = {}  # token -> content, media type, expires (monotonic)
+        self.public_route("GET", r"/_files/(?P<token>[A-Za-z0-9_-]+)(?:/[^/]*)?", self._serve_file)
         self.control_route("GET", r"/_simulator/requests", lambda _: Response.json(self.requests()))
         self.control_route("DELETE", r"/_simulator/requests", self._clear_requests_endpoint)
         self.control_route("POST", r"/_simulator/faults", self._set_faults_endpoint)
@@ -435,6 +437,20 @@ class SimulatorServer:
     @property
     def base_url(self) -> str:
         return f"http://{self._host}:{self.port}{self.base_path}"
+
+    def publish_file(self, content: bytes, media_type: str, *, name: str = "file", valid_seconds: float = 30.0) -> str:
+        """A download link that needs no token, as ledgers hand out for a document (Moneybird's PDF link is valid
+        for 30 seconds; a shareable link longer); returns its full URL."""
+        token = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=24))
+        with self.lock:
+            self._files[token] = (content, media_type, time.monotonic() + valid_seconds)
+        return f"http://{self._host}:{self.port}/_files/{token}/{name}"
+
+    def _serve_file(self, request: Request) -> Response:
+        content, media_type, expires = self._files.get(request.params["token"], (b"", "", 0.0))
+        if time.monotonic() > expires:
+            return Response.text("This link has expired", 404)
+        return Response(200, content, media_type)
 
     def __enter__(self) -> Self:
         if self._httpd is None:
@@ -656,3 +672,34 @@ def serve_from_cli(
         fallback = 20 if generate is None else max(fewest_customers, generate // invoices_per_customer)
         simulator = generated(invoices, contacts if contacts is not None else fallback)
     serve_until_signal(simulator, port=port, lines=lambda: lines(simulator))
+
+
+def sample_pdf(lines: Iterable[str]) -> bytes:
+    """A small, valid one-page PDF showing `lines`: the invoice a simulated ledger hands out as its PDF."""
+    text = " ".join(f"({_pdf_string(line)}) Tj 0 -16 Td" for line in lines)
+    stream = f"BT /F1 12 Tf 72 760 Td {text} ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _pdf_string(line: str) -> str:
+    """A line as a PDF literal string in Latin-1, without the characters that would end or escape it."""
+    return (
+        line.encode("latin-1", "replace").decode("latin-1").translate({ord("\\"): None, ord("("): "[", ord(")"): "]"})
+    )

@@ -26,6 +26,7 @@ from connector.store.models import (
     DeliveryProblem,
     Evidence,
     EvidenceFile,
+    InvoiceDocument,
     MailboxCursor,
 )
 from connector.store.repository import Store
@@ -375,6 +376,29 @@ class EvidenceStore:
                 )
             done.append(Purged(administration_id, contact, len(rows), int(files), paths))
         return done
+
+    # --- the invoices' own PDFs ------------------------------------------------------------------------
+
+    def invoice_pdf(self, administration_id: int, invoice_ledger_id: str, version: str | None) -> bytes | None:
+        """The invoice's PDF fetched before, if it was fetched for this version of the invoice."""
+        with self.store.session() as session:
+            row = session.get(InvoiceDocument, (administration_id, invoice_ledger_id))
+            return row.content if row is not None and row.version == (version or "") else None
+
+    def keep_invoice_pdf(self, administration_id: int, invoice_ledger_id: str, version: str | None, pdf: bytes) -> None:
+        with self.store.session() as session, session.begin():
+            row = session.get(InvoiceDocument, (administration_id, invoice_ledger_id)) or InvoiceDocument(
+                administration_id=administration_id, invoice_ledger_id=invoice_ledger_id, sha256="", content=b""
+            )
+            row.version, row.content, row.fetched_at = version or "", pdf, self.clock.now()
+            row.sha256 = hashlib.sha256(pdf).hexdigest()
+            session.add(row)
+
+    def forget_invoice_pdfs(self, older_than: datetime) -> int:
+        """A cache: what was fetched long ago is fetched again if a reminder still wants it."""
+        with self.store.session() as session, session.begin():
+            result = session.execute(sa.delete(InvoiceDocument).where(col(InvoiceDocument.fetched_at) < older_than))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # --- mailboxes --------------------------------------------------------------------------------------
 

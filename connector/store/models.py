@@ -459,6 +459,19 @@ class DeliveryProblem(SQLModel, table=True):
     resolution: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class InvoiceDocument(SQLModel, table=True):
+    """An invoice's PDF as the ledger made it, fetched once per version of the invoice to go with its reminders."""
+
+    __tablename__ = "invoice_documents"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    invoice_ledger_id: str = Field(primary_key=True, max_length=64)
+    version: str = Field(default="", max_length=128)  # the invoice's ledger version it was fetched for
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_type=sa.LargeBinary)
+    fetched_at: datetime = _utc()
+
+
 class MailboxCursor(SQLModel, table=True):
     """How far a bounce mailbox has been read: the folder's UIDVALIDITY and the last UID read."""
 

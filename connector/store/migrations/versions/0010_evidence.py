@@ -1,7 +1,8 @@
 """Proof of what was sent: each customer-facing message's exact bytes (the .eml, the letter's PDF, the case file)
 with their hashes and the channel's answer (`evidence`, `evidence_files`); what became of it after it left
 (`delivery_events`: bounces, auto-replies, the print service's statuses); messages that did not arrive, waiting
-for a person (`delivery_problems`); and how far each bounce mailbox has been read (`mailbox_cursors`).
+for a person (`delivery_problems`); how far each bounce mailbox has been read (`mailbox_cursors`); and the
+invoices' own PDFs, fetched once per version to go with their reminders (`invoice_documents`).
 
 Revision ID: 0010
 Revises: 0009
@@ -23,6 +24,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "invoice_documents",
+        sa.Column("administration_id", sa.Integer(), nullable=False),
+        sa.Column("invoice_ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("fetched_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["administration_id"],
+            ["administrations.id"],
+            name=op.f("fk_invoice_documents_administration_id_administrations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("administration_id", "invoice_ledger_id", name=op.f("pk_invoice_documents")),
+    )
     op.create_table(
         "mailbox_cursors",
         sa.Column("mailbox", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
@@ -159,3 +176,4 @@ def downgrade() -> None:
 
     op.drop_table("evidence")
     op.drop_table("mailbox_cursors")
+    op.drop_table("invoice_documents")
