@@ -847,8 +847,9 @@ class EboekhoudenSimulator(SimulatorServer):
         return Response.json(render_invoice(self._with_pdf(invoice), detail=True))
 
     def _with_pdf(self, invoice: dict[str, Any]) -> dict[str, Any]:
-        """As e-Boekhouden: a shareable link to the invoice's PDF (`urlPdfFile`), made once and kept."""
-        if not invoice.get("urlPdfFile"):
+        """As e-Boekhouden: a shareable link to the invoice's PDF (`urlPdfFile`), made once and kept, served here
+        (a seeded link to e-Boekhouden's own host is replaced: nothing here goes online)."""
+        if not str(invoice.get("urlPdfFile") or "").startswith(self.files_url):
             lines = [f"Factuur {invoice['invoiceNumber']}", f"Totaal EUR {money(invoice['totalAmount'])}"]
             name = f"{invoice['invoiceNumber']}.pdf"
             invoice["urlPdfFile"] = self.publish_file(

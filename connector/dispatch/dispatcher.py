@@ -8,6 +8,7 @@ note carries the action's reference, so a write-back cut off midway finds its ow
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -473,9 +474,9 @@ class Dispatcher:
         return None
 
     def _invoice_pdfs(self, action: Action, invoices: Sequence[Invoice], stage: Stage | None) -> dict[str, Attachment]:
-        """Each invoice's own PDF, as the ledger made it, for an e-mail: fetched once per version of the invoice and
-        kept; one that cannot be had now (too large, the ledger has none, or it is busy) is left out, and the
-        message says only what is attached."""
+        """Each invoice's own PDF, as the ledger made it, for an e-mail: fetched once and kept (again only when what
+        the invoice shows changed). One that cannot be had now (too large, the ledger has none, or it is busy) is
+        left out, and the message says only what is attached."""
         wanted = stage is None or stage.options.get("attach_invoices", True) is not False
         if not (self.attach_invoice_pdfs and wanted and action.action == "email"):
             return {}
@@ -484,7 +485,8 @@ class Dispatcher:
         found: dict[str, Attachment] = {}
         total = 0
         for invoice in invoices:
-            pdf = self.evidence.invoice_pdf(self.administration_id, invoice.ledger_id, invoice.version)
+            shows = _shows(invoice)
+            pdf = self.evidence.invoice_pdf(self.administration_id, invoice.ledger_id, shows)
             if pdf is None:
                 try:
                     pdf = self.adapter.invoice_pdf(invoice, self.invoice_pdf_max_bytes)
@@ -492,7 +494,7 @@ class Dispatcher:
                     self.log.info("dispatch.invoice_pdf_unavailable", invoice=invoice.ledger_id, error=str(exc))
                     continue
                 if pdf is not None:
-                    self.evidence.keep_invoice_pdf(self.administration_id, invoice.ledger_id, invoice.version, pdf)
+                    self.evidence.keep_invoice_pdf(self.administration_id, invoice.ledger_id, shows, pdf)
             if pdf is None or total + len(pdf) > MESSAGE_ATTACHMENTS_LIMIT:
                 continue
             total += len(pdf)
@@ -832,6 +834,14 @@ class Dispatcher:
 
 
 MESSAGE_ATTACHMENTS_LIMIT = 10 * 1024 * 1024  # the invoices' PDFs in one e-mail: most mail servers take 20 MB
+
+
+def _shows(invoice: Invoice) -> str:
+    """What an invoice's PDF shows (its number, dates and total): the ledger's version also changes with a note
+    or a payment, which leave the document as it was."""
+    dates = f"{invoice.invoice_date}|{invoice.due_date}"
+    material = f"{invoice.number}|{dates}|{invoice.total.amount}|{invoice.total.currency}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 def _file_safe(name: str) -> str:

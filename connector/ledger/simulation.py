@@ -444,7 +444,12 @@ class SimulatorServer:
         token = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=24))
         with self.lock:
             self._files[token] = (content, media_type, time.monotonic() + valid_seconds)
-        return f"http://{self._host}:{self.port}/_files/{token}/{name}"
+        return f"{self.files_url}{token}/{name}"
+
+    @property
+    def files_url(self) -> str:
+        """Where the links `publish_file` hands out start."""
+        return f"http://{self._host}:{self.port}/_files/"
 
     def _serve_file(self, request: Request) -> Response:
         content, media_type, expires = self._files.get(request.params["token"], (b"", "", 0.0))

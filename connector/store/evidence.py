@@ -379,18 +379,18 @@ class EvidenceStore:
 
     # --- the invoices' own PDFs ------------------------------------------------------------------------
 
-    def invoice_pdf(self, administration_id: int, invoice_ledger_id: str, version: str | None) -> bytes | None:
-        """The invoice's PDF fetched before, if it was fetched for this version of the invoice."""
+    def invoice_pdf(self, administration_id: int, invoice_ledger_id: str, fingerprint: str) -> bytes | None:
+        """The invoice's PDF fetched before, if the invoice still shows what it showed then."""
         with self.store.session() as session:
             row = session.get(InvoiceDocument, (administration_id, invoice_ledger_id))
-            return row.content if row is not None and row.version == (version or "") else None
+            return row.content if row is not None and row.fingerprint == fingerprint else None
 
-    def keep_invoice_pdf(self, administration_id: int, invoice_ledger_id: str, version: str | None, pdf: bytes) -> None:
+    def keep_invoice_pdf(self, administration_id: int, invoice_ledger_id: str, fingerprint: str, pdf: bytes) -> None:
         with self.store.session() as session, session.begin():
             row = session.get(InvoiceDocument, (administration_id, invoice_ledger_id)) or InvoiceDocument(
                 administration_id=administration_id, invoice_ledger_id=invoice_ledger_id, sha256="", content=b""
             )
-            row.version, row.content, row.fetched_at = version or "", pdf, self.clock.now()
+            row.fingerprint, row.content, row.fetched_at = fingerprint, pdf, self.clock.now()
             row.sha256 = hashlib.sha256(pdf).hexdigest()
             session.add(row)
 

@@ -460,13 +460,15 @@ class DeliveryProblem(SQLModel, table=True):
 
 
 class InvoiceDocument(SQLModel, table=True):
-    """An invoice's PDF as the ledger made it, fetched once per version of the invoice to go with its reminders."""
+    """An invoice's PDF as the ledger made it, fetched once to go with its reminders, and again only when what it
+    shows changed (`fingerprint`: number, dates and total; a note or a payment changes the ledger's version, not
+    the invoice)."""
 
     __tablename__ = "invoice_documents"
 
     administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
     invoice_ledger_id: str = Field(primary_key=True, max_length=64)
-    version: str = Field(default="", max_length=128)  # the invoice's ledger version it was fetched for
+    fingerprint: str = Field(default="", max_length=64)  # of what the invoice shows, when it was fetched
     sha256: str = Field(max_length=64)
     content: bytes = Field(sa_type=sa.LargeBinary)
     fetched_at: datetime = _utc()

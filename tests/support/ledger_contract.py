@@ -6,6 +6,7 @@ itself by registering (and a test-only plugin by calling `run_contract`).
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from connector.clock import ManualClock
 from connector.domain import InvoiceStatus
@@ -172,6 +174,14 @@ def honours_its_capabilities(h: Harness) -> None:
             marker = f"[ref {uuid.uuid4().hex[:12]}]"
             adapter.add_note(invoice, f"Bel de klant {marker}", todo=True)
             assert [i for i, text in h.simulated.notes() if marker in text] == [ledger_id]
+        if Capability.INVOICE_PDF in declared:
+            pdf = adapter.invoice_pdf(invoice, 2_000_000)
+            assert pdf is not None and pdf.startswith(b"%PDF-")
+            assert (invoice.number or "") in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+            assert adapter.invoice_pdf(invoice, 100) is None  # larger than allowed: not read on
+        else:
+            with pytest.raises(NotSupported):
+                adapter.invoice_pdf(invoice, 2_000_000)
     assert re.fullmatch(r"[a-z][a-z0-9_]*", h.platform.name)
 
 

@@ -237,3 +237,53 @@ def test_legal_letter_proof_bounce_print_batch_and_handover_dossier(world: World
     assert [str(m["To"]) for m in resent] == [address, "nieuw@example.nl"]
     attempts = EvidenceStore(world.store).proofs(action_ids=[second.id or 0])
     assert [p.evidence.status for p in attempts] == ["bounced", "accepted"]
+
+
+@pytest.mark.world(invoices=30, contacts=10)
+def test_each_invoices_own_pdf_goes_with_its_reminders_fetched_once(world: World) -> None:
+    world.dispatcher.attach_invoice_pdfs = True
+    box = world.dispatcher.outbox
+
+    def downloads() -> int:
+        return sum(1 for r in world.simulator.requests() if r["path"].endswith("/download_pdf.json"))
+
+    def emailed() -> list[Action]:
+        return [a for a in world.actions() if a.action == "email" and a.status == "done"]
+
+    def invoice_pdfs(action: Action) -> dict[str, bytes]:
+        [message] = [m for m in world.sink.messages if m["X-Connector-Action"] == action.key]
+        parts = [p for p in message.iter_attachments() if str(p.get_filename()).startswith(("factuur-", "invoice-"))]
+        return {str(p.get_filename()): p.get_content() for p in parts}
+
+    run_until(world, SIM_TODAY, lambda: bool(emailed()))
+    first = emailed()[0]
+    covered = set(box.invoice_ids(first))
+    pdfs = invoice_pdfs(first)
+    assert len(pdfs) == len(covered)
+    for name, content in pdfs.items():
+        number = name.removeprefix("factuur-").removeprefix("invoice-").removesuffix(".pdf")
+        assert content.startswith(b"%PDF-") and number in text_of(content)  # the ledger's own invoice
+    [message] = [m for m in world.sink.messages if m["X-Connector-Action"] == first.key]
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "in de bijlage" in body.get_content() or "attached" in body.get_content()
+
+    # The next reminder about those invoices takes their PDFs from the store: one download per invoice, ever.
+    def reminded_again() -> list[Action]:
+        return [a for a in emailed() if a.key != first.key and covered & set(box.invoice_ids(a))]
+
+    run_until(world, SIM_TODAY + timedelta(days=1), lambda: bool(reminded_again()))
+    assert set(pdfs) <= set(invoice_pdfs(reminded_again()[0]))
+    every_invoice = {i for a in emailed() for i in box.invoice_ids(a)}
+    assert downloads() == len(every_invoice)
+
+
+@pytest.mark.world(invoices=20, contacts=8)
+def test_a_pdf_over_the_limit_is_left_out_and_the_message_does_not_claim_it(world: World) -> None:
+    world.dispatcher.attach_invoice_pdfs = True
+    world.dispatcher.invoice_pdf_max_bytes = 200
+    run_until(world, SIM_TODAY, lambda: any(a.action == "email" and a.status == "done" for a in world.actions()))
+    for message in world.sink.messages:
+        assert not [p for p in message.iter_attachments() if p.get_filename() and "factuur-" in str(p.get_filename())]
+        body = message.get_body(("plain",))
+        assert body is not None and "bijlage" not in body.get_content() and "attached" not in body.get_content()

@@ -2,7 +2,7 @@
 with their hashes and the channel's answer (`evidence`, `evidence_files`); what became of it after it left
 (`delivery_events`: bounces, auto-replies, the print service's statuses); messages that did not arrive, waiting
 for a person (`delivery_problems`); how far each bounce mailbox has been read (`mailbox_cursors`); and the
-invoices' own PDFs, fetched once per version to go with their reminders (`invoice_documents`).
+invoices' own PDFs, fetched once to go with their reminders (`invoice_documents`).
 
 Revision ID: 0010
 Revises: 0009
@@ -28,7 +28,7 @@ def upgrade() -> None:
         "invoice_documents",
         sa.Column("administration_id", sa.Integer(), nullable=False),
         sa.Column("invoice_ledger_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("fetched_at", connector.store.types.UTCDateTime(timezone=True), nullable=False),
