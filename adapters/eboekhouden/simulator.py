@@ -55,6 +55,7 @@ from adapters.eboekhouden.simulator_data import (
     DEBTORS_LEDGER,
     INVOICE_TYPES,
     REVENUE_LEDGER,
+    SIMULATED_PDF,
     camel_keys,
     generate_seed,
     load_seed,
@@ -847,9 +848,9 @@ class EboekhoudenSimulator(SimulatorServer):
         return Response.json(render_invoice(self._with_pdf(invoice), detail=True))
 
     def _with_pdf(self, invoice: dict[str, Any]) -> dict[str, Any]:
-        """As e-Boekhouden: a shareable link to the invoice's PDF (`urlPdfFile`), made once and kept, served here
-        (a seeded link to e-Boekhouden's own host is replaced: nothing here goes online)."""
-        if not str(invoice.get("urlPdfFile") or "").startswith(self.files_url):
+        """As e-Boekhouden: a shareable link to the invoice's PDF (`urlPdfFile`). A generated invoice's link is
+        served here, made once and kept; a seeded one is handed out as it was given."""
+        if str(invoice.get("urlPdfFile") or "").startswith(SIMULATED_PDF):
             lines = [f"Factuur {invoice['invoiceNumber']}", f"Totaal EUR {money(invoice['totalAmount'])}"]
             name = f"{invoice['invoiceNumber']}.pdf"
             invoice["urlPdfFile"] = self.publish_file(

@@ -32,6 +32,9 @@ from typing import Any
 from connector.ledger.sample_data import CITIES, SERVICES, STREETS
 from connector.ledger.sample_data import parse_amount as read_amount
 
+# A generated invoice's PDF link: the simulator serves each as a link of its own when it first hands it out.
+SIMULATED_PDF = "simulated-pdf:"
+
 __all__ = [
     "BANK_LEDGER",
     "CENT",
@@ -744,7 +747,7 @@ def _sales_plan(rng: random.Random, relation: dict[str, Any], day: date, today: 
         relation=relation, day=day, total=total, vat_code=_vat_code(rng, relation), term=term, record=record,
         payments=payments, service=rng.choice(SERVICES),
         reference=f"PO-{rng.randint(10_000, 99_999)}" if relation["type"] == "B" and rng.random() < 0.4 else "",
-        text=rng.choice(_TEXTS), pdf=f"https://facturen.example.nl/{rng.getrandbits(128):032x}.pdf"
+        text=rng.choice(_TEXTS), pdf=f"{SIMULATED_PDF}{rng.getrandbits(128):032x}"
         if rng.random() < 0.85 else "", template=rng.choice((2100, 2100, 2101)),
         email_template=rng.choice((1100, 1101)),
     )  # fmt: skip

@@ -76,7 +76,7 @@ from adapters.exact_online.simulator_data import (
 )
 from connector.clock import AMSTERDAM, Clock, SystemClock, business_date
 from connector.ledger import simulation
-from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer
+from connector.ledger.simulation import Faults, HttpError, Request, Response, SimulatorServer, sample_pdf
 
 __all__ = ["ExactOnlineSimulator"]
 
@@ -800,9 +800,10 @@ class ExactOnlineSimulator(SimulatorServer):
             "read/financial/ReceivablesList", "cashflow/Receivables", "sync/Cashflow/PaymentTerms", "sync/Deleted",
             "sync/CRM/Accounts", "sync/CRM/Contacts", "bulk/CRM/Accounts", "bulk/CRM/Contacts",
             "bulk/Cashflow/Receivables", "crm/Accounts", "crm/Contacts", "activities/CommunicationNotes",
-            "activities/Tasks",
+            "activities/Tasks", "documents/Documents", "documents/DocumentAttachments",
         ):  # fmt: skip
             self.route("GET", division + resource, self._list(views[resource]))
+        self.route("GET", r"/docs/SysAttachment\.aspx", self._attachment_file)
         for resource in ("crm/Accounts", "crm/Contacts", "activities/CommunicationNotes", "activities/Tasks"):
             self.route("GET", division + resource + key, self._single(views[resource]))
         self.route("PUT", division + "crm/Accounts" + key, self._put_account)
@@ -1031,6 +1032,17 @@ class ExactOnlineSimulator(SimulatorServer):
             "Division": division_code, "Created": own(DATETIME, "Created"), "Modified": own(DATETIME, "Modified"),
             **audit,
         }  # fmt: skip
+        document_fields: dict[str, Field] = {
+            **fields_of({
+                "ID": GUID, "Account": GUID, "Subject": STRING, "Type": INT, "TypeDescription": STRING,
+                "SalesInvoiceNumber": INT, "DocumentDate": DATETIME,
+            }),
+            "Division": division_code,
+        }  # fmt: skip
+        attachment_fields: dict[str, Field] = {
+            **fields_of({"ID": GUID, "Document": GUID, "FileName": STRING, "FileSize": DECIMAL, "Url": STRING}),
+            "Division": division_code,
+        }  # fmt: skip
         division_fields = {name: own(_kind_of(value), name) for name, value in self._first.info.items()}
         mandatory_accounts = (
             "AddressLine1", "AddressLine2", "AddressLine3", "Blocked", "ChamberOfCommerce", "City", "Code", "Country",
@@ -1117,8 +1129,50 @@ class ExactOnlineSimulator(SimulatorServer):
                 self._scan_divisions, key="int", key_field="Code",
             ),
             View("current/Me", "Exact.Web.Api.Models.System.Me", _ME_FIELDS, self._scan_me),
+            View(
+                "documents/Documents", "Exact.Web.Api.Models.Documents.Document", document_fields,
+                lambda division, after: self._scan_documents(division, after, attachment=False),
+            ),
+            View(
+                "documents/DocumentAttachments", "Exact.Web.Api.Models.Documents.DocumentAttachment",
+                attachment_fields, lambda division, after: self._scan_documents(division, after, attachment=True),
+            ),
         ]  # fmt: skip
         return {view.resource: view for view in views}
+
+    def _scan_documents(
+        self, division: Division, after: Any, *, attachment: bool
+    ) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """Every invoice Exact made has a document (Type 10, "Verkoopfactuur") with its PDF as attachment. Here
+        the document and its attachment share the receivable's ID (one of each per invoice)."""
+        for key, row in division.receivables_by_id.after(after):
+            number = row.get("InvoiceNumber")
+            if number is None:
+                continue
+            if attachment:
+                url = f"http://{self._host}:{self.port}/docs/SysAttachment.aspx?ID={key}&_Division_={division.code}"
+                size = Decimal(len(self._invoice_pdf(row)))
+                yield (
+                    key,
+                    {"ID": key, "Document": key, "FileName": f"Factuur {number}.pdf", "FileSize": size, "Url": url},
+                )
+            else:
+                yield key, {
+                    "ID": key, "Account": row.get("Account"), "Subject": f"Factuur {number}", "Type": 10,
+                    "TypeDescription": "Verkoopfactuur", "SalesInvoiceNumber": number,
+                    "DocumentDate": row.get("InvoiceDate"),
+                }  # fmt: skip
+
+    def _invoice_pdf(self, row: Mapping[str, Any]) -> bytes:
+        return sample_pdf([f"Factuur {row.get('InvoiceNumber')}", f"Totaal EUR {row.get('AmountDC')}"])
+
+    def _attachment_file(self, request: Request) -> Response:
+        """The attachment's file, for a caller with a valid token (as Exact's SysAttachment.aspx)."""
+        division = self._divisions.get(int(request.query.get("_Division_") or 0))
+        row = division.terms.get(request.query.get("ID", "")) if division is not None else None
+        if row is None:
+            raise _fail(404, "Not found")
+        return Response(200, self._invoice_pdf(row), "application/pdf")
 
     def _scan_divisions(self, division: Division, after: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
         for code in sorted(self._divisions):
