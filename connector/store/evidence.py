@@ -306,7 +306,8 @@ class EvidenceStore:
         }
 
     def resolve_problems(self, administration_id: int, contact: str, *, by: str, note: str | None) -> int:
-        """A person fixed the address: the customer's track goes on (the undelivered stage is planned again)."""
+        """A person fixed the address: the customer's track goes on (the stage that did not arrive is planned
+        again)."""
         now = self.clock.now()
         with self.store.session() as session, session.begin():
             rows = list(
@@ -321,6 +322,13 @@ class EvidenceStore:
             for row in rows:
                 row.resolved_at, row.resolved_by, row.resolution = now, by, note
                 session.add(row)
+                # It never arrived: like an action dropped at the re-check, the next plan takes it from there
+                # (the same message again, or one that covers what is due by then).
+                session.execute(
+                    sa.update(Action)
+                    .where(col(Action.id) == row.action_id, col(Action.status) == "undelivered")
+                    .values(status="dropped", updated_at=now, error=f"did not arrive; resolved by {by}")
+                )
                 session.add(
                     AuditEntry(
                         administration_id=administration_id,

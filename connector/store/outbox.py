@@ -3,8 +3,8 @@
 States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent
 (the channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices
 paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
-resent without a person), undelivered (it bounced: it counts as never sent, and goes again once a person fixed
-the address). An action the policy reserves for a person starts as awaiting_approval and becomes
+resent without a person), undelivered (it bounced or came back: it counts as never sent; once a person has fixed
+the address it is dropped, and the next plan takes it from there). An action the policy reserves for a person starts as awaiting_approval and becomes
 pending when approved, or rejected (it never goes out). A crash leaves `executing` (safe to retry) or
 `sending` (flagged for review) or `sent` (the write-back resumes).
 
@@ -61,9 +61,9 @@ class OutboxStore:
             for planned in actions:
                 existing = known.get(planned.key)
                 status = AWAITING_APPROVAL if planned.needs_approval else "pending"
-                if existing is not None and existing.status in ("dropped", "undelivered"):
-                    # Dropped at the re-check, it never did anything; or it did not arrive, and a person has fixed
-                    # the address since: planned again, it may go (its earlier proof stays with it).
+                if existing is not None and existing.status == "dropped":
+                    # Dropped at the re-check, it never did anything (or it never arrived, and a person has fixed
+                    # the address since): planned again, it may go. Its earlier proof stays with it.
                     existing.status, existing.planned, existing.next_attempt_at = (
                         status,
                         planned.to_json(),

@@ -19,7 +19,7 @@ from connector.store.models import Action, Administration, AuditEntry, Invoice, 
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
 
-ATTENTION_STATES = ("review", "failed", "awaiting_approval")
+ATTENTION_STATES = ("review", "failed", "awaiting_approval", "undelivered")  # undelivered: a bounce, a returned letter
 
 
 @dataclass(frozen=True)
