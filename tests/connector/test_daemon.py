@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,15 @@ from connector.cli import app
 from connector.clock import ManualClock, SystemClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
+from connector.dispatch.mailsink import MailSink
 from connector.store import Store
+from connector.store.evidence import EvidenceStore
 from connector.store.leases import LeaseStore
 from connector.store.models import Replica, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 from tests.support.approvals import approve
+from tests.support.bounces import dsn
+from tests.support.imap import dovecot
 from tests.support.sender import SENDER
 
 GOOD, BAD = "good-token-0123456789", "revoked-token-0123456789"
@@ -214,4 +219,60 @@ def test_alone_on_a_sqlite_store_a_restart_takes_the_dead_process_leases_at_once
         owners = LeaseStore(daemon.store, lease_clock).live_owners()
         assert owners == ({"shop": daemon.keeper.name} if alone else {"shop": "killed-replica"})
     finally:
+        daemon.close()
+
+
+def test_the_daemon_reads_the_bounce_mailbox_and_purges_proof_past_its_retention(
+    simulator: MoneybirdSimulator, database_url: str, clock: ManualClock, smtp_sink: tuple[MailSink, int]
+) -> None:
+    sink, port = smtp_sink
+    with dovecot() as imap:
+        box = imap.mailbox
+        raw = {
+            "connector": {"database_url": database_url, "evidence_retention_days": 400},
+            "email": {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from_address": "debiteuren@bakkerij.example",
+                "bounces": {
+                    "host": box.host,
+                    "port": box.port,
+                    "security": "none",
+                    "username": box.username,
+                    "password": "${BOUNCES_PASSWORD}",
+                },
+            },
+            "administrations": [
+                {
+                    "name": "shop",
+                    "platform": "moneybird",
+                    "base_url": simulator.base_url,
+                    "administration_id": simulator.administration_ids[0],
+                    "token": "${SHOP_TOKEN}",
+                    "company": SENDER,
+                }
+            ],
+        }
+        password = box.password.get_secret_value() if box.password else ""
+        settings = settings_from_dict(raw, environ={"SHOP_TOKEN": GOOD, "BOUNCES_PASSWORD": password})
+        daemon = daemon_for(settings, clock)
+        for _ in range(30):  # business days until a reminder goes out
+            daemon.cycle("shop")
+            if sink.raw:
+                break
+            clock.advance(timedelta(days=1))
+        assert sink.raw, "no reminder went out"
+        sent = message_from_bytes(sink.raw[0], policy=policy.default)
+        imap.deliver(dsn(sink.raw[0], str(sent["To"]).split(",")[0], at=clock.now()))
+        daemon.deliveries()
+        evidence = EvidenceStore(daemon.store)
+        [problem] = evidence.problems()
+        assert problem.reason.startswith("5.1.1")
+        daemon.deliveries()  # read once
+        assert len(evidence.problems()) == 1
+
+        clock.advance(timedelta(days=401))
+        daemon.housekeeping()
+        assert evidence.proofs() == []
         daemon.close()
