@@ -271,6 +271,7 @@ class Dispatcher:
             if self.outbox.transition(
                 action, "review", expect="sending", event="needs_review", error=reason, fenced=True
             ):
+                self.evidence.uncertain(action.id or 0)
                 report.review += 1
                 self.log.warning("dispatch.needs_review", action=action.key, stage=action.stage)
 

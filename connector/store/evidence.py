@@ -136,6 +136,15 @@ class EvidenceStore:
             for part in files:
                 session.add(_file(evidence_id, part))
 
+    def uncertain(self, action_id: int) -> None:
+        """The process died while handing the action's message over: what it recorded may have left."""
+        with self.store.session() as session, session.begin():
+            session.execute(
+                sa.update(Evidence)
+                .where(col(Evidence.action_id) == action_id, col(Evidence.status) == "prepared")
+                .values(status="uncertain")
+            )
+
     def event(
         self,
         evidence_id: int,

@@ -1,11 +1,11 @@
 """The outbox's persistence: enqueue planned actions by idempotency key, claim them, record each transition.
 
-States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent
-(the channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices
-paid, changed or paused), failed (out of tries, or impossible), review (interrupted while sending: never
-resent without a person), undelivered (it bounced or came back: it counts as never sent; once a person has fixed
-the address it is dropped, and the next plan takes it from there). An action the policy reserves for a person starts as awaiting_approval and becomes
-pending when approved, or rejected (it never goes out). A crash leaves `executing` (safe to retry) or
+States: pending -> executing (claimed; re-checking the ledger) -> sending (handing it to the channel) -> sent (the
+channel acted; notes being written back) -> done. Side exits: dropped (the re-check found the invoices paid, changed
+or paused), failed (out of tries, or impossible), review (interrupted while sending: never resent without a person),
+undelivered (it bounced or came back: it counts as never sent; once a person has fixed the address it is dropped,
+and the next plan takes it from there). An action the policy reserves for a person starts as awaiting_approval and
+becomes pending when approved, or rejected (it never goes out). A crash leaves `executing` (safe to retry) or
 `sending` (flagged for review) or `sent` (the write-back resumes).
 
 Under a lease (`fence`), every move that may lead to a side effect (claiming an action, handing it to the

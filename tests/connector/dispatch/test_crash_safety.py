@@ -21,16 +21,19 @@ from hypothesis import strategies as st
 
 from adapters.moneybird.settings import MoneybirdAdministration
 from connector.clock import AMSTERDAM, ManualClock
+from connector.config import EmailSection
 from connector.dispatch.channels import Delivery
 from connector.dispatch.dispatcher import Dispatcher
 from connector.domain import InvoiceStatus, Money
 from connector.ledger.port import Capability, ChangeBatch, Contact, Invoice, LedgerAdapter, SyncState
 from connector.store import Store
+from connector.store.evidence import EvidenceStore
 from connector.store.workflow import WorkflowStore
 from connector.sync import sync_administration
 from connector.workflow.legal import after_grace, letter_term
 from connector.workflow.policy import default_policy
-from tests.support.approvals import TESTER
+from tests.support.approvals import TESTER, approve
+from tests.support.sender import COMPANY
 
 START = date(2025, 3, 3)
 
@@ -92,7 +95,7 @@ class Recording(Dispatcher):
 
     sent: list[tuple[str, str, tuple[str, ...], date]]
 
-    def _send(self, action: Any, delivery: Delivery) -> dict[str, Any]:
+    def _send(self, action: Any, delivery: Delivery, prepared: Any) -> dict[str, Any]:
         ledger: Ledger = self.adapter  # type: ignore[assignment]
         ledger.step("before sending")
         for invoice in delivery.invoices:  # what reaches the customer: the ledger says it is unpaid right now
@@ -101,9 +104,11 @@ class Recording(Dispatcher):
             self.sent.append(
                 (action.key, action.stage, tuple(i.ledger_id for i in delivery.invoices), delivery.sent_at.date())
             )
-            outcome: dict[str, Any] = {"channel": "email", "message_id": action.key}
+            # The bytes handed over are those recorded as evidence before (the e-mail channel built them).
+            assert action.key.encode() in prepared.payload.content
+            outcome: dict[str, Any] = {"channel": "email", "message_id": action.key, "server_reply": "250 Ok"}
         else:
-            outcome = super()._send(action, delivery)
+            outcome = super()._send(action, delivery, prepared)
             self.sent.append(
                 (action.key, action.stage, tuple(i.ledger_id for i in delivery.invoices), delivery.sent_at.date())
             )
@@ -168,7 +173,14 @@ def test_exactly_once_through_crashes(
         )
     for n, offset in enumerate(dues):
         ledger.invoices[str(n)] = invoice(str(n), f"c{n % 2}", START + timedelta(days=offset), Decimal(100 + 37 * n))
-    config = MoneybirdAdministration(name=name, platform="moneybird", administration_id="1", token="t" * 10)  # type: ignore[arg-type]
+    config = MoneybirdAdministration(
+        name=name,
+        platform="moneybird",
+        administration_id="1",
+        token="t" * 10,
+        company=COMPANY,  # type: ignore[arg-type]
+    )
+    approve(store, [config])  # gone live, with the sender's details: or nothing would go out, and prove nothing
     sent: list[tuple[str, str, tuple[str, ...], date]] = []
     paid_on: dict[str, date] = {}
     workflow = WorkflowStore(store)
@@ -180,6 +192,8 @@ def test_exactly_once_through_crashes(
             administration=config,
             policies={"default": default_policy()},
             clock=clock,
+            # Never reached (the e-mails go into `sent`), but the message is built and kept as evidence first.
+            email=EmailSection(host="127.0.0.1", port=9, security="none", from_address="debiteuren@example.nl"),
             handover_dir=tmp_path / "handover",
         )
         fresh.sent = sent
@@ -227,6 +241,17 @@ def test_exactly_once_through_crashes(
     # no action twice, no stage twice per invoice
     keys = [key for key, *_ in sent]
     assert len(keys) == len(set(keys)), "an action was delivered twice"
+    if not payments and not holds and not crashes:
+        assert sent, "nothing went out in 45 days: the test would prove nothing"
+    # the proof: every e-mail that went out was recorded with its bytes before it left, as accepted (or, when the
+    # process died while handing it over, as uncertain); none is accepted that did not go out
+    emailed = {key for key, stage, *_ in sent if stage not in ("call", "handover")}
+    ours = store.administration_id(name)
+    proofs = [p.evidence for p in EvidenceStore(store).proofs() if p.evidence.administration_id == ours]
+    recorded = {e.action_key for e in proofs if e.channel == "email" and e.status in ("accepted", "uncertain")}
+    accepted = [e.action_key for e in proofs if e.status == "accepted"]
+    assert emailed <= recorded, "an e-mail went out without its proof"
+    assert len(accepted) == len(set(accepted)) and set(accepted) <= emailed
     per_stage = [(ledger_id, stage) for _, stage, ids, _ in sent for ledger_id in ids]
     assert len(per_stage) == len(set(per_stage)), "an invoice got the same stage twice"
     # at most one note per action and invoice
