@@ -224,10 +224,18 @@ def smtp_sink() -> Iterator[tuple[MailSink, int]]:
 
 
 def moneybird_settings(
-    simulator: Any, database_url: str, token: str, *, environ: dict[str, str] | None = None, **connector: Any
+    simulator: Any,
+    database_url: str,
+    token: str,
+    *,
+    environ: dict[str, str] | None = None,
+    sections: dict[str, Any] | None = None,
+    **connector: Any,
 ) -> Settings:
-    """Settings with one Moneybird administration, "shop", its token read from the environment as configured."""
+    """Settings with one Moneybird administration, "shop", its token read from the environment as configured;
+    `sections` adds tables beside it ([email], [post])."""
     raw = {
+        **(sections or {}),
         "connector": {"database_url": database_url, **connector},
         "administrations": [
             {

@@ -25,14 +25,12 @@ from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
 from connector.config import EmailSection
 from connector.dispatch.dossier import CaseFile
 from connector.dispatch.letters import Attachment
 from connector.dispatch.messages import RenderedMessage, header_safe
 from connector.dispatch.post import PostError, PostLetter, PostProvider
-from connector.dispatch.transport import refuse_plain_http, write_atomically
+from connector.dispatch.transport import ServiceError, call_service, write_atomically
 from connector.ledger.port import Capability, Invoice, LedgerAdapter, LedgerError, TransientError
 
 T = TypeVar("T")
@@ -295,22 +293,16 @@ class HandoverChannel:
         recognisable on the other side."""
         assert self.url is not None
         try:
-            refuse_plain_http(self.url, "the handover URL")
-        except ValueError as exc:
-            raise ChannelError(str(exc)) from None
-        try:
-            response = httpx.post(
+            call_service(
+                "POST",
                 self.url,
+                what="the handover URL",
+                timeout=30,
                 content=json.dumps(case, ensure_ascii=False, default=str).encode(),
                 headers={"Content-Type": "application/json", "Idempotency-Key": key},
-                timeout=30,
             )
-        except httpx.TransportError as exc:
-            raise ChannelError(f"handover URL not reachable: {type(exc).__name__}", down=True) from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ChannelError(f"handover URL answered {response.status_code}", down=True)
-        if response.status_code >= 400:
-            raise ChannelError(f"handover URL refused the case file: {response.status_code} {response.text[:200]}")
+        except ServiceError as exc:
+            raise ChannelError(str(exc), down=exc.down) from exc
 
 
 def _ledger_call(call: Callable[[], T]) -> T:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from connector.dispatch.transport import refuse_plain_http, write_atomically
+from connector.dispatch.transport import ServiceError, call_service, refuse_plain_http, write_atomically
 
 POSTED = "posted"
 FINAL = ("posted", "delivered", "returned", "cancelled")
@@ -163,17 +163,14 @@ class HttpsPost:
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """With the idempotency key a repeat is the same letter to the service: a lost answer is safe to retry."""
         headers = {**self.headers, **kwargs.pop("headers", {})}
         try:
-            response = httpx.request(method, self.url + path, headers=headers, timeout=self.timeout, **kwargs)
-        except httpx.TransportError as exc:
-            # With the idempotency key a repeat is the same letter to the service: a lost answer is safe to retry.
-            raise PostError(f"print service not reachable: {type(exc).__name__}", down=True) from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise PostError(f"print service answered {response.status_code}", down=True)
-        if response.status_code >= 400:
-            raise PostError(f"print service refused: {response.status_code} {response.text[:200]}")
-        return response
+            return call_service(
+                method, self.url + path, what="print service", headers=headers, timeout=self.timeout, **kwargs
+            )
+        except ServiceError as exc:
+            raise PostError(str(exc), down=exc.down) from exc
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

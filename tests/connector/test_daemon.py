@@ -228,34 +228,28 @@ def test_the_daemon_reads_the_bounce_mailbox_and_purges_proof_past_its_retention
     sink, port = smtp_sink
     with dovecot() as imap:
         box = imap.mailbox
-        raw = {
-            "connector": {"database_url": database_url, "evidence_retention_days": 400},
-            "email": {
-                "host": "127.0.0.1",
-                "port": port,
+        email = {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from_address": "debiteuren@bakkerij.example",
+            "bounces": {
+                "host": box.host,
+                "port": box.port,
                 "security": "none",
-                "from_address": "debiteuren@bakkerij.example",
-                "bounces": {
-                    "host": box.host,
-                    "port": box.port,
-                    "security": "none",
-                    "username": box.username,
-                    "password": "${BOUNCES_PASSWORD}",
-                },
+                "username": box.username,
+                "password": "${BOUNCES_PASSWORD}",
             },
-            "administrations": [
-                {
-                    "name": "shop",
-                    "platform": "moneybird",
-                    "base_url": simulator.base_url,
-                    "administration_id": simulator.administration_ids[0],
-                    "token": "${SHOP_TOKEN}",
-                    "company": SENDER,
-                }
-            ],
         }
         password = box.password.get_secret_value() if box.password else ""
-        settings = settings_from_dict(raw, environ={"SHOP_TOKEN": GOOD, "BOUNCES_PASSWORD": password})
+        settings = moneybird_settings(
+            simulator,
+            database_url,
+            GOOD,
+            environ={"BOUNCES_PASSWORD": password},
+            sections={"email": email},
+            evidence_retention_days=400,
+        )
         daemon = daemon_for(settings, clock)
         for _ in range(30):  # business days until a reminder goes out
             daemon.cycle("shop")
