@@ -24,6 +24,7 @@ from connector.administration import Company
 from connector.clock import Clock, SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
 from connector.dispatch.dispatcher import Dispatcher, DispatchReport
+from connector.dispatch.letters import LetterError, logo_data_uri
 from connector.dispatch.messages import MessageRenderer
 from connector.domain import format_amount
 from connector.ledger import registry
@@ -156,6 +157,7 @@ def check_config(config: ConfigOption = None) -> None:
         for problem in renderer.missing(stage.template_name)
     ]
     missing += _sender_problems(settings)
+    missing += _paper_problems(settings)
     if missing:
         for problem in missing:
             typer.echo(problem, err=True)
@@ -180,6 +182,27 @@ def _sender_problems(settings: Settings) -> list[str]:
         if problems and _ledger_can(administration.platform, Capability.SENDER_DETAILS):
             problems[0] += f" (`connector sender --admin {administration.name}` reads them from the ledger)"
         found += [f"administrations[{index}].{problem}" for problem in problems]
+    return found
+
+
+def _paper_problems(settings: Settings) -> list[str]:
+    """What a printed letter needs: a readable logo, and a post service for a stage that sends by post."""
+    found = []
+    for index, administration in enumerate(settings.administrations):
+        logo = administration.company.logo if administration.company else None
+        if administration.enabled and logo:
+            try:
+                logo_data_uri(logo)
+            except LetterError as exc:
+                found.append(f"administrations[{index}].{exc}")
+    if settings.post is None:
+        found += [
+            f"policies.{name}.stages.{stage.name}.action: \"post\" needs a [post] section (a print service or a "
+            "print batch folder)"
+            for name, policy in settings.policies.items()
+            for stage in policy.stages
+            if stage.action == "post"
+        ]
     return found
 
 

@@ -176,6 +176,26 @@ token = "${{TOKEN}}"
     assert problems[-1] == "3 problem(s) in the configuration."
 
 
+def test_check_config_wants_what_a_printed_letter_needs(tmp_path: Path) -> None:
+    """A logo that cannot be read, and a stage sent by post with no post service configured."""
+    (tmp_path / "config.toml").write_text(
+        '[[administrations]]\nname = "shop"\nplatform = "moneybird"\nadministration_id = "123456789012345678"\n'
+        'token = "${TOKEN}"\ncompany = { name = "Winkel", kvk = "12345678", address = "Straat 2, 1234 AB Y", '
+        'logo = "logo.gif" }\n\n[policies.default]\nstages = [\n'
+        '  { name = "reminder", days = 3, action = "email" },\n'
+        '  { name = "ingebrekestelling", days = 20, action = "post", legal_letter = true },\n]\n'
+    )
+    (tmp_path / "logo.gif").write_bytes(b"GIF89a")
+    result = connector("check-config", cwd=tmp_path, env={"TOKEN": "t" * 20})
+    assert result.returncode == 2, result.stderr
+    problems = result.stderr.strip().splitlines()
+    assert problems[:-1] == [
+        "administrations[0].company.logo: logo.gif: not a PNG, JPEG or SVG file",
+        'policies.default.stages.ingebrekestelling.action: "post" needs a [post] section (a print service or a '
+        "print batch folder)",
+    ]
+
+
 def test_run_with_a_bad_configuration_can_wait_instead_of_exiting(tmp_path: Path) -> None:
     """In a container whose restart policy restarts on any exit, `run` prints the problems once and waits for
     SIGTERM (then exits 2), instead of being restarted into the same error again and again."""
