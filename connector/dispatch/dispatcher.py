@@ -605,6 +605,15 @@ class Dispatcher:
                 detail={"provider": self.post.name if self.post else None},
             )
             return Prepared(evidence_id, letter)
+        if action.action == "ledger_reminder":  # the ledger writes and sends it: what we know is when and to whom
+            evidence_id = self.evidence.prepare(
+                action,
+                channel="ledger_reminder",
+                recipient=delivery.contact_email or delivery.contact_name,
+                files=[],
+                detail={"sent_by": self.adapter.platform},
+            )
+            return Prepared(evidence_id, None)
         if action.action == "handover":
             case = self._case(action, delivery)
             channel = HandoverChannel(self.adapter, self.handover_dir, self.handover_url)

@@ -287,3 +287,24 @@ def test_a_pdf_over_the_limit_is_left_out_and_the_message_does_not_claim_it(worl
         assert not [p for p in message.iter_attachments() if p.get_filename() and "factuur-" in str(p.get_filename())]
         body = message.get_body(("plain",))
         assert body is not None and "bijlage" not in body.get_content() and "attached" not in body.get_content()
+
+
+@pytest.mark.world(invoices=20, contacts=8)
+def test_the_ledgers_own_reminder_is_recorded_as_sent_by_it_to_whom_and_when(world: World) -> None:
+    """Moneybird writes and sends its own reminder: the proof is that we asked it to, when, and for whom."""
+    stages = tuple(
+        s.model_copy(update={"action": "ledger_reminder"}) if s.name == "reminder" else s
+        for s in default_policy().stages
+    )
+    world.use_policies({"default": default_policy().model_copy(update={"stages": stages})})
+    run_until(
+        world, SIM_TODAY, lambda: any(a.action == "ledger_reminder" and a.status == "done" for a in world.actions())
+    )
+    done = [a for a in world.actions() if a.action == "ledger_reminder" and a.status == "done"]
+    asked = [r for r in world.simulator.requests() if r["path"].endswith("/send_reminders.json") and r["status"] == 200]
+    assert len(asked) == len(done)
+    for action in done:
+        [proof] = EvidenceStore(world.store).proofs(action_ids=[action.id or 0])
+        assert proof.evidence.channel == "ledger_reminder" and proof.evidence.status == "accepted"
+        assert proof.evidence.detail["sent_by"] == "moneybird" and "@" in proof.evidence.recipient
+        assert proof.files == [] and proof.evidence.handed_at == action.executed_at
