@@ -3,7 +3,8 @@
 For every registered ledger, through its own simulator: a generated administration is mirrored, then each
 business day is synced and dispatched (e-mails into a local SMTP sink). Printed per ledger: messages and notes,
 the API calls the dispatch made by endpoint (re-checks, notes, pauses), the calls per note, and how often the
-write-back asked the ledger for a note before writing it (only after an attempt that may have written).
+write-back asked the ledger for a note before writing it (only after an attempt that may have written). Then the
+same again with each invoice's own PDF attached to its e-mails: the calls that costs per attachment.
 
     python benchmarks/bench_writeback.py [--invoices 200] [--contacts 60] [--days 15]
 """
@@ -70,7 +71,7 @@ class Counted:
         return counted
 
 
-def run(ledger: str, invoices: int, contacts: int, days: int) -> dict[str, Any]:
+def run(ledger: str, invoices: int, contacts: int, days: int, *, attach: bool = False) -> dict[str, Any]:
     platform = registry.platform(ledger)
     assert platform.simulated is not None
     simulated_class: type[SimulatedLedger] = registry.load(platform.simulated)
@@ -94,6 +95,7 @@ def run(ledger: str, invoices: int, contacts: int, days: int) -> dict[str, Any]:
                 clock=clock,
                 email=EmailSection(host="127.0.0.1", port=sink.port, security="none", from_address="d@bench.example"),
                 handover_dir=Path(folder) / "handover",
+                attach_invoice_pdfs=attach,
             )
             store.ensure_administration(settings.name, platform.name, settings.ledger_reference)
             ApprovalStore(store).approve_administration(settings, policies, by="benchmark", note="benchmark")
@@ -115,7 +117,10 @@ def run(ledger: str, invoices: int, contacts: int, days: int) -> dict[str, Any]:
             adapter.close()
         store.close()
         notes = counted.invocations["add_note"]
+        attached = [str(p.get_filename()) for m in sink.messages for p in m.iter_attachments()]
         return {
+            "invoice_pdfs": sum(1 for name in attached if name.startswith(("factuur-", "invoice-"))),
+            "letters": sum(1 for name in attached if name.startswith(("brief-", "letter-"))),
             "ledger": ledger,
             "messages": len(sink.messages),
             "notes": notes,
@@ -145,6 +150,14 @@ def main() -> None:
         )
         for endpoint, calls in result["dispatch_calls"].items():
             print(f"    {endpoint:<40} {calls:>6}")
+        print(f"    {result['letters']} e-mails carried their letter as PDF")
+        attached = run(name, args.invoices, args.contacts, args.days, attach=True)
+        extra = sum(attached["dispatch_calls"].values()) - total
+        print(
+            f"  with each invoice's own PDF: {attached['invoice_pdfs']} attached, {extra} more dispatch calls "
+            f"({extra / max(attached['invoice_pdfs'], 1):.2f} per attachment; each invoice fetched once); "
+            f"{attached['seconds']:.1f} s"
+        )
         print()
 
 

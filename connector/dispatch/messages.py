@@ -108,6 +108,13 @@ class MessageContext:
         return self.legal_letter and self.debtor_kind == "consumer"
 
     @property
+    def payee(self) -> str:
+        """The name a transfer goes to: the registered name, which the bank checks against the account's holder
+        (the trading name may differ from it)."""
+        legal = getattr(self.sender, "legal_name", None)
+        return str(legal or self.company_name)
+
+    @property
     def payable(self) -> Decimal:
         """The invoices' open amounts less what the customer has to their credit."""
         return max(Decimal(0), self.principal - self.credit)
@@ -221,7 +228,7 @@ def payment_code(context: MessageContext) -> PaymentCode | None:
     numbers = " ".join(line.number for line in context.invoices)
     text = header_safe(f"{context.reference} {numbers}".strip())[:140]
     code = segno.helpers.make_epc_qr(
-        name=context.company_name[:70], iban=context.company_iban.replace(" ", ""), amount=amount, text=text
+        name=context.payee[:70], iban=context.company_iban.replace(" ", ""), amount=amount, text=text
     )
     return PaymentCode("epc", code.svg_data_uri(scale=4, border=2))
 
