@@ -479,7 +479,7 @@ class Dispatcher:
         the invoice shows changed). One that cannot be had now (too large, the ledger has none, or it is busy) is
         left out, and the message says only what is attached."""
         wanted = stage is None or stage.options.get("attach_invoices", True) is not False
-        if not (self.attach_invoice_pdfs and wanted and action.action == "email"):
+        if not (self.attach_invoice_pdfs and wanted and action.action == "email" and self.email is not None):
             return {}
         if not self.adapter.supports(Capability.INVOICE_PDF):
             return {}
