@@ -197,7 +197,7 @@ def _paper_problems(settings: Settings) -> list[str]:
                 found.append(f"administrations[{index}].{exc}")
     if settings.post is None:
         found += [
-            f"policies.{name}.stages.{stage.name}.action: \"post\" needs a [post] section (a print service or a "
+            f'policies.{name}.stages.{stage.name}.action: "post" needs a [post] section (a print service or a '
             "print batch folder)"
             for name, policy in settings.policies.items()
             for stage in policy.stages
