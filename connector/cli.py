@@ -952,14 +952,15 @@ def retry(
     typer.echo(f"{len(chosen)} action(s) to try again")
 
 
-def _one_action(box: OutboxStore, key: str, status: str) -> Any:
+def _one_action(box: OutboxStore, key: str, status: str | None) -> Any:
+    """The one action a key (at least 6 characters) names, in `status` unless that is None; else exit 2."""
     found = box.find(key) if len(key) >= 6 else []
     if len(found) != 1:
         typer.echo(
             f"{'no' if not found else 'more than one'} action with key {key!r} (give at least 6 characters)", err=True
         )
         raise typer.Exit(EXIT_CONFIG)
-    if found[0].status != status:
+    if status is not None and found[0].status != status:
         typer.echo(f"action {key!r} is {found[0].status}, not {status}", err=True)
         raise typer.Exit(EXIT_CONFIG)
     return found[0]

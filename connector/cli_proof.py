@@ -95,7 +95,7 @@ def _proofs(
 ) -> tuple[list[Proof], str]:
     evidence_store = EvidenceStore(store)
     if key is not None:
-        action = _one_action_any_status(OutboxStore(store), key)
+        action = _one_action(OutboxStore(store), key, None)
         return evidence_store.proofs(action_ids=[action.id]), f"action-{action.key[:12]}"
     if admin is None:
         typer.echo("--customer needs --admin NAME", err=True)
@@ -105,13 +105,6 @@ def _proofs(
     if administration_id is None:
         return [], f"customer {customer}"
     return evidence_store.proofs(administration_id=administration_id, contact=customer), f"{admin}-customer-{customer}"
-
-
-def _one_action_any_status(box: OutboxStore, key: str) -> Any:
-    found = box.find(key) if len(key) >= 6 else []
-    if len(found) != 1:
-        return _one_action(box, key, "")  # says what is wrong and exits
-    return found[0]
 
 
 def _write_dossier(folder: Path, proofs: list[Proof], actions: dict[int, Any]) -> dict[str, Any]:
@@ -125,14 +118,13 @@ def _write_dossier(folder: Path, proofs: list[Proof], actions: dict[int, Any]) -
         files = []
         for part in proof.files:
             (place / part.name).write_bytes(part.content)
-            digest = hashlib.sha256(part.content).hexdigest()
             files.append(
                 {
                     "path": str((place / part.name).relative_to(folder)),
                     "media_type": part.media_type,
                     "size": part.size,
                     "sha256": part.sha256,
-                    "verified": digest == part.sha256,
+                    "verified": _sha(part.content) == part.sha256,
                 }
             )
         events = []

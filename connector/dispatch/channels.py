@@ -266,7 +266,7 @@ class HandoverChannel:
     def send(self, delivery: Delivery, case: CaseFile) -> dict[str, Any]:
         json_path, csv_path, *document_paths = self.paths(delivery, case)
         try:
-            write_atomically(json_path, json.dumps(case.document, indent=2, ensure_ascii=False, default=str))
+            write_atomically(json_path, case.json())
             write_atomically(csv_path, case.csv())
             for path, part in zip(document_paths, case.files, strict=True):
                 write_atomically(path, part.content)

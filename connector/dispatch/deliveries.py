@@ -109,22 +109,18 @@ class DeliveryTracker:
 
     def _every_address_bounced(self, evidence: Evidence) -> bool:
         customer = {address.strip().lower() for address in evidence.recipient.split(",") if address.strip()}
-        proof = self.evidence.proofs(action_ids=[evidence.action_id])
         bounced: set[str] = set()
-        for item in proof:
-            if item.evidence.id != evidence.id:
+        for event in self.evidence.events(evidence.id or 0):
+            if event.kind != "bounced":
                 continue
-            for event in item.events:
-                if event.kind != "bounced":
-                    continue
-                recipients = event.detail.get("recipients") or []
-                if not any(r.get("address") for r in recipients):
-                    return True  # a report that names no address: the message as a whole came back
-                bounced |= {
-                    str(r["address"]).lower()
-                    for r in recipients
-                    if r.get("action") == "failed" and str(r.get("status", "")).startswith("5")
-                }
+            recipients = event.detail.get("recipients") or []
+            if not any(r.get("address") for r in recipients):
+                return True  # a report that names no address: the message as a whole came back
+            bounced |= {
+                str(r["address"]).lower()
+                for r in recipients
+                if r.get("action") == "failed" and str(r.get("status", "")).startswith("5")
+            }
         return bool(customer) and customer <= bounced
 
     def _undelivered(self, evidence: Evidence, address: str, reason: str, detail: dict[str, Any]) -> bool:

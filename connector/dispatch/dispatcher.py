@@ -9,7 +9,6 @@ note carries the action's reference, so a write-back cut off midway finds its ow
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -619,7 +618,7 @@ class Dispatcher:
             channel = HandoverChannel(self.adapter, self.handover_dir, self.handover_url)
             paths = channel.paths(delivery, case)
             files = [
-                FilePart(paths[0].name, "application/json", json.dumps(case.document, indent=2, default=str).encode()),
+                FilePart(paths[0].name, "application/json", case.json()),
                 FilePart(paths[1].name, "text/csv", case.csv()),
             ]
             evidence_id = self.evidence.prepare(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json as jsonlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +36,10 @@ class LetterProof:
 class CaseFile:
     document: dict[str, Any]  # the case as JSON
     files: list[FilePart] = field(default_factory=list)  # the letter's PDF and e-mail as sent, beside the JSON
+
+    def json(self) -> bytes:
+        """The case as written to disk (and kept as evidence: the same bytes)."""
+        return jsonlib.dumps(self.document, indent=2, ensure_ascii=False, default=str).encode()
 
     def csv(self) -> bytes:
         out = io.StringIO()

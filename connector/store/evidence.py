@@ -201,6 +201,12 @@ class EvidenceStore:
         with self.store.session() as session:
             return session.exec(query).first()
 
+    def events(self, evidence_id: int) -> list[DeliveryEvent]:
+        """What came back about one message, oldest first (without its files)."""
+        query = select(DeliveryEvent).where(DeliveryEvent.evidence_id == evidence_id)
+        with self.store.session() as session:
+            return list(session.exec(query.order_by(col(DeliveryEvent.at), col(DeliveryEvent.id))))
+
     def awaiting(self, channel: str, statuses: Sequence[str]) -> list[Evidence]:
         """Messages of a channel still in one of `statuses` (posted letters whose provider has not said yet)."""
         query = select(Evidence).where(Evidence.channel == channel, col(Evidence.status).in_(list(statuses)))
