@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check --quiet connector adapters tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check connector adapters tests benchmarks

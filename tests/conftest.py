@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -87,10 +88,21 @@ def postgres_url() -> Iterator[str | None]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite store at the newest schema, made once per test process: each test starts from a copy
+    instead of running every migration again (a tenth of a second, hundreds of times)."""
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    Store.open(f"sqlite:///{path}", ManualClock(datetime(2026, 1, 1, tzinfo=UTC))).close()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        return f"sqlite:///{path}"
     if postgres_url is None:
         pytest.skip(PG_SKIP_REASON)
     engine = sa.create_engine(postgres_url)
@@ -112,6 +124,11 @@ def store(database_url: str, clock: ManualClock) -> Iterator[Store]:
     store = Store.open(database_url, clock)
     yield store
     store.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: handed out at the start, they run beside the many short ones instead of after them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,6 +13,7 @@ import mimetypes
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PDF = "application/pdf"
 LOGO_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -41,11 +42,19 @@ def letter_pdf(html: str) -> bytes:
 
     offline = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
     try:
-        return bytes(HTML(string=html, url_fetcher=offline).write_pdf())
+        return bytes(HTML(string=html, url_fetcher=offline).write_pdf(font_config=_fonts()))
     except BaseException as exc:  # WeasyPrint raises what its parsers raise, and a BaseException for a refused URL
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         raise LetterError(f"the letter could not be rendered as PDF: {type(exc).__name__}: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def _fonts() -> Any:
+    """The fonts WeasyPrint has found, kept for the process: finding them again costs about a tenth of a letter."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
 
 
 @lru_cache(maxsize=64)

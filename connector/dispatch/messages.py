@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -150,20 +151,30 @@ def header_safe(value: str) -> str:
     return _UNSAFE_IN_HEADER.sub(" ", value).strip()[:200]
 
 
+@lru_cache(maxsize=16)
+def _environment(override_dir: str | None) -> SandboxedEnvironment:
+    """One environment per template folder for the whole process, so each template is compiled once rather than on
+    every dispatch run (a run builds its renderer anew). Jinja checks a file's modification time before reusing
+    what it compiled, so an override edited while the daemon runs is picked up on its next use."""
+    loaders: list[Any] = [PackageLoader("connector.dispatch", "templates")]
+    if override_dir is not None:
+        loaders.insert(0, FileSystemLoader(override_dir))
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        cache_size=1000,
+    )
+    env.filters.update(money=_money, day=_day, days=_days, words=_words)
+    return env
+
+
 class MessageRenderer:
     def __init__(self, override_dir: Path | None = None) -> None:
-        loaders: list[Any] = [PackageLoader("connector.dispatch", "templates")]
-        if override_dir is not None:
-            loaders.insert(0, FileSystemLoader(str(override_dir)))
-        self.env = SandboxedEnvironment(
-            loader=ChoiceLoader(loaders),
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        self.env.filters.update(money=_money, day=_day, days=_days, words=_words)
+        self.env = _environment(str(override_dir.resolve()) if override_dir is not None else None)
 
     def missing(self, template: str) -> list[str]:
         """The files a stage's template set lacks, in any language (checked by `connector check-config`)."""

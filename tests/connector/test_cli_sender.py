@@ -9,7 +9,7 @@ from pathlib import Path
 from adapters.eboekhouden.simulator import EboekhoudenSimulator
 from adapters.moneybird.simulator import MoneybirdSimulator
 from tests.conftest import SIM_TODAY
-from tests.connector.test_cli import connector
+from tests.support.cli import run_connector as connector
 
 ADMINISTRATION = "313373133731337313"
 IDENTITY = {

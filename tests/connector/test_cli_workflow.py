@@ -22,7 +22,7 @@ from connector.store.models import AuditEntry
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
 from tests.conftest import SIM_TODAY
-from tests.connector.test_cli import connector
+from tests.support.cli import run_connector as connector
 from tests.support.network import free_port
 
 SEED = {

@@ -115,6 +115,7 @@ def simulators() -> Iterator[tuple[Simulator, Simulator]]:
         second.stop()
 
 
+@pytest.mark.slow
 def test_run_survives_a_dead_ledger_stops_on_sigterm_and_resumes_without_repeats(
     tmp_path: Path, simulators: tuple[Simulator, Simulator], smtp_sink: tuple[MailSink, int]
 ) -> None:

@@ -101,6 +101,7 @@ def cycle_everything(*daemons: Daemon) -> None:
             daemon.cycle(name)
 
 
+@pytest.mark.slow
 def test_two_replicas_split_the_work_and_one_takes_over_when_the_other_dies(
     simulator: MoneybirdSimulator,
     database_url: str,

@@ -302,6 +302,7 @@ def test_a_refused_token_is_an_auth_failure(store: Store, clock: ManualClock) ->
     assert store.sync_runs(admin_id)[0].outcome == "auth_failed"
 
 
+@pytest.mark.slow
 def test_ten_thousand_invoices_at_the_fewest_calls(tmp_path: Any, clock: ManualClock) -> None:
     """The acceptance figures at full size: first sync 1 list + 100 fetches (+ at most 1 + 20 for contacts);
     after 100 payments through the payments endpoint, 1 list + 1 fetch, and those 100 closed as paid."""

@@ -80,6 +80,7 @@ def ledger() -> Iterator[MoneybirdSimulator]:
         yield sim
 
 
+@pytest.mark.slow
 def test_going_live_on_a_ledger_full_of_overdue_invoices(
     ledger: MoneybirdSimulator, store: Store, clock: ManualClock, smtp_sink: tuple[MailSink, int], tmp_path: Path
 ) -> None:

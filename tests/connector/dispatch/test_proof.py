@@ -93,6 +93,7 @@ def cli(world: World, tmp_path: Path) -> Any:
     return connector
 
 
+@pytest.mark.slow
 @pytest.mark.world(invoices=40, contacts=12)
 def test_legal_letter_proof_bounce_print_batch_and_handover_dossier(world: World, tmp_path: Path) -> None:
     post = FolderPost(tmp_path / "post", lambda: world.clock.now().astimezone(AMSTERDAM).date())
