@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from connector import terminal
+from connector import decisions, terminal
 from connector.administration import Company
 from connector.clock import Clock, SystemClock, business_date
 from connector.config import ConfigError, Settings, display_database_url, load_settings
@@ -32,7 +31,7 @@ from connector.ledger.port import Capability, LedgerError, NotSupported
 from connector.ledger.registry import PlatformNotAvailable, create_adapter, end_sessions
 from connector.log import configure_logging
 from connector.store import Store
-from connector.store.approvals import LEGACY, ApprovalStore, awaiting_approval_reason
+from connector.store.approvals import ApprovalStore, awaiting_approval_reason
 from connector.store.channels import CHANNEL_NAMES
 from connector.store.leases import LeaseStore
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
@@ -821,27 +820,17 @@ def reject(
 
 def _approve_administration(settings: Settings, admin: str, who: str, note: str | None) -> None:
     (administration,) = _selected(settings, admin)
-    policy = settings.policy_for(administration)
-    fingerprint = policy.fingerprint()
     today = business_date(_clock(), settings.connector.zone)
     with _store(settings) as store:
-        administration_id = store.ensure_administration(
-            administration.name, administration.platform, administration.ledger_reference
+        went = decisions.approve_administration(store, settings, administration.name, today, by=who, note=note)
+    approval = went.approval
+    if not went.new:
+        typer.echo(
+            f"{admin}: already approved by {approval.approved_by} on {_local(settings, approval.approved_at)} "
+            f"under policy {administration.policy!r}"
         )
-        approvals = ApprovalStore(store)
-        latest = approvals.latest(administration_id)
-        if latest is not None and latest.fingerprint != LEGACY and latest.covers(administration.policy, fingerprint):
-            typer.echo(
-                f"{admin}: already approved by {latest.approved_by} on {_local(settings, latest.approved_at)} "
-                f"under policy {administration.policy!r}"
-            )
-            return
-        approval = approvals.approve(administration_id, administration.policy, fingerprint, by=who, note=note)
-        due = WorkflowStore(store).due_actions(
-            administration_id, administration, settings.policies, today, settings.rates
-        )
-    stages = Counter(action.stage for action in due)
-    plan_text = ", ".join(f"{stage} {count}" for stage, count in stages.items()) or "nothing"
+        return
+    plan_text = ", ".join(f"{stage} {count}" for stage, count in went.due_today.items()) or "nothing"
     typer.echo(
         f"{admin}: approved by {approval.approved_by} on {_local(settings, approval.approved_at)} under policy "
         f"{administration.policy!r}; due today: {plan_text}. It goes out on the next dispatch, inside the send window."
@@ -872,7 +861,7 @@ def _decide_actions(
             chosen = approvals.awaiting(ids, stage)
         else:
             chosen = [_one_action(OutboxStore(store), key, AWAITING_APPROVAL) for key in keys]
-        decided = [action for action in chosen if approvals.decide(action, approve=approve, by=by, note=note)]
+        decided = decisions.decide_actions(store, chosen, approve=approve, by=by, note=note)
     verb = "approved: goes out on the next dispatch, inside the send window" if approve else "rejected: never sent"
     for action in decided:
         typer.echo(f"{action.key[:12]}  {action.stage:<18} contact {action.contact_ledger_id}  {verb}")
@@ -893,21 +882,10 @@ def resolve(
 ) -> None:
     """Settle an action flagged for review: --sent (it went out; write back and go on) or --not-sent (send it)."""
     settings = _settings(config)
-    decided = {"by": _operator(by), "note": note}
+    who = _operator(by)
     with _store(settings) as store:
-        box = OutboxStore(store)
-        action = _one_action(box, key, "review")
-        if sent:
-            box.transition(action, "sent", expect="review", event="resolved_as_sent", detail=decided)
-        else:
-            box.transition(
-                action,
-                "pending",
-                expect="review",
-                event="resolved_as_not_sent",
-                next_attempt_at=store.clock.now(),
-                detail=decided,
-            )
+        action = _one_action(OutboxStore(store), key, "review")
+        decisions.resolve_review(store, action, sent=sent, by=who, note=note)
     outcome = "sent; the notes follow on the next dispatch" if sent else "will be sent on the next dispatch"
     typer.echo(f"{action.key[:12]}: {outcome}")
 
@@ -939,15 +917,7 @@ def retry(
             ]
         else:
             chosen = [_one_action(box, key, "failed") for key in keys or []]
-        for action in chosen:
-            box.transition(
-                action,
-                "pending",
-                expect="failed",
-                event="retry_requested",
-                next_attempt_at=store.clock.now(),
-                detail={"by": who},
-            )
+        for action in decisions.retry_failed(store, chosen, by=who):
             typer.echo(f"{action.key[:12]}: will be tried again on the next dispatch")
     typer.echo(f"{len(chosen)} action(s) to try again")
 
@@ -1271,4 +1241,4 @@ def demo(
 
 
 # The commands about proof and delivery live beside this module; importing it registers them.
-from connector import cli_proof  # noqa: E402, F401
+from connector import cli_proof, cli_users  # noqa: E402, F401

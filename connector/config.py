@@ -238,6 +238,27 @@ class EmailSection(BaseModel):
         return self.from_address.rsplit("@", 1)[1]
 
 
+class CockpitSection(BaseModel):
+    """`[cockpit]`: the web application for the people who chase payments, served beside /healthz on
+    `health_host:health_port`. Accounts come from `connector users add`; behind a reverse proxy that signs people
+    in, `proxy_user_header` names the header that carries the account's name (believed only from
+    `trusted_proxies`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    language: Literal["nl", "en"] = "nl"  # for the sign-in page; a signed-in person sees their own
+    session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)  # signed in again after this, however busy
+    # The session cookie goes over HTTPS only. Browsers make an exception for this machine (localhost), so turn
+    # it off only for a plain-HTTP address on a private network you trust.
+    cookie_secure: bool = True
+    proxy_user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    login_attempts: int = Field(default=5, ge=1, le=100)  # failures per name before it waits `lockout_minutes`
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
 class PostSection(BaseModel):
     """`[post]`: how letters for a `post` stage are sent: a print-and-mail service's HTTPS API, or a print-ready
     batch per day in a folder for an office that posts its own."""
@@ -285,6 +306,7 @@ class Settings:
     email: EmailSection | None = None
     rates: tuple[RatePeriod, ...] | None = None  # the interest-rate table; None: the packaged one
     post: PostSection | None = None
+    cockpit: CockpitSection = field(default_factory=CockpitSection)
 
     def policy_for(self, administration: AdministrationConfig) -> Policy:
         return self.policies[administration.policy]
@@ -356,7 +378,7 @@ def environment(environ: Mapping[str, str] | None = None, env_files: list[Path] 
 
 def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) -> Settings:
     problems: list[str] = []
-    unknown = sorted(set(raw) - {"connector", "administrations", "policies", "email", "post"})
+    unknown = sorted(set(raw) - {"connector", "administrations", "policies", "email", "post", "cockpit"})
     problems += [f"{key}: unknown section or key" for key in unknown]
 
     raw_connector = raw.get("connector", {})
@@ -383,6 +405,7 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     policies = _validate_policies(raw.get("policies", {}), problems)
     email = _validate_email(raw.get("email"), environ, problems)
     post = _validate_post(raw.get("post"), environ, problems)
+    cockpit = _validate_cockpit(raw.get("cockpit"), environ, problems)
     for index, admin in enumerate(administrations):
         if admin.email is not None and email is None:
             problems += [
@@ -429,7 +452,15 @@ def settings_from_dict(raw: Mapping[str, Any], *, environ: Mapping[str, str]) ->
     ]:
         if secret is not None:
             register_secret(secret.get_secret_value())
-    return Settings(connector, tuple(administrations), policies=policies, email=email, rates=rates, post=post)
+    return Settings(
+        connector,
+        tuple(administrations),
+        policies=policies,
+        email=email,
+        rates=rates,
+        post=post,
+        cockpit=cockpit or CockpitSection(),
+    )
 
 
 def _load_rates(path: str, problems: list[str]) -> tuple[RatePeriod, ...] | None:
@@ -621,6 +652,19 @@ def _validate_post(raw: Any, environ: Mapping[str, str], problems: list[str]) ->
         return PostSection.model_validate(values)
     except ValidationError as exc:
         problems += [_describe(error, "post") for error in exc.errors()]
+        return None
+
+
+def _validate_cockpit(raw: Any, environ: Mapping[str, str], problems: list[str]) -> CockpitSection | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append("cockpit: must be a table ([cockpit])")
+        return None
+    try:
+        return CockpitSection.model_validate(_interpolate(raw, "cockpit", environ, problems))
+    except ValidationError as exc:
+        problems += [_describe(error, "cockpit") for error in exc.errors()]
         return None
 
 

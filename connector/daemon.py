@@ -34,12 +34,11 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connector.clock import Clock, SystemClock
+from connector.clock import Clock, SystemClock, business_date
 from connector.config import AdministrationConfig, Settings
 from connector.dispatch.deliveries import delivery_tracker, purge_evidence
 from connector.dispatch.dispatcher import Dispatcher
 from connector.health.metrics import Metrics
-from connector.health.server import HealthEndpoints, HealthServer
 from connector.health.status import (
     AdministrationFigures,
     gather,
@@ -60,7 +59,11 @@ from connector.store.db import ProcessLock, process_lock
 from connector.store.leases import Heartbeat, LeaseRow, LeaseStore
 from connector.store.overview import OverviewStore
 from connector.store.tokens import TokenVault
+from connector.store.users import UserStore
 from connector.sync import sync_administration
+from connector.web.app import Site, create_app
+from connector.web.health import HealthEndpoints
+from connector.web.server import WebServer
 
 log = get_logger("daemon")
 HOUSEKEEPING_SECONDS = 3600
@@ -129,7 +132,7 @@ class Daemon:
         self.store: Store
         self.overview: OverviewStore
         self.scheduler: BackgroundScheduler | None = None
-        self.health: HealthServer | None = None
+        self.health: WebServer | None = None  # the health endpoints and the cockpit
         self.keeper: ReplicaKeeper | None = None
         self.leases: LeaseStore
         self._process_lock: ProcessLock | None = None
@@ -175,14 +178,12 @@ class Daemon:
         section = self.settings.connector
         self.open()
         if self.serve_health:
-            endpoints = HealthEndpoints(
-                liveness=self.liveness,
-                readiness=self.readiness,
-                metrics=self.metrics.render,
-                status=self.status,
-                status_token=section.status_token.get_secret_value() if section.status_token else None,
+            self.health = WebServer(
+                create_app(Site(self.settings, self.store, self.clock), self.endpoints()),
+                section.health_host,
+                section.health_port,
+                trusted_proxies=self.settings.cockpit.trusted_proxies,
             )
-            self.health = HealthServer(endpoints, section.health_host, section.health_port)
             self.health.start()
         workers = min(section.max_concurrent_cycles * WAITING_PER_SLOT, max(len(self.administrations), 1))
         self.scheduler = BackgroundScheduler(
@@ -461,6 +462,10 @@ class Daemon:
             if forgotten:
                 log.info("housekeeping.forgot_replicas", replicas=forgotten)
             purge_evidence(self.store, self.clock, self.settings.connector.evidence_retention_days)
+            # The day's receivables, for the cockpit's DSO over time: rewritten through the day, so a day keeps
+            # what it closed with.
+            self.overview.record_day(business_date(self.clock, self.settings.connector.zone))
+            UserStore(self.store).prune(self.clock.now() - timedelta(days=1))
         except Exception:
             log.exception("housekeeping.crashed")
         finally:
@@ -492,6 +497,17 @@ class Daemon:
 
     def _leases(self) -> dict[str, LeaseRow]:
         return {row.administration: row for row in self.leases.leases()}
+
+    def endpoints(self) -> HealthEndpoints:
+        """What /healthz, /readyz, /metrics and /status answer with."""
+        token = self.settings.connector.status_token
+        return HealthEndpoints(
+            liveness=self.liveness,
+            readiness=self.readiness,
+            metrics=self.metrics.registry,
+            status=self.status,
+            status_token=token.get_secret_value() if token else None,
+        )
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
         scheduler = self.scheduler

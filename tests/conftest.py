@@ -49,6 +49,8 @@ TABLES = (
     "replicas",
     "api_calls",
     "mailbox_cursors",
+    "users",
+    "login_failures",
 )
 
 configure_logging("warning", "console")

@@ -132,10 +132,12 @@ def gather(
     *,
     detail: bool = True,
     today: date | None = None,
+    only: str | None = None,
 ) -> list[AdministrationFigures]:
     """The figures of every enabled administration, in a handful of queries that aggregate in the database (what
     they return does not grow with the number of invoices). Without `detail` only what readiness needs: parking
-    and sync runs. Invoices are aged as of `today`, by default the business date on the store's clock."""
+    and sync runs. Invoices are aged as of `today`, by default the business date on the store's clock. With `only`,
+    that one administration's (its invoices and actions alone are read)."""
     leases = leases or {}
     records = overview.administrations()
     syncs = overview.last_syncs()
@@ -148,15 +150,18 @@ def gather(
     actions: dict[int, dict[tuple[str, str], int]] = {}
     oldest: dict[int, datetime] = {}
     quarantined: dict[int, int] = {}
+    one = records[only].id if only is not None and only in records else None
     if detail:
         today = today or business_date(overview.store.clock, settings.connector.zone)
-        counts = overview.invoice_counts()
-        open_totals = overview.open_invoice_totals(bucket_floors(today))
-        actions = overview.action_counts()
-        oldest = overview.oldest_unfinished_actions()
-        quarantined = overview.quarantine_counts()
+        counts = overview.invoice_counts(one)
+        open_totals = overview.open_invoice_totals(bucket_floors(today), one)
+        actions = overview.action_counts(one)
+        oldest = overview.oldest_unfinished_actions(one)
+        quarantined = overview.quarantine_counts(one)
     found = []
     for config in settings.enabled_administrations:
+        if only is not None and config.name != only:
+            continue
         record = records.get(config.name)
         figures = AdministrationFigures(
             config, lease=leases.get(config.name), channel_failing_after=settings.connector.channel_failing_after

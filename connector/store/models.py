@@ -271,7 +271,8 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_audit_log_admin_invoice", "administration_id", "invoice_ledger_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    administration_id: int = Field(foreign_key="administrations.id", ondelete="CASCADE")
+    # None for what concerns no one administration: the cockpit's accounts, the templates.
+    administration_id: int | None = Field(default=None, foreign_key="administrations.id", ondelete="CASCADE")
     at: datetime = _utc()
     event: str = Field(max_length=40)
     invoice_ledger_id: str | None = Field(default=None, max_length=64)
@@ -483,3 +484,71 @@ class MailboxCursor(SQLModel, table=True):
     uidvalidity: int = Field(sa_type=sa.BigInteger)
     last_uid: int = Field(sa_type=sa.BigInteger)
     updated_at: datetime = _utc()
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the cockpit. `role`: viewer (reads), controller (acts on customers, invoices and
+    actions), admin (also approves administrations, edits templates, manages people). No password: signs in
+    through the reverse proxy's header only. A disabled account keeps its row, so the audit log keeps its name."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)  # lower case
+    display_name: str = Field(sa_type=sa.Text)
+    role: str = Field(max_length=16)
+    password_hash: str | None = Field(default=None, sa_type=sa.Text)  # argon2id, with its parameters and salt
+    language: str = Field(default="nl", max_length=8)
+    created_at: datetime = _utc()
+    created_by: str = Field(sa_type=sa.Text)
+    password_changed_at: datetime | None = _utc(default=None)
+    last_login_at: datetime | None = _utc(default=None)
+    disabled_at: datetime | None = _utc(default=None)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so a copy of the store
+    signs nobody in. `csrf` is the token every form of this session must send back."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (sa.Index("ix_web_sessions_user", "user_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie's token
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    csrf: str = Field(max_length=64)
+    created_at: datetime = _utc()
+    last_seen_at: datetime = _utc()
+    expires_at: datetime = _utc()  # however busy: signed in again after this
+    ended_at: datetime | None = _utc(default=None)  # signed out, or ended by a change of password or role
+    address: str | None = Field(default=None, max_length=64)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in, for the rate limit per name and per address (pruned after a day)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        sa.Index("ix_login_failures_username_at", "username", "at"),
+        sa.Index("ix_login_failures_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    address: str = Field(max_length=64)
+    at: datetime = _utc()
+
+
+class DailyFigure(SQLModel, table=True):
+    """An administration's receivables as they stood at the end of a business day (the last housekeeping of the
+    day writes it): what the dashboard draws DSO and overdue over time from."""
+
+    __tablename__ = "daily_figures"
+
+    administration_id: int = Field(foreign_key="administrations.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    open_amount: Decimal = Field(sa_type=Amount)
+    overdue_amount: Decimal = Field(sa_type=Amount)
+    invoiced_90_days: Decimal = Field(sa_type=Amount)  # invoiced over the 90 days up to `day`: the DSO's base
+    open_invoices: int
+    recorded_at: datetime = _utc()

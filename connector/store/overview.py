@@ -8,14 +8,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from connector.domain import InvoiceStatus
-from connector.store.models import Action, Administration, AuditEntry, Invoice, QuarantinedRecord, SyncRun
+from connector.store.models import (
+    Action,
+    Administration,
+    AuditEntry,
+    DailyFigure,
+    Invoice,
+    QuarantinedRecord,
+    SyncRun,
+)
 from connector.store.outbox import OPEN_STATES
 from connector.store.repository import Store
 
@@ -147,7 +156,9 @@ class OverviewStore:
 
     # --- figures ----------------------------------------------------------------------------------------
 
-    def open_invoice_totals(self, floors: Sequence[date]) -> dict[int, list[OpenInvoiceTotal]]:
+    def open_invoice_totals(
+        self, floors: Sequence[date], administration_id: int | None = None
+    ) -> dict[int, list[OpenInvoiceTotal]]:
         """Open invoices counted and summed per administration, currency and ageing bucket, in the database:
         bucket i (of len(floors) + 1) holds the due dates on or after floors[i] that no earlier bucket holds.
         The amounts are exactly what adding up the invoices' open amounts as read gives, trailing zeros too."""
@@ -157,7 +168,7 @@ class OverviewStore:
             sa.select(
                 col(Invoice.administration_id), col(Invoice.currency), bucket.label("bucket"), col(Invoice.open_amount)
             )
-            .where(col(Invoice.status) == InvoiceStatus.OPEN)
+            .where(col(Invoice.status) == InvoiceStatus.OPEN, *_only(Invoice, administration_id))
             .subquery()  # grouped outside: PostgreSQL would not match the CASE's parameters in a GROUP BY
         )
         groups = (rows.c.administration_id, rows.c.currency, rows.c.bucket)
@@ -170,16 +181,72 @@ class OverviewStore:
                 found[admin_id].append(OpenInvoiceTotal(currency, index, count, Decimal(amount)))
         return found
 
-    def invoice_counts(self) -> dict[int, int]:
+    def invoiced_since(self, day: date, administration_id: int | None = None) -> dict[int, dict[str, Decimal]]:
+        """What was invoiced from `day` on, per administration and currency: every mirrored invoice dated then or
+        later, paid or not (the denominator of the DSO)."""
+        rows = (
+            sa.select(col(Invoice.administration_id), col(Invoice.currency), col(Invoice.total))
+            .where(col(Invoice.invoice_date) >= day, *_only(Invoice, administration_id))
+            .subquery()
+        )
+        groups = (rows.c.administration_id, rows.c.currency)
+        found: dict[int, dict[str, Decimal]] = defaultdict(dict)
+        with self.store.session() as session:
+            total = _exact_sum(rows.c.total, self.store.engine.dialect.name)
+            for admin_id, currency, amount in session.execute(sa.select(*groups, total).group_by(*groups)):
+                found[admin_id][currency] = Decimal(amount)
+        return found
+
+    def record_day(self, day: date, dso_days: int = 90) -> int:
+        """Each administration's receivables as they stand now, as `day`'s figures (written again through the
+        day, so the last write of a business day is what it closed with). Returns the rows written."""
+        totals = self.open_invoice_totals((day,))  # bucket 0: not yet due; bucket 1: overdue
+        invoiced = self.invoiced_since(day - timedelta(days=dso_days))
+        now = self.store.clock.now()
+        written = 0
+        with self.store.session() as session:
+            for admin_id in set(totals) | set(invoiced):
+                figures: dict[str, DailyFigure] = {}
+                for total in totals.get(admin_id, []):
+                    row = figures.setdefault(total.currency, _empty_day(admin_id, day, total.currency, now))
+                    row.open_amount += total.amount
+                    row.open_invoices += total.count
+                    if total.bucket == 1:
+                        row.overdue_amount += total.amount
+                for currency, amount in invoiced.get(admin_id, {}).items():
+                    figures.setdefault(currency, _empty_day(admin_id, day, currency, now)).invoiced_90_days = amount
+                for row in figures.values():
+                    session.merge(row)
+                    written += 1
+            session.commit()
+        return written
+
+    def days(self, administration_id: int, since: date) -> list[DailyFigure]:
+        """The recorded days of an administration from `since` on, oldest first."""
+        query = (
+            select(DailyFigure)
+            .where(DailyFigure.administration_id == administration_id, col(DailyFigure.day) >= since)
+            .order_by(col(DailyFigure.day), col(DailyFigure.currency))
+        )
+        with self.store.session() as session:
+            return list(session.exec(query))
+
+    def invoice_counts(self, administration_id: int | None = None) -> dict[int, int]:
         """Every mirrored invoice, open or closed."""
-        query = select(Invoice.administration_id, func.count()).group_by(col(Invoice.administration_id))
+        query = (
+            select(Invoice.administration_id, func.count())
+            .where(*_only(Invoice, administration_id))
+            .group_by(col(Invoice.administration_id))
+        )
         with self.store.session() as session:
             return {admin_id: count for admin_id, count in session.exec(query)}
 
-    def action_counts(self) -> dict[int, dict[tuple[str, str], int]]:
+    def action_counts(self, administration_id: int | None = None) -> dict[int, dict[tuple[str, str], int]]:
         """(stage, status) -> count, per administration."""
-        query = select(Action.administration_id, Action.stage, Action.status, func.count()).group_by(
-            col(Action.administration_id), col(Action.stage), col(Action.status)
+        query = (
+            select(Action.administration_id, Action.stage, Action.status, func.count())
+            .where(*_only(Action, administration_id))
+            .group_by(col(Action.administration_id), col(Action.stage), col(Action.status))
         )
         found: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
         with self.store.session() as session:
@@ -187,11 +254,11 @@ class OverviewStore:
                 found[admin_id][(stage, status)] = count
         return found
 
-    def oldest_unfinished_actions(self) -> dict[int, datetime]:
+    def oldest_unfinished_actions(self, administration_id: int | None = None) -> dict[int, datetime]:
         """When the oldest action still in the outbox (not done, dropped, failed or in review) was planned."""
         query = (
             select(Action.administration_id, func.min(Action.created_at))
-            .where(col(Action.status).in_(OPEN_STATES))
+            .where(col(Action.status).in_(OPEN_STATES), *_only(Action, administration_id))
             .group_by(col(Action.administration_id))
         )
         with self.store.session() as session:
@@ -206,14 +273,19 @@ class OverviewStore:
         with self.store.session() as session:
             return list(session.exec(query))
 
-    def quarantine_counts(self) -> dict[int, int]:
+    def quarantine_counts(self, administration_id: int | None = None) -> dict[int, int]:
         query = (
             select(QuarantinedRecord.administration_id, func.count())
-            .where(col(QuarantinedRecord.resolved_at).is_(None))
+            .where(col(QuarantinedRecord.resolved_at).is_(None), *_only(QuarantinedRecord, administration_id))
             .group_by(col(QuarantinedRecord.administration_id))
         )
         with self.store.session() as session:
             return {admin_id: count for admin_id, count in session.exec(query)}
+
+
+def _only(table: Any, administration_id: int | None) -> list[sa.ColumnElement[bool]]:
+    """The condition that keeps one administration's rows, or none for all of them."""
+    return [] if administration_id is None else [col(table.administration_id) == administration_id]
 
 
 def _exact_sum(amount: sa.ColumnElement[Decimal], dialect: str) -> sa.ColumnElement[str]:
@@ -233,4 +305,18 @@ def _record(row: Administration) -> AdministrationRecord:
         parked_at=row.parked_at,
         parked_reason=row.parked_reason,
         parked_credential=row.parked_credential,
+    )
+
+
+def _empty_day(administration_id: int, day: date, currency: str, now: datetime) -> DailyFigure:
+    zero = Decimal(0)
+    return DailyFigure(
+        administration_id=administration_id,
+        day=day,
+        currency=currency,
+        open_amount=zero,
+        overdue_amount=zero,
+        invoiced_90_days=zero,
+        open_invoices=0,
+        recorded_at=now,
     )

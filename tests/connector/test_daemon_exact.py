@@ -12,11 +12,11 @@ from adapters.exact_online.simulator import ExactOnlineSimulator
 from connector.clock import ManualClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
-from connector.health.server import HealthEndpoints
 from connector.ledger.oauth import TokenGrant
 from tests.conftest import EXACT_SECRET_KEY, FAST_RETRIES, SIM_TODAY
 from tests.support.approvals import approve
 from tests.support.sender import SENDER
+from tests.support.web import status_page
 
 
 @contextmanager
@@ -82,13 +82,6 @@ def budget_of(daemon: Daemon) -> dict[str, Any]:
     budget = daemon.status()["administrations"][0]["api_budget"]
     assert budget is not None
     return dict(budget)
-
-
-def status_page(daemon: Daemon) -> str:
-    endpoints = HealthEndpoints(daemon.liveness, daemon.readiness, daemon.metrics.render, daemon.status)
-    reply = endpoints.handle("GET", "/status", {"accept": "text/html"})
-    assert reply.status == 200
-    return reply.body.decode()
 
 
 def test_a_cycle_mirrors_the_division_and_reports_the_daily_budget(database_url: str, clock: ManualClock) -> None:

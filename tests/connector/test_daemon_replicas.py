@@ -17,13 +17,13 @@ from connector.clock import ManualClock
 from connector.config import Settings, settings_from_dict
 from connector.daemon import Daemon
 from connector.dispatch.mailsink import MailSink
-from connector.health.server import HealthEndpoints
 from connector.ownership import preferred_replica
 from connector.store.db import StoreInUse
 from connector.store.models import Administration, SyncRun
 from tests.conftest import FAST_RETRIES, SIM_TODAY
 from tests.support.approvals import approve
 from tests.support.sender import SENDER
+from tests.support.web import status_page
 
 TOKEN = "replica-token-0123456789"
 TTL = 30
@@ -82,13 +82,6 @@ def replica(settings: Settings, clock: ManualClock, lease_clock: ManualClock) ->
     daemon.open()
     approve(daemon.store, settings.enabled_administrations, settings.policies)
     return daemon
-
-
-def status_page(daemon: Daemon) -> str:
-    endpoints = HealthEndpoints(
-        liveness=daemon.liveness, readiness=daemon.readiness, metrics=daemon.metrics.render, status=daemon.status
-    )
-    return endpoints.handle("GET", "/status", {}).body.decode()
 
 
 def api_calls(simulator: MoneybirdSimulator, administration_id: str) -> int:

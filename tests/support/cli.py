@@ -17,13 +17,18 @@ from connector.clock import Clock, SystemClock
 
 
 def run_connector(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, clock: Clock | None = None, operator: str | None = None
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    clock: Clock | None = None,
+    operator: str | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """What `connector ARGS` in `cwd` exits with and prints, as `subprocess.run(..., text=True)` reports it."""
     hidden: dict[str, str | None] = {key: None for key in os.environ if key.startswith("CONNECTOR_")}
     context = CommandContext(clock=clock or SystemClock(), operator=operator)
     with chdir(cwd):
-        result = CliRunner().invoke(app, list(args), env={**hidden, **(env or {})}, obj=context)
+        result = CliRunner().invoke(app, list(args), input=stdin, env={**hidden, **(env or {})}, obj=context)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(["connector", *args], result.exit_code, result.stdout, result.stderr)

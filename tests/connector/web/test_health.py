@@ -9,12 +9,13 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
 
 from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
 from connector.daemon import Daemon
-from connector.health.server import HealthEndpoints
 from connector.store.outbox import OutboxStore
+from connector.web.app import Site, create_app
 from connector.workflow.policy import ApprovalRules, default_policy
 from tests.conftest import FAST_RETRIES, SIM_TODAY, moneybird_settings
 from tests.support.approvals import approve
@@ -41,23 +42,23 @@ def daemon(database_url: str, clock: ManualClock) -> Iterator[Daemon]:
 
 
 @pytest.fixture
-def endpoints(daemon: Daemon) -> HealthEndpoints:
-    return HealthEndpoints(
-        liveness=daemon.liveness,
-        readiness=daemon.readiness,
-        metrics=daemon.metrics.render,
-        status=daemon.status,
-        status_token=TOKEN,
-    )
+def endpoints(daemon: Daemon) -> Iterator[TestClient]:
+    """The web application as the daemon serves it, cockpit and all, over HTTPS as a proxy would give it."""
+    app = create_app(Site(daemon.settings, daemon.store, daemon.clock), daemon.endpoints())
+    with TestClient(app, base_url="https://connector.example", raise_server_exceptions=False) as client:
+        yield client
 
 
-def get(endpoints: HealthEndpoints, path: str, **headers: str) -> tuple[int, str, bytes]:
-    reply = endpoints.handle("GET", path, {k.lower().replace("_", "-"): v for k, v in headers.items()})
-    return reply.status, reply.content_type, reply.body
+def get(client: TestClient, path: str, **headers: str) -> tuple[int, str, bytes]:
+    reply = client.get(path, headers={k.replace("_", "-"): v for k, v in headers.items()}, follow_redirects=False)
+    return reply.status_code, reply.headers.get("content-type", ""), reply.content
 
 
-def test_status_wants_the_bearer_token_and_the_probes_do_not(endpoints: HealthEndpoints) -> None:
-    assert get(endpoints, "/status")[0] == 401
+def test_status_wants_the_bearer_token_and_the_probes_do_not(endpoints: TestClient) -> None:
+    assert get(endpoints, "/status.json")[0] == 401
+    assert get(endpoints, "/status", accept="application/json")[0] == 401
+    status, _, _ = get(endpoints, "/status")  # a browser without the token is sent to sign in
+    assert status == 303
     assert get(endpoints, "/status.json", authorization="Bearer wrong-token")[0] == 401
     assert get(endpoints, "/status", authorization=f"Bearer {TOKEN}")[0] == 200
     assert get(endpoints, "/readyz")[0] == 200
@@ -67,7 +68,7 @@ def test_status_wants_the_bearer_token_and_the_probes_do_not(endpoints: HealthEn
     assert status == 503 and json.loads(body)["scheduler"] == "stopped"
 
 
-def test_only_status_shows_customers(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+def test_only_status_shows_customers(endpoints: TestClient, daemon: Daemon) -> None:
     names = {view.contact_name for view in daemon.store.invoices("shop")} - {None}
     assert names
     for path in ("/healthz", "/readyz", "/metrics"):
@@ -77,7 +78,7 @@ def test_only_status_shows_customers(endpoints: HealthEndpoints, daemon: Daemon)
     assert "contact_id" in page
 
 
-def test_status_json_adds_up_to_the_mirror(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+def test_status_json_adds_up_to_the_mirror(endpoints: TestClient, daemon: Daemon) -> None:
     status, content_type, body = get(endpoints, "/status", authorization=f"Bearer {TOKEN}", accept="application/json")
     assert status == 200 and content_type == "application/json"
     (shop,) = json.loads(body)["administrations"]
@@ -99,7 +100,7 @@ def test_status_json_adds_up_to_the_mirror(endpoints: HealthEndpoints, daemon: D
     assert kinds == {"action_awaiting_approval"} and waiting == len(shop["attention"]) > 0
 
 
-def test_the_html_page_and_the_routes_that_are_not_there(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+def test_the_html_page_and_the_routes_that_are_not_there(endpoints: TestClient, daemon: Daemon) -> None:
     status, content_type, body = get(endpoints, "/status", authorization=f"Bearer {TOKEN}", accept="text/html")
     page = body.decode()
     assert status == 200 and content_type.startswith("text/html")
@@ -108,10 +109,10 @@ def test_the_html_page_and_the_routes_that_are_not_there(endpoints: HealthEndpoi
     whole, cents = f"{total:.2f}".split(".")
     assert f"EUR {int(whole):,}".replace(",", ".") + f",{cents}" in page  # Dutch style: 12.345,67
     assert get(endpoints, "/nope")[0] == 404
-    assert endpoints.handle("POST", "/readyz", {}).status == 405
+    assert endpoints.post("/readyz").status_code == 403  # no form is taken without the page's CSRF token
 
 
-def test_metrics_parse_and_carry_the_store_figures(endpoints: HealthEndpoints, daemon: Daemon) -> None:
+def test_metrics_parse_and_carry_the_store_figures(endpoints: TestClient, daemon: Daemon) -> None:
     families = {f.name: f for f in text_string_to_metric_families(get(endpoints, "/metrics")[2].decode())}
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert samples[("connector_invoices_open", (("administration", "shop"),))] == 30
@@ -133,7 +134,7 @@ def test_metrics_parse_and_carry_the_store_figures(endpoints: HealthEndpoints, d
 
 
 def test_metrics_show_the_cycles_working_and_those_waiting_on_their_ledger(
-    endpoints: HealthEndpoints, daemon: Daemon
+    endpoints: TestClient, daemon: Daemon
 ) -> None:
     def gauges() -> tuple[float, float]:
         families = {f.name: f for f in text_string_to_metric_families(get(endpoints, "/metrics")[2].decode())}

@@ -16,7 +16,8 @@ from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
 from connector.config import settings_from_dict
 from connector.daemon import Daemon
-from connector.health.server import HealthEndpoints, HealthServer
+from connector.web.app import Site, create_app
+from connector.web.server import WebServer
 from tests.conftest import FAST_RETRIES, SIM_TODAY
 from tests.support.tools import artifacts
 
@@ -52,6 +53,7 @@ def status_url(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[str, Daemon
     with MoneybirdSimulator.generate(invoices=40, contacts=10, seed=9, today=SIM_TODAY) as simulator:
         raw = {
             "connector": {"database_url": f"sqlite:///{tmp_path / 'c.db'}"},
+            "cockpit": {"enabled": False},  # the operations page alone, as before the cockpit
             "administrations": [
                 {
                     "name": "bakkerij",
@@ -72,8 +74,8 @@ def status_url(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[str, Daemon
         daemon = Daemon(settings_from_dict(raw, environ={"T": "t-0123456789"}), clock=clock, http_options=FAST_RETRIES)
         daemon.open()
         daemon.cycle("bakkerij")
-        endpoints = HealthEndpoints(daemon.liveness, daemon.readiness, daemon.metrics.render, daemon.status)
-        server = HealthServer(endpoints, "127.0.0.1", 0)
+        # Without the cockpit the operations page is open to whoever reaches the port (no status_token here).
+        server = WebServer(create_app(Site(daemon.settings, daemon.store, clock), daemon.endpoints()), "127.0.0.1", 0)
         server.start()
         try:
             yield f"{server.url}/status", daemon

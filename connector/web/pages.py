@@ -1,0 +1,137 @@
+"""The cockpit's pages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from urllib.parse import quote, urlencode
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from connector import decisions
+from connector.clock import business_date
+from connector.config import AdministrationConfig
+from connector.health.status import gather
+from connector.store.overview import OverviewStore
+from connector.store.workflow import WorkflowStore
+from connector.web import charts, overview
+from connector.web.app import Site
+from connector.web.gate import first, form, person
+
+HISTORY_DAYS = 180  # how far back the dashboard draws DSO
+
+
+def routes(site: Site) -> list[BaseRoute]:
+    def home(request: Request) -> Response:
+        person(request)
+        today = business_date(site.clock, site.settings.connector.zone)
+        store = OverviewStore(site.store)
+        figures = gather(store, site.settings, today=today)
+        now = site.clock.now()
+        every = overview.rows(
+            figures,
+            store.invoiced_since(overview.dso_window(today)),
+            {item.name: item.not_ready_because(now) for item in figures},
+        )
+        params = request.query_params
+        shown = overview.view(
+            every,
+            query=params.get("q", "").strip(),
+            platform=params.get("platform", ""),
+            attention_only=params.get("attention") == "1",
+            sort=params.get("sort", "attention"),
+            descending=params.get("dir", "desc") != "asc",
+            page=_int(params.get("page"), 1),
+        )
+        platforms = sorted({row.platform for row in every})
+        return site.page(
+            request, "overview.html", view=shown, platforms=platforms, today=today, params=params, link=_link(request)
+        )
+
+    def dashboard(request: Request) -> Response:
+        person(request)
+        name = request.path_params["name"]
+        config = _administration(site, name)
+        today = business_date(site.clock, site.settings.connector.zone)
+        store = OverviewStore(site.store)
+        (figures,) = gather(store, site.settings, today=today, only=name)
+        administration_id = figures.administration_id
+        invoiced = store.invoiced_since(overview.dso_window(today), administration_id) if administration_id else {}
+        (row,) = overview.rows([figures], invoiced, {name: figures.not_ready_because(site.clock.now())})
+        ageing = charts.bars([(bucket.label, bucket.amount) for bucket in figures.ageing])
+        days = store.days(administration_id, today - timedelta(days=HISTORY_DAYS)) if administration_id else []
+        dso = [
+            (day.day.isoformat(), (day.open_amount / day.invoiced_90_days * overview.DSO_DAYS).quantize(Decimal(1)))
+            for day in days
+            if day.currency == row.currency and day.invoiced_90_days > 0 and day.day < today
+        ]
+        if row.dso is not None:
+            dso.append((today.isoformat(), row.dso))
+        due = (
+            WorkflowStore(site.store).due_actions(
+                administration_id, config, site.settings.policies, today, site.settings.rates
+            )
+            if administration_id is not None and not figures.approved
+            else []
+        )
+        return site.page(
+            request,
+            "administration.html",
+            name=name,
+            config=config,
+            figures=figures,
+            row=row,
+            ageing=ageing,
+            dso=charts.line(dso),
+            dso_rows=dso,
+            due_today=Counter(action.stage for action in due),
+            done=request.query_params.get("done"),
+            chart=charts,
+        )
+
+    def approve(request: Request) -> Response:
+        who = person(request, "admin")
+        name = request.path_params["name"]
+        _administration(site, name)
+        today = business_date(site.clock, site.settings.connector.zone)
+        note = first(form(request), "note") or None
+        went = decisions.approve_administration(site.store, site.settings, name, today, by=who.signature, note=note)
+        return RedirectResponse(
+            f"/a/{quote(name)}?done={'approved' if went.new else 'already_approved'}", status_code=303
+        )
+
+    return [
+        Route("/", home, methods=["GET", "HEAD"]),
+        Route("/a/{name}", dashboard, methods=["GET", "HEAD"]),
+        Route("/a/{name}/approve", approve, methods=["POST"]),
+    ]
+
+
+def _administration(site: Site, name: str) -> AdministrationConfig:
+    try:
+        return site.settings.administration(name)
+    except KeyError:
+        raise HTTPException(404) from None
+
+
+def _link(request: Request) -> Callable[..., str]:
+    """A link to this page with some of its query changed (None drops a key)."""
+
+    def link(**changes: object) -> str:
+        query = {key: value for key, value in request.query_params.items() if key not in changes}
+        query.update({key: str(value) for key, value in changes.items() if value is not None})
+        return "?" + urlencode(query) if query else request.url.path
+
+    return link
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default

@@ -1,0 +1,74 @@
+"""The cockpit in a real browser (Debian's chromium through Playwright): a person signs in with the keyboard,
+finds the administration on the overview, approves going live, and every page passes axe-core's WCAG 2.1 AA
+rules. Screenshots are kept in test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from adapters.moneybird.simulator import MoneybirdSimulator
+from connector.clock import ManualClock
+from connector.daemon import Daemon
+from connector.store.approvals import ApprovalStore
+from connector.store.users import UserStore
+from connector.web.app import Site, create_app
+from connector.web.server import WebServer
+from tests.connector.web.conftest import synced_daemon
+from tests.support.browser import accessibility_problems, chromium, screenshot
+from tests.support.web import PASSWORD
+
+
+@pytest.fixture
+def served(database_url: str, clock: ManualClock, simulator: MoneybirdSimulator) -> Iterator[tuple[str, Daemon]]:
+    # Over plain HTTP on this machine: the browser keeps a Secure cookie for localhost only, so the cookie is not
+    # marked Secure here (behind a proxy with TLS it is).
+    daemon = synced_daemon(database_url, clock, simulator, approved=False, cookie_secure=False)
+    UserStore(daemon.store).add("anna", "admin", by="test", display_name="Anna de Boer", password=PASSWORD)
+    server = WebServer(create_app(Site(daemon.settings, daemon.store, clock), daemon.endpoints()), "127.0.0.1", 0)
+    server.start()
+    try:
+        yield server.url, daemon
+    finally:
+        server.stop()
+        daemon.close()
+
+
+@pytest.fixture
+def page(served: tuple[str, Daemon]) -> Iterator[Page]:
+    with chromium() as browser:
+        context = browser.new_context(base_url=served[0], locale="nl-NL", viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        context.close()
+
+
+def test_sign_in_with_the_keyboard_and_approve_going_live(page: Page, served: tuple[str, Daemon]) -> None:
+    _, daemon = served
+    page.goto("/")
+    expect(page).to_have_url("/login?next=%2F")
+    assert accessibility_problems(page) == []
+    page.keyboard.type("anna")  # the name field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", name="Administraties")).to_be_visible()
+    row = page.get_by_role("row", name="shop")
+    expect(row.get_by_text("wacht op goedkeuring")).to_be_visible()
+    assert accessibility_problems(page) == []
+    screenshot(page, "cockpit-overview.png")
+
+    row.get_by_role("link", name="shop").click()
+    expect(page.get_by_role("heading", name="Live gaan")).to_be_visible()
+    assert accessibility_problems(page) == []
+    page.get_by_label("Notitie voor het logboek (niet verplicht)").fill("plan nagekeken")
+    page.get_by_role("button", name="Live gaan goedkeuren").click()
+    expect(page.get_by_role("status")).to_contain_text("Goedgekeurd.")
+    screenshot(page, "cockpit-dashboard.png")
+
+    administration_id = daemon.store.administration_id("shop")
+    assert administration_id is not None
+    latest = ApprovalStore(daemon.store).latest(administration_id)
+    assert latest is not None and latest.approved_by == "Anna de Boer (anna)" and latest.note == "plan nagekeken"
