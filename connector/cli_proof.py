@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from connector import decisions
 from connector.cli import (
     EXIT_CONFIG,
     AdminOption,
@@ -258,24 +259,17 @@ def bounces_resolve(
     _selected(settings, admin)
     with _store(settings) as store:
         administration_id = store.administration_id(admin)
-        evidence_store = EvidenceStore(store)
-        found = evidence_store.problems(administration_id) if administration_id is not None else []
-        problems = [p for p in found if p.contact_ledger_id == contact]
-        if not problems:
+        if administration_id is None:
             typer.echo(f"nothing undelivered for customer {contact!r} of {admin}", err=True)
             raise typer.Exit(EXIT_CONFIG)
-        assert administration_id is not None
-        current = store.contact(administration_id, contact)
-        now_at = (current.email if current else None) or ""
-        unchanged = [p for p in problems if p.channel == "email" and p.address.lower() in now_at.lower()]
-        if unchanged and not same_address:
-            typer.echo(
-                f"the ledger still has {now_at!r} for this customer: fix it there first (the next sync brings it), "
-                "or say --same-address if it was a passing fault",
-                err=True,
+        try:
+            resolved = decisions.resolve_undelivered(
+                store, administration_id, contact, by=who, note=note, same_address=same_address
             )
-            raise typer.Exit(EXIT_CONFIG)
-        resolved = evidence_store.resolve_problems(administration_id, contact, by=who, note=note)
+        except decisions.Refused as exc:
+            hint = ", or say --same-address if it was a passing fault" if "still has" in str(exc) else f" of {admin}"
+            typer.echo(f"{exc}{hint}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
     typer.echo(f"{resolved} undelivered message(s) of {contact} resolved by {who}: reminders go on")
 
 

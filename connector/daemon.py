@@ -362,6 +362,16 @@ class Daemon:
             pacing.calls_per_cycle = average_calls(pacing.calls_per_cycle, sum(adapter.api_calls().values()))
             pacing.budget = adapter.budget() or pacing.budget
 
+    def _record_figures(self, name: str) -> None:
+        """Today's receivables of a freshly synced administration, for the cockpit's overview (never fatal)."""
+        try:
+            administration_id = self.store.administration_id(name)
+            if administration_id is not None:
+                today = business_date(self.clock, self.settings.connector.zone)
+                self.overview.record_day(today, administration_id)
+        except Exception:
+            log.exception("figures.not_recorded", administration=name)
+
     def _budget_says_wait(self, config: AdministrationConfig) -> bool:
         """Stretch the interval when the day's remaining calls would not last at the configured one."""
         pacing = self._pacing[config.name]
@@ -392,6 +402,8 @@ class Daemon:
             if report.outcome == "auth_failed":
                 self._park(config, report.error or "the ledger refused the credentials")
                 return
+            if report.ok:
+                self._record_figures(config.name)
             fence = self.keeper.fence(config.name) if self.keeper is not None else None
             if not report.ok or fence is None or self._stopping.is_set():
                 return  # act only on a fresh mirror, and only under a lease

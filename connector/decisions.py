@@ -10,6 +10,7 @@ from datetime import date, datetime
 from connector.config import Settings
 from connector.store import Store
 from connector.store.approvals import LEGACY, Approval, ApprovalStore
+from connector.store.evidence import EvidenceStore
 from connector.store.models import Action
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import WorkflowStore
@@ -89,3 +90,27 @@ def postpone(store: Store, action: Action, until: datetime, *, by: str, note: st
         next_attempt_at=until,
         detail={"by": by, "note": note, "until": until.isoformat()},
     )
+
+
+class Refused(ValueError):
+    """A decision that cannot be taken as asked, with why in words for the person."""
+
+
+def resolve_undelivered(
+    store: Store, administration_id: int, contact: str, *, by: str, note: str | None, same_address: bool = False
+) -> int:
+    """A customer's message did not arrive and the address is fixed: their track goes on, and the message goes
+    again to the new address. Refused while the ledger still has the address that bounced, unless the person
+    says it was right after all (a passing fault)."""
+    evidence = EvidenceStore(store)
+    problems = [p for p in evidence.problems(administration_id) if p.contact_ledger_id == contact]
+    if not problems:
+        raise Refused(f"nothing undelivered for customer {contact!r}")
+    current = store.contact(administration_id, contact)
+    now_at = (current.email if current else None) or ""
+    unchanged = [p for p in problems if p.channel == "email" and p.address.lower() in now_at.lower()]
+    if unchanged and not same_address:
+        raise Refused(
+            f"the ledger still has {now_at!r} for this customer: fix it there first (the next sync brings it)"
+        )
+    return evidence.resolve_problems(administration_id, contact, by=by, note=note)

@@ -31,6 +31,7 @@ from connector.log import configure_logging
 from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
+from connector.store.overview import OverviewStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 
@@ -323,6 +324,7 @@ def run_demo(
                     next_report += 5
                 clock.busy(backlog.moving(clock.now()))
                 pause(0.02)
+            _catch_up(daemon, clock.now())
         finally:
             daemon.stop()
         elapsed = time.monotonic() - wall_start
@@ -385,6 +387,27 @@ def _payment_plan(simulator: Any, days: int) -> list[tuple[int, str, str]]:
         for invoice_id in chooser.sample(open_ids, k=len(open_ids) // 5):
             plan.append((chooser.randint(1, days - 5), administration_id, invoice_id))
     return sorted(plan)
+
+
+def _catch_up(daemon: Daemon, end: datetime, wait_seconds: float = 60.0) -> None:
+    """Let every administration sync once more after the last day's payments, so the summary compares the ledger
+    with a mirror that had the chance to see all of them (a machine that fell behind the demo's clock may not have
+    synced since)."""
+    overview = OverviewStore(daemon.store)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        syncs = overview.last_syncs()
+        ids = [daemon.store.administration_id(name) for name in NAMES]
+        if all(
+            i is not None
+            and (last := syncs.get(i)) is not None
+            and last.run is not None
+            and last.run.started_at >= end
+            and last.run.outcome != "running"
+            for i in ids
+        ):
+            return
+        pause(0.1)
 
 
 class _Backlog:

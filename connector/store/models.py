@@ -539,8 +539,8 @@ class LoginFailure(SQLModel, table=True):
 
 
 class DailyFigure(SQLModel, table=True):
-    """An administration's receivables as they stood at the end of a business day (the last housekeeping of the
-    day writes it): what the dashboard draws DSO and overdue over time from."""
+    """An administration's receivables on a business day, written after each of its syncs and by housekeeping (so
+    a past day holds what it closed with): what the overview shows and the dashboard draws DSO over time from."""
 
     __tablename__ = "daily_figures"
 
@@ -551,4 +551,5 @@ class DailyFigure(SQLModel, table=True):
     overdue_amount: Decimal = Field(sa_type=Amount)
     invoiced_90_days: Decimal = Field(sa_type=Amount)  # invoiced over the 90 days up to `day`: the DSO's base
     open_invoices: int
+    overdue_invoices: int = 0
     recorded_at: datetime = _utc()

@@ -197,29 +197,54 @@ class OverviewStore:
                 found[admin_id][currency] = Decimal(amount)
         return found
 
-    def record_day(self, day: date, dso_days: int = 90) -> int:
-        """Each administration's receivables as they stand now, as `day`'s figures (written again through the
-        day, so the last write of a business day is what it closed with). Returns the rows written."""
-        totals = self.open_invoice_totals((day,))  # bucket 0: not yet due; bucket 1: overdue
-        invoiced = self.invoiced_since(day - timedelta(days=dso_days))
+    def day_figures(
+        self, day: date, administration_id: int | None = None, dso_days: int = 90
+    ) -> dict[int, list[DailyFigure]]:
+        """Each administration's receivables as they stand now, as `day`'s figures (not stored): per currency, open
+        and overdue amounts and counts, and what was invoiced over the `dso_days` up to `day`."""
+        totals = self.open_invoice_totals((day,), administration_id)  # bucket 0: not yet due; 1: overdue
+        invoiced = self.invoiced_since(day - timedelta(days=dso_days), administration_id)
         now = self.store.clock.now()
-        written = 0
+        found: dict[int, list[DailyFigure]] = {}
+        for admin_id in set(totals) | set(invoiced):
+            figures: dict[str, DailyFigure] = {}
+            for total in totals.get(admin_id, []):
+                row = figures.setdefault(total.currency, _empty_day(admin_id, day, total.currency, now))
+                row.open_amount += total.amount
+                row.open_invoices += total.count
+                if total.bucket == 1:
+                    row.overdue_amount += total.amount
+                    row.overdue_invoices += total.count
+            for currency, amount in invoiced.get(admin_id, {}).items():
+                figures.setdefault(currency, _empty_day(admin_id, day, currency, now)).invoiced_90_days = amount
+            found[admin_id] = list(figures.values())
+        return found
+
+    def record_day(self, day: date, administration_id: int | None = None) -> int:
+        """Keep `day`'s figures (of one administration, or all): written after each sync and by housekeeping, so
+        the last write of a business day is what it closed with, and the overview reads them instead of adding up
+        every invoice of every administration. Returns the rows written."""
+        figures = self.day_figures(day, administration_id)
         with self.store.session() as session:
-            for admin_id in set(totals) | set(invoiced):
-                figures: dict[str, DailyFigure] = {}
-                for total in totals.get(admin_id, []):
-                    row = figures.setdefault(total.currency, _empty_day(admin_id, day, total.currency, now))
-                    row.open_amount += total.amount
-                    row.open_invoices += total.count
-                    if total.bucket == 1:
-                        row.overdue_amount += total.amount
-                for currency, amount in invoiced.get(admin_id, {}).items():
-                    figures.setdefault(currency, _empty_day(admin_id, day, currency, now)).invoiced_90_days = amount
-                for row in figures.values():
+            if administration_id is not None:  # a currency no longer open that day is gone from it
+                session.execute(
+                    sa.delete(DailyFigure).where(
+                        col(DailyFigure.administration_id) == administration_id, col(DailyFigure.day) == day
+                    )
+                )
+            for rows in figures.values():
+                for row in rows:
                     session.merge(row)
-                    written += 1
             session.commit()
-        return written
+        return sum(len(rows) for rows in figures.values())
+
+    def figures_of_day(self, day: date) -> dict[int, list[DailyFigure]]:
+        """The kept figures of `day`, per administration."""
+        found: dict[int, list[DailyFigure]] = defaultdict(list)
+        with self.store.session() as session:
+            for row in session.exec(select(DailyFigure).where(DailyFigure.day == day)):
+                found[row.administration_id].append(row)
+        return found
 
     def days(self, administration_id: int, since: date) -> list[DailyFigure]:
         """The recorded days of an administration from `since` on, oldest first."""
@@ -318,5 +343,6 @@ def _empty_day(administration_id: int, day: date, currency: str, now: datetime) 
         overdue_amount=zero,
         invoiced_90_days=zero,
         open_invoices=0,
+        overdue_invoices=0,
         recorded_at=now,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -113,6 +113,31 @@ class WorkflowStore:
         return planner.planner_for(administration, policies, rates).plan(
             today, inputs.invoices, inputs.progress, inputs.contacts
         )
+
+    def next_for_contact(
+        self,
+        administration_id: int,
+        administration: Any,
+        policies: Mapping[str, Policy],
+        contact_id: str,
+        start: date,
+        rates: Sequence[RatePeriod] | None = None,
+        horizon_days: int = 90,
+    ) -> list[planner.PlannedAction]:
+        """What the workflow will do next for one customer: the first day from `start` on (within the horizon)
+        that something is due for them, as planned on that day. Only the next step: the ones after it depend on
+        what happens to this one."""
+        inputs = self.planning_inputs(administration_id)
+        invoices = [invoice for invoice in inputs.invoices if invoice.contact_id == contact_id]
+        if not invoices:
+            return []
+        contacts = {key: facts for key, facts in inputs.contacts.items() if key == contact_id}
+        plan = planner.planner_for(administration, policies, rates)
+        for offset in range(horizon_days):
+            found = plan.plan(start + timedelta(days=offset), invoices, inputs.progress, contacts)
+            if found:
+                return found
+        return []
 
     def planning_inputs(self, administration_id: int) -> PlanningInputs:
         """Open invoices, what was done for each, the holds on them and what people decided per contact.

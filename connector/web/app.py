@@ -89,6 +89,7 @@ class Site:
             number=lambda value, digits=0: i18n.number(value, language, digits),
             moment=lambda value: i18n.moment(value, self.zone, language),
             day=lambda value: i18n.day(value, language),
+            site_zone=self.zone,
             **context,
         )
         return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
@@ -102,9 +103,9 @@ def create_app(site: Site, health: HealthEndpoints) -> Starlette:
         cockpit=cockpit,
     )
     if cockpit:
-        from connector.web import pages, signin
+        from connector.web import attention, customers, pages, signin
 
-        routes += signin.routes(site) + pages.routes(site)
+        routes += signin.routes(site) + pages.routes(site) + customers.routes(site) + attention.routes(site)
         routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     else:
         from starlette.routing import Route
@@ -123,7 +124,7 @@ def create_app(site: Site, health: HealthEndpoints) -> Starlette:
             NotSignedIn: _sign_in_first,
             Forbidden: _forbidden(site),
             404: _not_found(site),
-            Exception: _failed,
+            Exception: _failed(site),
         },
     )
 
@@ -154,11 +155,16 @@ def _not_found(site: Site) -> Callable[[Request, Exception], Any]:
     return handler
 
 
-async def _failed(request: Request, exc: Exception) -> Response:
-    """Whatever broke (the store unreachable, most likely): named by its type, never with its message, which
-    may hold customer data or a connection string."""
-    log.error("web.request_failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
-    return JSONDocument({"error": type(exc).__name__}, status_code=503)
+def _failed(site: Site) -> Callable[[Request, Exception], Any]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        """Whatever broke (the store unreachable, most likely): named by its type, never with its message, which
+        may hold customer data or a connection string. A person gets a page, a tool JSON."""
+        log.error("web.request_failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+        if session_of(request) is not None and "text/html" in request.headers.get("accept", ""):
+            return site.page(request, "failed.html", status_code=503, error=type(exc).__name__)
+        return JSONDocument({"error": type(exc).__name__}, status_code=503)
+
+    return handler
 
 
 class _SecurityHeaders:

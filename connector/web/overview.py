@@ -1,8 +1,9 @@
 """The overview over every administration: one row each, with the totals, sortable, filterable and paged.
 
-Built from the figures the health endpoint gathers (a fixed number of aggregate queries, whatever the number of
-invoices) and the amounts invoiced over the last 90 days for the DSO; sorting, filtering and paging 1,000 rows
-is done here, in memory.
+Built from the figures the health endpoint gathers without invoice detail (parking, syncs, approvals), the
+actions per status, and each administration's receivables of the day as kept after its last sync (`daily_figures`):
+no page adds up every invoice of every administration. Sorting, filtering and paging 1,000 rows is done here, in
+memory.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from connector.health.status import AdministrationFigures
+from connector.store.models import DailyFigure
 from connector.store.overview import ATTENTION_STATES
 
 DSO_DAYS = 90
@@ -50,23 +52,23 @@ class Row:
 
 def rows(
     figures: Sequence[AdministrationFigures],
-    invoiced: Mapping[int, Mapping[str, Decimal]],
-    now_reason: Mapping[str, str | None],
+    days: Mapping[int, Sequence[DailyFigure]],
+    reasons: Mapping[str, str | None],
 ) -> list[Row]:
+    """A row per administration from its figures (readiness, actions) and its receivables of the day."""
     found = []
     for item in figures:
-        amounts = item.open_amounts
-        currency = max(amounts, key=lambda c: amounts[c]) if amounts else "EUR"
-        buckets = item.ageing
-        overdue = buckets[1:]
-        sold = invoiced.get(item.administration_id or 0, {}).get(currency, Decimal(0))
-        open_amount = amounts.get(currency, Decimal(0))
+        kept = {row.currency: row for row in days.get(item.administration_id or 0, [])}
+        currency = max(kept, key=lambda c: kept[c].open_amount) if kept else "EUR"
+        day = kept.get(currency)
+        open_amount = day.open_amount if day else Decimal(0)
+        sold = day.invoiced_90_days if day else Decimal(0)
         dso = (open_amount / sold * DSO_DAYS).quantize(Decimal(1)) if sold > 0 else None
         attention = sum(count for (_, status), count in item.actions.items() if status in ATTENTION_STATES)
         attention += item.quarantined + len(item.failing_channels)
         attention += (item.parked_at is not None) + (not item.approved) + (item.config.sender_missing() is not None)
         due = sum(count for (_, status), count in item.actions.items() if status in ("pending", "awaiting_approval"))
-        reason = now_reason.get(item.name)
+        reason = reasons.get(item.name)
         if item.parked_at is not None:
             state = "parked"
         elif not item.approved:
@@ -79,9 +81,9 @@ def rows(
                 platform=item.config.platform,
                 currency=currency,
                 open_amount=open_amount,
-                overdue_amount=sum((b.amount for b in overdue), Decimal(0)),
-                open_invoices=item.open_invoice_count,
-                overdue_invoices=sum(b.count for b in overdue),
+                overdue_amount=day.overdue_amount if day else Decimal(0),
+                open_invoices=sum(row.open_invoices for row in kept.values()),
+                overdue_invoices=sum(row.overdue_invoices for row in kept.values()),
                 dso=dso,
                 actions_due=due,
                 attention=attention,

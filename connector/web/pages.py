@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -16,7 +16,8 @@ from starlette.routing import BaseRoute, Route
 from connector import decisions
 from connector.clock import business_date
 from connector.config import AdministrationConfig
-from connector.health.status import gather
+from connector.health.status import AdministrationFigures, gather
+from connector.store.models import DailyFigure
 from connector.store.overview import OverviewStore
 from connector.store.workflow import WorkflowStore
 from connector.web import charts, overview
@@ -24,6 +25,7 @@ from connector.web.app import Site
 from connector.web.gate import first, form, person
 
 HISTORY_DAYS = 180  # how far back the dashboard draws DSO
+MISSING_ONE_BY_ONE = 20  # administrations without today's figures worked out one by one; more: all at once
 
 
 def routes(site: Site) -> list[BaseRoute]:
@@ -31,12 +33,14 @@ def routes(site: Site) -> list[BaseRoute]:
         person(request)
         today = business_date(site.clock, site.settings.connector.zone)
         store = OverviewStore(site.store)
-        figures = gather(store, site.settings, today=today)
+        figures = gather(store, site.settings, detail=False)
+        actions, quarantined = store.action_counts(), store.quarantine_counts()
+        for item in figures:
+            item.actions = actions.get(item.administration_id or 0, {})
+            item.quarantined = quarantined.get(item.administration_id or 0, 0)
         now = site.clock.now()
         every = overview.rows(
-            figures,
-            store.invoiced_since(overview.dso_window(today)),
-            {item.name: item.not_ready_because(now) for item in figures},
+            figures, _days(store, figures, today), {f.name: f.not_ready_because(now) for f in figures}
         )
         params = request.query_params
         shown = overview.view(
@@ -61,8 +65,8 @@ def routes(site: Site) -> list[BaseRoute]:
         store = OverviewStore(site.store)
         (figures,) = gather(store, site.settings, today=today, only=name)
         administration_id = figures.administration_id
-        invoiced = store.invoiced_since(overview.dso_window(today), administration_id) if administration_id else {}
-        (row,) = overview.rows([figures], invoiced, {name: figures.not_ready_because(site.clock.now())})
+        live = store.day_figures(today, administration_id) if administration_id else {}
+        (row,) = overview.rows([figures], live, {name: figures.not_ready_because(site.clock.now())})
         ageing = charts.bars([(bucket.label, bucket.amount) for bucket in figures.ageing])
         days = store.days(administration_id, today - timedelta(days=HISTORY_DAYS)) if administration_id else []
         dso = [
@@ -117,6 +121,18 @@ def _administration(site: Site, name: str) -> AdministrationConfig:
         return site.settings.administration(name)
     except KeyError:
         raise HTTPException(404) from None
+
+
+def _days(store: OverviewStore, figures: list[AdministrationFigures], today: date) -> dict[int, list[DailyFigure]]:
+    """Today's receivables per administration as kept after its last sync; worked out now for those not synced
+    yet today (one query for all of them when there are many)."""
+    kept = store.figures_of_day(today)
+    missing = [f.administration_id for f in figures if f.administration_id and f.administration_id not in kept]
+    if len(missing) > MISSING_ONE_BY_ONE:
+        return {**store.day_figures(today), **kept}
+    for administration_id in missing:
+        kept.update(store.day_figures(today, administration_id))
+    return kept
 
 
 def _link(request: Request) -> Callable[..., str]:

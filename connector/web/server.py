@@ -9,6 +9,7 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
+from connector.clock import pause
 from connector.log import get_logger
 
 log = get_logger("web")
@@ -49,7 +50,7 @@ class WebServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the web server on {self.url} did not start")
-            time.sleep(0.01)
+            pause(0.01)
         log.info("web.listening", url=self.url)
 
     def stop(self) -> None:

@@ -476,3 +476,18 @@ def test_a_loaded_file_keeps_every_section(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, text), environ=environ, env_file=None)
     assert settings.rates is not None and settings.post is not None and settings.post.url == "https://print.example/v1"
     assert settings.post.token is not None and redact_text(settings.post.token.get_secret_value()) != "p" * 20
+
+
+def test_the_documented_cockpit_example_is_valid_and_its_mistakes_are_named() -> None:
+    example = (Path(__file__).parents[2] / "config.example.toml").read_text()
+    block = example[example.index("# [cockpit]") : example.index("# One [[administrations]]")]
+    toml_text = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# "))
+    cockpit = settings_from_dict(tomllib.loads(toml_text), environ={}).cockpit
+    assert cockpit.proxy_user_header == "X-Remote-User" and cockpit.session_idle_minutes == 60
+    assert settings_from_dict({}, environ={}).cockpit.cookie_secure is True  # on by default
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict(
+            {"cockpit": {"language": "de", "session_hours": 0, "proxy_user_header": "X User"}}, environ={}
+        )
+    keys = sorted(problem.split(":")[0] for problem in caught.value.problems)
+    assert keys == ["cockpit.language", "cockpit.proxy_user_header", "cockpit.session_hours"]

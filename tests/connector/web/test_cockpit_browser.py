@@ -1,10 +1,13 @@
 """The cockpit in a real browser (Debian's chromium through Playwright): a person signs in with the keyboard,
 finds the administration on the overview, approves going live, and every page passes axe-core's WCAG 2.1 AA
-rules. Screenshots are kept in test-artifacts/."""
+rules; pauses an invoice for a dispute and sees the timeline change. Screenshots of the overview, a dashboard,
+the attention queue and a customer's timeline are kept in test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -13,6 +16,7 @@ from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
 from connector.daemon import Daemon
 from connector.store.approvals import ApprovalStore
+from connector.store.overview import OverviewStore
 from connector.store.users import UserStore
 from connector.web.app import Site, create_app
 from connector.web.server import WebServer
@@ -27,6 +31,11 @@ def served(database_url: str, clock: ManualClock, simulator: MoneybirdSimulator)
     # marked Secure here (behind a proxy with TLS it is).
     daemon = synced_daemon(database_url, clock, simulator, approved=False, cookie_secure=False)
     UserStore(daemon.store).add("anna", "admin", by="test", display_name="Anna de Boer", password=PASSWORD)
+    now = clock.now()
+    for back in range(30, 0, -1):  # a month of recorded days, for the DSO over time
+        clock.set(now - timedelta(days=back))
+        OverviewStore(daemon.store).record_day(clock.now().date())
+    clock.set(now)
     server = WebServer(create_app(Site(daemon.settings, daemon.store, clock), daemon.endpoints()), "127.0.0.1", 0)
     server.start()
     try:
@@ -72,3 +81,41 @@ def test_sign_in_with_the_keyboard_and_approve_going_live(page: Page, served: tu
     assert administration_id is not None
     latest = ApprovalStore(daemon.store).latest(administration_id)
     assert latest is not None and latest.approved_by == "Anna de Boer (anna)" and latest.note == "plan nagekeken"
+
+    daemon.cycle("shop")  # the first dispatch after going live: what is due is planned
+    page.get_by_role("link", name=re.compile("^Aandacht")).click()
+    expect(page.get_by_role("heading", name=re.compile("^Aandacht"))).to_be_visible()
+    assert accessibility_problems(page) == []
+    screenshot(page, "cockpit-attention.png")
+
+
+def test_pause_an_invoice_for_a_dispute_and_see_the_timeline_change(page: Page) -> None:
+    page.goto("/login")
+    page.get_by_label("Gebruikersnaam").fill("anna")
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    page.goto("/a/shop/customers")
+    assert accessibility_problems(page) == []
+    page.get_by_role("row").nth(1).get_by_role("link").click()
+    timeline = page.get_by_role("region", name="Tijdlijn")
+    expect(timeline).to_be_visible()
+    expect(timeline.get_by_text("Gepland:").first).to_be_visible()
+    before = timeline.get_by_role("listitem").count()
+    assert accessibility_problems(page) == []
+
+    first = page.get_by_role("row").nth(1)
+    number = first.get_by_role("rowheader").inner_text()
+    first.get_by_text(f"Pauzeren {number}", exact=True).click()  # opens the form in place
+    first.get_by_label("Reden").select_option("dispute")
+    first.get_by_label("Notitie").fill("klant zegt: nooit geleverd")
+    first.get_by_role("button", name=f"Factuur {number} pauzeren").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Gepauzeerd.")
+    newest = timeline.get_by_role("listitem").filter(has_text="gepauzeerd").first
+    expect(newest).to_contain_text("geschil")
+    expect(newest).to_contain_text("klant zegt: nooit geleverd")
+    expect(newest).to_contain_text("door Anna de Boer (anna)")
+    assert timeline.get_by_role("listitem").count() == before + 1
+    expect(page.get_by_role("row").nth(1)).to_contain_text("gepauzeerd: geschil")
+    assert accessibility_problems(page) == []
+    screenshot(page, "cockpit-customer-timeline.png")

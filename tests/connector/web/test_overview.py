@@ -10,7 +10,8 @@ from starlette.testclient import TestClient
 
 from connector.daemon import Daemon
 from connector.health.status import AdministrationFigures
-from connector.store.overview import OpenInvoiceTotal
+from connector.store.models import DailyFigure
+from connector.store.overview import OverviewStore
 from connector.web import i18n, overview
 from tests.support.web import sign_in
 
@@ -70,15 +71,39 @@ def test_dso_is_open_over_invoiced_in_ninety_days_times_ninety(daemon: Daemon) -
     figures = AdministrationFigures(
         daemon.settings.administration("shop"),
         administration_id=1,
-        open_totals=[OpenInvoiceTotal("EUR", 0, 1, Decimal(100)), OpenInvoiceTotal("EUR", 2, 3, Decimal(200))],
         actions={("reminder", "failed"): 2, ("reminder", "pending"): 3, ("reminder", "done"): 9},
         quarantined=1,
         approved=True,
     )
-    (found,) = overview.rows([figures], {1: {"EUR": Decimal(900)}}, {"shop": None})
+    day = DailyFigure(
+        administration_id=1,
+        day=date(2026, 12, 31),
+        currency="EUR",
+        open_amount=Decimal(300),
+        overdue_amount=Decimal(200),
+        invoiced_90_days=Decimal(900),
+        open_invoices=4,
+        overdue_invoices=3,
+        recorded_at=daemon.clock.now(),
+    )
+    (found,) = overview.rows([figures], {1: [day]}, {"shop": None})
     assert found.dso == Decimal(30) and found.open_amount == Decimal(300) and found.overdue_amount == Decimal(200)
     assert (found.open_invoices, found.overdue_invoices) == (4, 3)
     assert found.attention == 3 and found.actions_due == 3 and found.state == "ready"
-    (nothing_sold,) = overview.rows([figures], {}, {"shop": None})
-    assert nothing_sold.dso is None
+    (nothing_known,) = overview.rows([figures], {}, {"shop": None})
+    assert nothing_known.dso is None and nothing_known.open_amount == 0
     assert overview.dso_window(date(2026, 12, 31)) == date(2026, 10, 2)
+
+
+def test_the_days_figures_kept_after_a_sync_are_what_adding_up_the_invoices_gives(daemon: Daemon) -> None:
+    store = OverviewStore(daemon.store)
+    today = daemon.clock.now().date()
+    (administration_id,) = [record.id for record in store.administrations().values()]
+    kept = store.figures_of_day(today)[administration_id]  # the daemon's cycle kept them after its sync
+    live = store.day_figures(today, administration_id)[administration_id]
+    assert [(r.open_amount, r.overdue_amount, r.open_invoices) for r in kept] == [
+        (r.open_amount, r.overdue_amount, r.open_invoices) for r in live
+    ]
+    views = daemon.store.invoices("shop")
+    assert kept[0].open_amount == sum(v.open_amount for v in views)
+    assert kept[0].overdue_amount == sum(v.open_amount for v in views if v.due_date < today)

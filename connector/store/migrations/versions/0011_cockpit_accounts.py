@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("overdue_amount", connector.store.types.Amount(length=40), nullable=False),
         sa.Column("invoiced_90_days", connector.store.types.Amount(length=40), nullable=False),
         sa.Column("open_invoices", sa.Integer(), nullable=False),
+        sa.Column("overdue_invoices", sa.Integer(), nullable=False),
         sa.Column("recorded_at", WHEN, nullable=False),
         sa.ForeignKeyConstraint(
             ["administration_id"],
