@@ -97,6 +97,22 @@ class DispatchReport:
         return document
 
 
+@dataclass(frozen=True)
+class Preview:
+    message: RenderedMessage
+    recipient: str | None
+
+
+class _RenderOnly:
+    """The ledger of a dispatcher made only to render: any use of it is a defect, and says so."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"a preview never calls the ledger (asked for {name!r})")
+
+
+_NO_LEDGER: Any = _RenderOnly()
+
+
 @dataclass
 class Dispatcher:
     store: Store
@@ -172,7 +188,7 @@ class Dispatcher:
         self.evidence = EvidenceStore(self.store)
         self.log = log.bind(administration=self.administration.name)
         self.administration_id = self.store.ensure_administration(
-            self.administration.name, self.adapter.platform, self.administration.ledger_reference
+            self.administration.name, self.administration.platform, self.administration.ledger_reference
         )
 
     # --- one run --------------------------------------------------------------------------------------
@@ -509,6 +525,32 @@ class Dispatcher:
         language = str(action.planned.get("language") or "nl")
         name = letter_filename(language, action.stage, action.key[:12])
         return [Attachment(name, letter_pdf(message.letter_html))]
+
+    @classmethod
+    def for_preview(
+        cls, settings: Settings, store: Store, administration: AdministrationBase, clock: Clock
+    ) -> Dispatcher:
+        """A dispatcher that only shows what an action would send: its ledger is never called."""
+        return cls.for_settings(settings, store, _NO_LEDGER, administration, clock)
+
+    def preview(self, action: Action, today: date) -> Preview:
+        """The message an action would send if it went out `today`, rendered from the mirror as it stands (no
+        call to the ledger): what a person reads before approving it. At sending it is made again, from the
+        ledger re-read then, with the invoices' own PDFs beside it."""
+        ids = self.outbox.invoice_ids(action)
+        invoices = sorted(
+            self.store.mirrored_invoices(self.administration_id, ids), key=lambda i: (i.due_date, i.ledger_id)
+        )
+        contact = self.store.contact(self.administration_id, action.contact_ledger_id)
+        stage = self._stage(action)
+        as_letter = action.action == "post" or (stage is not None and stage.is_letter)
+        message = self._render(action, invoices, contact, today, self._deadline(action, today), letter=as_letter)
+        return Preview(message, contact.email if contact else None)
+
+    @staticmethod
+    def letter_of(preview: Preview) -> bytes | None:
+        """The printed letter of a preview, for a stage that is one."""
+        return letter_pdf(preview.message.letter_html) if preview.message.letter_html is not None else None
 
     def _render(
         self,

@@ -479,6 +479,36 @@ class Store:
                 for row, admin_name, contact_name in session.exec(query)
             ]
 
+    def mirrored_invoices(
+        self, administration_id: int, ledger_ids: Collection[str] | None = None
+    ) -> list[domain.Invoice]:
+        """Invoices as the mirror last had them, as the ledger's port gives them (all of the administration's, or
+        those named)."""
+        query = select(Invoice).where(Invoice.administration_id == administration_id)
+        if ledger_ids is not None:
+            query = query.where(col(Invoice.ledger_id).in_(list(ledger_ids)))
+        with self.session() as session:
+            return [
+                domain.Invoice(
+                    ledger_id=row.ledger_id,
+                    number=row.number,
+                    contact_id=row.contact_ledger_id,
+                    invoice_date=row.invoice_date,
+                    due_date=row.due_date,
+                    total=domain.Money(row.total, row.currency),
+                    open_amount=domain.Money(row.open_amount, row.currency),
+                    status=domain.InvoiceStatus(row.status),
+                    ledger_state=row.ledger_state,
+                    version=row.ledger_version,
+                    ledger_reminders_paused=row.ledger_reminders_paused,
+                    language=row.language,
+                    payment_url=row.payment_url,
+                    due_date_assumed=row.due_date_assumed,
+                    recurring=row.recurring,
+                )
+                for row in session.exec(query)
+            ]
+
     def contact(self, administration_id: int, ledger_id: str) -> Contact | None:
         query = select(Contact).where(Contact.administration_id == administration_id, Contact.ledger_id == ledger_id)
         with self.session() as session:

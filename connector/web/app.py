@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -18,7 +19,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.clock import Clock
+from connector.clock import Clock, business_date
 from connector.config import Settings
 from connector.health.status import money as plain_money
 from connector.log import get_logger
@@ -68,6 +69,21 @@ class Site:
     def zone(self) -> Any:
         return self.settings.connector.zone
 
+    def today(self) -> date:
+        """The business date, in the administration's time zone."""
+        return business_date(self.clock, self.settings.connector.zone)
+
+    def administration_id(self, name: str) -> int:
+        """The store's id of a configured administration; 404 for one not configured or never synced."""
+        try:
+            self.settings.administration(name)
+        except KeyError:
+            raise HTTPException(404) from None
+        found = self.store.administration_id(name)
+        if found is None:
+            raise HTTPException(404)
+        return found
+
     def language(self, request: Request) -> str:
         session = session_of(request)
         if session is not None:
@@ -103,9 +119,10 @@ def create_app(site: Site, health: HealthEndpoints) -> Starlette:
         cockpit=cockpit,
     )
     if cockpit:
-        from connector.web import attention, customers, pages, signin
+        from connector.web import attention, customers, messages, pages, signin
 
         routes += signin.routes(site) + pages.routes(site) + customers.routes(site) + attention.routes(site)
+        routes += messages.routes(site)
         routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     else:
         from starlette.routing import Route

@@ -16,7 +16,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connector import decisions
-from connector.clock import business_date
 from connector.domain import InvoiceStatus
 from connector.store.evidence import EvidenceStore
 from connector.store.models import Action, Contact, DeliveryProblem, Invoice, QuarantinedRecord
@@ -115,21 +114,11 @@ def gather_queue(site: Site, name: str, administration_id: int, today: date) -> 
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    def administration_id(name: str) -> int:
-        try:
-            site.settings.administration(name)
-        except KeyError:
-            raise HTTPException(404) from None
-        found = site.store.administration_id(name)
-        if found is None:
-            raise HTTPException(404)
-        return found
-
     def attention(request: Request) -> Response:
         person(request)
         name = request.path_params["name"]
-        today = business_date(site.clock, site.settings.connector.zone)
-        queue = gather_queue(site, name, administration_id(name), today)
+        today = site.today()
+        queue = gather_queue(site, name, site.administration_id(name), today)
         return site.page(
             request,
             "attention.html",
@@ -143,7 +132,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def decide(request: Request) -> Response:
         who = person(request, "controller")
         name = request.path_params["name"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         fields = form(request)
         verb = first(fields, "do") or ""
         keys = set(fields.get("key", []))
@@ -167,7 +156,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def undelivered(request: Request) -> Response:
         who = person(request, "controller")
         name = request.path_params["name"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         fields = form(request)
         contact = first(fields, "contact") or ""
         try:
@@ -186,7 +175,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def unpark(request: Request) -> Response:
         who = person(request, "admin")
         name = request.path_params["name"]
-        administration_id(name)
+        site.administration_id(name)
         OverviewStore(site.store).unpark(name, by=who.signature)
         return RedirectResponse(f"/a/{quote(name)}/attention?done=unparked&count=1", status_code=303)
 

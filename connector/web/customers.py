@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connector.clock import business_date
 from connector.store.customers import CustomerStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.web.app import Site
@@ -23,37 +22,24 @@ KINDS = ("consumer", "business")
 
 
 def routes(site: Site) -> list[BaseRoute]:
-    def administration_id(name: str) -> int:
-        try:
-            site.settings.administration(name)
-        except KeyError:
-            raise HTTPException(404) from None
-        found = site.store.administration_id(name)
-        if found is None:
-            raise HTTPException(404)
-        return found
-
-    def today() -> date:
-        return business_date(site.clock, site.settings.connector.zone)
-
     def customers(request: Request) -> Response:
         person(request)
         name = request.path_params["name"]
         query = request.query_params.get("q", "").strip()
-        rows = CustomerStore(site.store).customers(administration_id(name), today(), query)
+        rows = CustomerStore(site.store).customers(site.administration_id(name), site.today(), query)
         return site.page(request, "customers.html", name=name, rows=rows, query=query)
 
     def customer(request: Request) -> Response:
         person(request)
         name = request.path_params["name"]
         contact_id = request.path_params["contact"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         file = CustomerStore(site.store).file(admin_id, contact_id)
         if file is None:
             raise HTTPException(404)
         workflow = WorkflowStore(site.store)
         config = site.settings.administration(name)
-        day = today()
+        day = site.today()
         upcoming = workflow.next_for_contact(
             admin_id, config, site.settings.policies, contact_id, day, site.settings.rates
         )
@@ -79,7 +65,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def pause(request: Request) -> Response:
         who = person(request, "controller")
         name, invoice_id = request.path_params["name"], request.path_params["invoice"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         fields = form(request)
         reason = first(fields, "reason") or ""
         until_text = first(fields, "until") or ""
@@ -99,7 +85,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def resume(request: Request) -> Response:
         who = person(request, "controller")
         name, invoice_id = request.path_params["name"], request.path_params["invoice"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         workflow = WorkflowStore(site.store)
         contact_id = workflow.contact_of(admin_id, invoice_id)
         if contact_id is None:
@@ -110,7 +96,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def exclude(request: Request) -> Response:
         who = person(request, "controller")
         name, contact_id = request.path_params["name"], request.path_params["contact"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         if site.store.contact(admin_id, contact_id) is None:
             raise HTTPException(404)
         fields = form(request)
@@ -123,7 +109,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def kind(request: Request) -> Response:
         who = person(request, "controller")
         name, contact_id = request.path_params["name"], request.path_params["contact"]
-        admin_id = administration_id(name)
+        admin_id = site.administration_id(name)
         if site.store.contact(admin_id, contact_id) is None:
             raise HTTPException(404)
         chosen = first(form(request), "kind") or ""

@@ -14,7 +14,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connector import decisions
-from connector.clock import business_date
 from connector.config import AdministrationConfig
 from connector.health.status import AdministrationFigures, gather
 from connector.store.models import DailyFigure
@@ -31,7 +30,7 @@ MISSING_ONE_BY_ONE = 20  # administrations without today's figures worked out on
 def routes(site: Site) -> list[BaseRoute]:
     def home(request: Request) -> Response:
         person(request)
-        today = business_date(site.clock, site.settings.connector.zone)
+        today = site.today()
         store = OverviewStore(site.store)
         figures = gather(store, site.settings, detail=False)
         actions, quarantined = store.action_counts(), store.quarantine_counts()
@@ -61,7 +60,7 @@ def routes(site: Site) -> list[BaseRoute]:
         person(request)
         name = request.path_params["name"]
         config = _administration(site, name)
-        today = business_date(site.clock, site.settings.connector.zone)
+        today = site.today()
         store = OverviewStore(site.store)
         (figures,) = gather(store, site.settings, today=today, only=name)
         administration_id = figures.administration_id
@@ -102,7 +101,7 @@ def routes(site: Site) -> list[BaseRoute]:
         who = person(request, "admin")
         name = request.path_params["name"]
         _administration(site, name)
-        today = business_date(site.clock, site.settings.connector.zone)
+        today = site.today()
         note = first(form(request), "note") or None
         went = decisions.approve_administration(site.store, site.settings, name, today, by=who.signature, note=note)
         return RedirectResponse(

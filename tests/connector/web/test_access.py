@@ -25,7 +25,9 @@ PERSONAL = {"/login", "/logout", "/language"}  # what anyone may do for themselv
 def routes(client: TestClient, method: str) -> list[str]:
     """Every route for `method`, with its parameters filled in (the administration is "shop")."""
     return sorted(
-        re.sub(r"\{name\}", "shop", route.path)
+        re.sub(
+            r"\{(\w+)(:int)?\}", lambda found: "1" if found[2] else "shop" if found[1] == "name" else "x", route.path
+        )
         for route in client.app.routes  # type: ignore[attr-defined]
         if isinstance(route, Route) and method in (route.methods or ())
     )
