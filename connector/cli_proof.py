@@ -267,7 +267,11 @@ def bounces_resolve(
                 store, administration_id, contact, by=who, note=note, same_address=same_address
             )
         except decisions.Refused as exc:
-            hint = ", or say --same-address if it was a passing fault" if "still has" in str(exc) else f" of {admin}"
+            hint = (
+                ", or say --same-address if it was a passing fault"
+                if exc.code == "address_unchanged"
+                else f" of {admin}"
+            )
             typer.echo(f"{exc}{hint}", err=True)
             raise typer.Exit(EXIT_CONFIG) from None
     typer.echo(f"{resolved} undelivered message(s) of {contact} resolved by {who}: reminders go on")

@@ -254,9 +254,17 @@ class CockpitSection(BaseModel):
     # it off only for a plain-HTTP address on a private network you trust.
     cookie_secure: bool = True
     proxy_user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # The proxies whose header is believed: every process that can reach the port from one of these addresses
+    # can sign in as anyone, so they must be named (no default).
+    trusted_proxies: list[str] = Field(default_factory=list)
     login_attempts: int = Field(default=5, ge=1, le=100)  # failures per name before it waits `lockout_minutes`
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _proxies_named(self) -> CockpitSection:
+        if self.proxy_user_header and not self.trusted_proxies:
+            raise ValueError("proxy_user_header needs trusted_proxies: the addresses of the proxy that signs people in")
+        return self
 
 
 class PostSection(BaseModel):

@@ -182,7 +182,6 @@ class Daemon:
                 create_app(Site(self.settings, self.store, self.clock), self.endpoints()),
                 section.health_host,
                 section.health_port,
-                trusted_proxies=self.settings.cockpit.trusted_proxies,
             )
             self.health.start()
         workers = min(section.max_concurrent_cycles * WAITING_PER_SLOT, max(len(self.administrations), 1))

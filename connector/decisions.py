@@ -3,6 +3,7 @@ made it in the audit log; each checks the state it expects, so a second click or
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -93,7 +94,11 @@ def postpone(store: Store, action: Action, until: datetime, *, by: str, note: st
 
 
 class Refused(ValueError):
-    """A decision that cannot be taken as asked, with why in words for the person."""
+    """A decision that cannot be taken as asked, with why in words for the person (and as a code for a page)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def resolve_undelivered(
@@ -105,12 +110,14 @@ def resolve_undelivered(
     evidence = EvidenceStore(store)
     problems = [p for p in evidence.problems(administration_id) if p.contact_ledger_id == contact]
     if not problems:
-        raise Refused(f"nothing undelivered for customer {contact!r}")
+        raise Refused(f"nothing undelivered for customer {contact!r}", "nothing_undelivered")
     current = store.contact(administration_id, contact)
     now_at = (current.email if current else None) or ""
-    unchanged = [p for p in problems if p.channel == "email" and p.address.lower() in now_at.lower()]
+    current_addresses = {part.strip().lower() for part in re.split(r"[,;\s]+", now_at) if part.strip()}
+    unchanged = [p for p in problems if p.channel == "email" and p.address.strip().lower() in current_addresses]
     if unchanged and not same_address:
         raise Refused(
-            f"the ledger still has {now_at!r} for this customer: fix it there first (the next sync brings it)"
+            f"the ledger still has {now_at!r} for this customer: fix it there first (the next sync brings it)",
+            "address_unchanged",
         )
     return evidence.resolve_problems(administration_id, contact, by=by, note=note)

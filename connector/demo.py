@@ -32,6 +32,7 @@ from connector.store import Store
 from connector.store.approvals import ApprovalStore
 from connector.store.outbox import AWAITING_APPROVAL, OutboxStore
 from connector.store.overview import OverviewStore
+from connector.store.users import UserStore
 from connector.store.workflow import WorkflowStore
 from connector.workflow.calendar import BusinessCalendar
 
@@ -304,7 +305,10 @@ def run_demo(
         say(f"Ledger simulator:  {simulator.base_url} ({len(ids)} administrations, {invoices} open invoices each)")
         say(f"SMTP sink:         127.0.0.1:{sink.port}, each e-mail saved in {_shown(directory / 'mail')}")
         if daemon.health is not None:
+            password = secrets.token_urlsafe(12)
+            UserStore(daemon.store).add("demo", "admin", by="connector demo", display_name="Demo", password=password)
             say(f"Status page:       {daemon.health.url}/status  (while the demo runs)")
+            say(f"Cockpit:           {daemon.health.url}/  (sign in as demo, password {password})")
         say(
             f"Approved:          {', '.join(NAMES)} under policy 'default', by the demo on your behalf. On a real "
             "ledger nothing is sent until you have read `connector plan` and run `connector approve --admin NAME`."

@@ -250,6 +250,12 @@ class OutboxStore:
         with self.store.session() as session:
             return list(session.exec(query))
 
+    def by_keys(self, administration_id: int, keys: Sequence[str]) -> list[Action]:
+        """An administration's actions with exactly these keys."""
+        query = select(Action).where(Action.administration_id == administration_id, col(Action.key).in_(list(keys)))
+        with self.store.session() as session:
+            return list(session.exec(query.order_by(col(Action.id))))
+
     def by_ids(self, ids: Sequence[int]) -> dict[int, Action]:
         with self.store.session() as session:
             return {a.id: a for a in session.exec(select(Action).where(col(Action.id).in_(list(ids)))) if a.id}

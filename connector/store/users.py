@@ -220,9 +220,19 @@ class UserStore:
             ).one()
         return int(by_name[0]), int(by_address), by_name[1]
 
-    def failed(self, username: str, address: str) -> None:
+    def failed(self, username: str, address: str) -> int:
+        """A sign-in attempt counted as failed (until `forget_failure` says it was not); its id."""
         with self.store.session() as session:
-            session.add(LoginFailure(username=normalised(username)[:64], address=address[:64], at=self.clock.now()))
+            row = LoginFailure(username=normalised(username)[:64], address=address[:64], at=self.clock.now())
+            session.add(row)
+            session.commit()
+            assert row.id is not None
+            return row.id
+
+    def forget_failure(self, attempt: int) -> None:
+        """The attempt succeeded after all."""
+        with self.store.session() as session:
+            session.exec(delete(LoginFailure).where(col(LoginFailure.id) == attempt))
             session.commit()
 
     def prune(self, older_than: datetime) -> None:

@@ -195,7 +195,9 @@ class _SecurityHeaders:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+                own = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(name, value) for name, value in SECURITY_HEADERS if name not in own]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
             await send(message)
 
         await self.app(scope, receive, sending)

@@ -23,7 +23,7 @@ from connector.store.outbox import OutboxStore
 from connector.store.overview import OverviewStore
 from connector.store.workflow import Stop, WorkflowStore
 from connector.web.app import Site
-from connector.web.gate import first, form, person
+from connector.web.gate import first, form, known, person
 
 # A claim on an invoice is barred five years after it fell due (art. 3:307 BW): flagged half a year before.
 LIMITATION_YEARS = 5
@@ -59,6 +59,13 @@ class Queue:
                 self.no_email,
             )
         ) + (self.parked is not None)
+
+
+DONE = ("approve", "reject", "retry", "sent", "not_sent", "undelivered", "unparked")
+
+
+def _count(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
 
 
 def limitation_day(today: date) -> date:
@@ -124,9 +131,9 @@ def routes(site: Site) -> list[BaseRoute]:
             "attention.html",
             name=name,
             queue=queue,
-            done=request.query_params.get("done"),
-            count=request.query_params.get("count"),
-            refused=request.query_params.get("refused"),
+            done=known(request.query_params.get("done"), DONE),
+            count=_count(request.query_params.get("count")),
+            refused=known(request.query_params.get("refused"), ("address_unchanged", "nothing_undelivered")),
         )
 
     def decide(request: Request) -> Response:
@@ -137,8 +144,7 @@ def routes(site: Site) -> list[BaseRoute]:
         verb = first(fields, "do") or ""
         keys = set(fields.get("key", []))
         note = first(fields, "note") or None
-        box = OutboxStore(site.store)
-        chosen = [action for action in box.actions(admin_id) if action.key in keys]
+        chosen = OutboxStore(site.store).by_keys(admin_id, sorted(keys))
         if verb in ("approve", "reject"):
             done = decisions.decide_actions(site.store, chosen, approve=verb == "approve", by=who.signature, note=note)
         elif verb == "retry":
@@ -169,14 +175,15 @@ def routes(site: Site) -> list[BaseRoute]:
                 same_address=first(fields, "same_address") == "1",
             )
         except decisions.Refused as exc:
-            return RedirectResponse(f"/a/{quote(name)}/attention?refused={quote(str(exc))}", status_code=303)
+            return RedirectResponse(f"/a/{quote(name)}/attention?refused={exc.code}", status_code=303)
         return RedirectResponse(f"/a/{quote(name)}/attention?done=undelivered&count=1", status_code=303)
 
     def unpark(request: Request) -> Response:
         who = person(request, "admin")
         name = request.path_params["name"]
         site.administration_id(name)
-        OverviewStore(site.store).unpark(name, by=who.signature)
+        if not OverviewStore(site.store).unpark(name, by=who.signature):
+            return RedirectResponse(f"/a/{quote(name)}/attention", status_code=303)  # it was not parked (any more)
         return RedirectResponse(f"/a/{quote(name)}/attention?done=unparked&count=1", status_code=303)
 
     return [

@@ -15,10 +15,11 @@ from starlette.routing import BaseRoute, Route
 from connector.store.customers import CustomerStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.web.app import Site
-from connector.web.gate import first, form, person
+from connector.web.gate import first, form, known, person
 from connector.web.timeline import timeline
 
 KINDS = ("consumer", "business")
+DONE = ("paused", "already_paused", "resumed", "excluded", "included", "kind")
 
 
 def routes(site: Site) -> list[BaseRoute]:
@@ -56,7 +57,7 @@ def routes(site: Site) -> list[BaseRoute]:
             held=held,
             reasons=HOLD_REASONS,
             today=day,
-            done=request.query_params.get("done"),
+            done=known(request.query_params.get("done"), DONE),
         )
 
     def back(name: str, contact_id: str, done: str) -> Response:
@@ -75,10 +76,14 @@ def routes(site: Site) -> list[BaseRoute]:
             until = date.fromisoformat(until_text) if until_text else None
         except ValueError:
             raise HTTPException(400, "until: a date (YYYY-MM-DD)") from None
+        if until is not None and until < site.today():
+            raise HTTPException(400, "until: today or later")
         workflow = WorkflowStore(site.store)
         contact_id = workflow.contact_of(admin_id, invoice_id)
         if contact_id is None:
             raise HTTPException(404)
+        if workflow.active_holds(admin_id, [invoice_id], site.today()):
+            return back(name, contact_id, "already_paused")  # a second click, or another person was first
         workflow.hold(admin_id, invoice_id, reason, until, first(fields, "note") or None, by=who.signature)
         return back(name, contact_id, "paused")
 

@@ -28,6 +28,7 @@ SESSION_COOKIE = "connector_session"
 LOGIN_COOKIE = "connector_login"  # the sign-in form's CSRF token, before there is a session
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_LIMIT = 1024 * 1024
+FIELDS = 2000  # more fields than any form of ours has (a bulk decision on many actions included)
 
 
 class NotSignedIn(Exception):
@@ -69,6 +70,11 @@ def first(fields: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def known(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    """A value from the query string, when it is one the page knows (never shown or formatted otherwise)."""
+    return value if value in allowed else None
+
+
 def csrf_token(request: Request) -> str:
     session = session_of(request)
     if session is not None:
@@ -100,11 +106,14 @@ class Gate:
             cookies.append(cookie(self.section, LOGIN_COOKIE, state["login_csrf"], max_age=3600))
         if scope["method"] in UNSAFE:
             body = await _body(receive)
+            if body is None:
+                await PlainTextResponse("Refused: the form is too large.", status_code=413)(scope, receive, send)
+                return
             refusal = self._refusal(request, session, body)
             if refusal is not None:
                 await PlainTextResponse(refusal, status_code=403)(scope, receive, send)
                 return
-            state["form"] = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            state["form"] = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=FIELDS)
             receive = _replay(body)
         await self.app(scope, receive, _with_cookies(send, cookies))
 
@@ -127,13 +136,12 @@ class Gate:
             return PlainTextResponse(
                 f"No cockpit account for {name!r}: an admin adds it with `connector users add`.", status_code=403
             )
-        token, session = self.users.start_session(found, lifetime(self.section), _address(request))
+        token, session = self.users.start_session(found, lifetime(self.section), address(request, self.section))
         cookies.append(session_cookie(self.section, token))
         return session
 
     def _from_trusted_proxy(self, request: Request) -> bool:
-        peer = request.scope.get("client")
-        return peer is not None and peer[0] in self.section.trusted_proxies
+        return _peer(request) in self.section.trusted_proxies
 
     # --- CSRF ------------------------------------------------------------------------------------------
 
@@ -146,7 +154,7 @@ class Gate:
         content_type = request.headers.get("content-type", "")
         given = request.headers.get("x-csrf-token")
         if given is None and content_type.startswith("application/x-www-form-urlencoded"):
-            given = first(parse_qs(body.decode("utf-8", "replace")), "csrf")
+            given = first(parse_qs(body.decode("utf-8", "replace"), max_num_fields=FIELDS), "csrf")
         if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
             return "Refused: the form's security token is missing or out of date. Reload the page and try again."
         return None
@@ -180,11 +188,24 @@ def _same_site(origin: str, request: Request) -> bool:
     return given.netloc == host
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
+def _peer(request: Request) -> str:
+    """Who opened the connection (uvicorn is told not to rewrite it from X-Forwarded-For)."""
+    peer = request.scope.get("client")
+    return str(peer[0]) if peer else ""
 
 
-async def _body(receive: Receive) -> bytes:
+def address(request: Request, section: CockpitSection) -> str:
+    """The person's address: the connection's, or behind a trusted proxy the last one it added to
+    X-Forwarded-For (what a client writes there itself is never believed)."""
+    peer = _peer(request)
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in section.trusted_proxies:
+        return forwarded.split(",")[-1].strip()[:64]
+    return peer
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The request's body, or None when it is larger than a form of ours can be."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -194,7 +215,7 @@ async def _body(receive: Receive) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > FORM_LIMIT:
-            break
+            return None
         chunks.append(chunk)
         if not message.get("more_body", False):
             break

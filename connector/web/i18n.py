@@ -37,8 +37,8 @@ TEXTS: dict[str, str] = {
         "Deze verbinding is niet beveiligd: de sessiecookie gaat alleen over HTTPS, dus inloggen blijft niet bewaard."
     ),
     "You do not have the rights for this.": "U hebt hiervoor geen rechten.",
-    "Your role ({role}) may look but not change; ask an admin for the role {needed}.": (
-        "Uw rol ({role}) mag kijken maar niets wijzigen; vraag een beheerder om de rol {needed}."
+    "Your role ({role}) may not do this; it takes the role {needed}.": (
+        "Uw rol ({role}) mag dit niet; hiervoor is de rol {needed} nodig."
     ),
     "Not found": "Niet gevonden",
     "Something went wrong": "Er ging iets mis",
@@ -47,7 +47,7 @@ TEXTS: dict[str, str] = {
         "De pagina kon niet worden gemaakt ({error}). Er is niets gewijzigd. Probeer het zo opnieuw; blijft het, "
         "dan staat in het log van `connector run` waarom."
     ),
-    "viewer": "kijker",
+    "viewer": "alleen lezen",
     "controller": "credit controller",
     "admin": "beheerder",
     # overview
@@ -85,7 +85,7 @@ TEXTS: dict[str, str] = {
     "Sort by {column}": "Sorteer op {column}",
     "ascending": "oplopend",
     "descending": "aflopend",
-    "Business date {day}": "Werkdag {day}",
+    "Business date {day}": "Stand per {day}",
     # an administration
     "Breadcrumb": "Kruimelpad",
     "This administration": "Deze administratie",
@@ -124,8 +124,8 @@ TEXTS: dict[str, str] = {
     "Customers": "Klanten",
     "Customer": "Klant",
     "Name, e-mail or number": "Naam, e-mail of nummer",
-    "{count} customers": "{count} klanten",
-    "with open invoices": "met openstaande facturen",
+    "Customers found: {count}": "Gevonden klanten: {count}",
+    "Customers with open invoices: {count}": "Klanten met openstaande facturen: {count}",
     "E-mail": "E-mail",
     "Oldest due date": "Oudste vervaldatum",
     "excluded": "uitgesloten",
@@ -163,7 +163,7 @@ TEXTS: dict[str, str] = {
         "Eerst wat gepland is, dan wat er gebeurde, nieuwste eerst."
     ),
     "until {day}": "tot {day}",
-    "call": "belverzoek",
+    "call": "beltaak",
     "reminder": "herinnering",
     "aanmaning": "aanmaning",
     "ingebrekestelling": "ingebrekestelling (14-dagenbrief)",
@@ -181,6 +181,13 @@ TEXTS: dict[str, str] = {
     "done_excluded": "Uitgesloten. Deze klant krijgt geen herinneringen meer.",
     "done_included": "Weer meegenomen in de herinneringen.",
     "done_kind": "Opgeslagen.",
+    "done_already_paused": "Deze factuur was al gepauzeerd; er is niets gewijzigd.",
+    "done_unchanged": "Niet uitgesteld: de actie was intussen al verstuurd of gewijzigd.",
+    "refused_address_unchanged": (
+        "Het pakket heeft nog het adres dat niet aankwam: pas het daar eerst aan (de volgende synchronisatie neemt "
+        "het over), of vink aan dat het adres toch klopte."
+    ),
+    "refused_nothing_undelivered": "Voor deze klant staat niets meer open dat niet aankwam.",
     "invoice_seen": "factuur binnengekomen",
     "invoice_paid": "factuur betaald",
     "invoice_cancelled": "factuur gecrediteerd",
@@ -191,7 +198,7 @@ TEXTS: dict[str, str] = {
     "contact_override": "klantinstelling gewijzigd",
     "approved": "goedgekeurd",
     "rejected": "afgewezen",
-    "retry_requested": "opnieuw proberen",
+    "retry_requested": "opnieuw geprobeerd",
     "resolved_as_sent": "vastgesteld als verstuurd",
     "resolved_as_not_sent": "vastgesteld als niet verstuurd",
     "postponed": "uitgesteld",
@@ -207,14 +214,14 @@ TEXTS: dict[str, str] = {
     "undelivered": "niet bezorgd",
     "failed": "mislukt",
     "review": "na te gaan",
-    "dropped": "vervallen",
+    "dropped": "niet meer nodig",
     # a message, an invoice
     "For {customer}, about {invoices}.": "Voor {customer}, over {invoices}.",
     "Reference {reference}": "Kenmerk {reference}",
     "planned on {day}": "gepland op {day}",
     "went out {when}": "verstuurd {when}",
     "Postpone": "Uitstellen",
-    "Not before": "Niet voor",
+    "Not before": "Niet vóór",
     "Handed over {when}": "Overgedragen {when}",
     "To": "Aan",
     "Channel": "Kanaal",
@@ -245,7 +252,7 @@ TEXTS: dict[str, str] = {
     "Step": "Stap",
     "Planned on": "Gepland op",
     "Why": "Waarom",
-    "Nothing waits for a person.": "Er wacht niets op een mens.",
+    "Nothing waits for a person.": "Er is niets te doen.",
     "Parked": "Geparkeerd",
     "Try again (the credentials are fixed)": "Opnieuw proberen (de inloggegevens zijn hersteld)",
     "Awaiting approval": "Wacht op goedkeuring",
@@ -256,11 +263,11 @@ TEXTS: dict[str, str] = {
     "verb_retry": "Opnieuw proberen",
     "verb_sent": "Het is verstuurd",
     "verb_not_sent": "Het is niet verstuurd: versturen",
-    "attention_done_approve": "{count} goedgekeurd: gaat uit bij de volgende verzending, binnen het verzendvenster.",
-    "attention_done_reject": "{count} afgewezen: gaat nooit uit.",
-    "attention_done_retry": "{count} worden opnieuw geprobeerd bij de volgende verzending.",
-    "attention_done_sent": "{count} vastgesteld als verstuurd.",
-    "attention_done_not_sent": "{count} gaan alsnog uit bij de volgende verzending.",
+    "attention_done_approve": "Goedgekeurd: {count}. Gaat uit bij de volgende verzending, binnen het verzendvenster.",
+    "attention_done_reject": "Afgewezen: {count}. Gaat nooit uit.",
+    "attention_done_retry": "Opnieuw te proberen bij de volgende verzending: {count}.",
+    "attention_done_sent": "Vastgesteld als verstuurd: {count}.",
+    "attention_done_not_sent": "Gaat alsnog uit bij de volgende verzending: {count}.",
     "attention_done_undelivered": (
         "Opgelost: de herinneringen gaan verder, het bericht gaat opnieuw naar het nieuwe adres."
     ),
@@ -294,6 +301,13 @@ ENGLISH: dict[str, str] = {
     "done_excluded": "Excluded. This customer gets no more reminders.",
     "done_included": "Included in the reminders again.",
     "done_kind": "Saved.",
+    "done_already_paused": "This invoice was already paused; nothing changed.",
+    "done_unchanged": "Not postponed: the action had gone out or changed meanwhile.",
+    "refused_address_unchanged": (
+        "The ledger still has the address that did not work: fix it there first (the next sync brings it), or tick "
+        "that the address was right after all."
+    ),
+    "refused_nothing_undelivered": "Nothing undelivered is open for this customer any more.",
     "done_postponed": "Postponed: it goes out no earlier than the day chosen, if it is still due then.",
     "verb_approve": "Approve",
     "verb_reject": "Reject",
@@ -334,6 +348,8 @@ def translator(language: str) -> Callable[..., str]:
     catalog = TEXTS if language == "nl" else ENGLISH
 
     def translate(text: str, **values: object) -> str:
+        if text not in TEXTS and text not in ENGLISH:
+            return text  # not ours (a value from a request or the ledger): shown as it is, never formatted
         words = catalog.get(text, text)
         return words.format(**values) if values else words
 

@@ -22,18 +22,19 @@ from connector.store.models import Action
 from connector.store.outbox import OutboxStore
 from connector.store.workflow import HOLD_REASONS, WorkflowStore
 from connector.web.app import Site
-from connector.web.gate import first, form, person
+from connector.web.gate import first, form, known, person
 
 NOT_GONE = ("pending", "awaiting_approval", "failed")  # what a preview shows: a message that has not left
 SHOWN = ("email", "post")  # actions with a message to show (a call task or a handover has none)
 # A kept e-mail's HTML shown in a frame that may run nothing, load nothing and submit nothing.
-SANDBOXED = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+SANDBOXED = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; frame-ancestors 'self'"
+FRAMED = {"Content-Security-Policy": SANDBOXED, "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
 
 
 def routes(site: Site) -> list[BaseRoute]:
     def action_of(name: str, key: str) -> Action:
         admin_id = site.administration_id(name)
-        found = [a for a in OutboxStore(site.store).find(key) if a.administration_id == admin_id and a.key == key]
+        found = OutboxStore(site.store).by_keys(admin_id, [key])
         if not found:
             raise HTTPException(404)
         return found[0]
@@ -60,7 +61,7 @@ def routes(site: Site) -> list[BaseRoute]:
             mails=mails,
             customer=contacts.get(action.contact_ledger_id, action.contact_ledger_id),
             invoices=invoices,
-            done=request.query_params.get("done"),
+            done=known(request.query_params.get("done"), ("postponed", "unchanged")),
             preview=upcoming,
         )
 
@@ -75,11 +76,7 @@ def routes(site: Site) -> list[BaseRoute]:
                     break
                 content = part.get_content()
                 media = "text/html" if part.get_content_type() == "text/html" else "text/plain"
-                return Response(
-                    content,
-                    media_type=f"{media}; charset=utf-8",
-                    headers={"Content-Security-Policy": SANDBOXED, "Cache-Control": "no-store"},
-                )
+                return Response(content, media_type=f"{media}; charset=utf-8", headers=FRAMED)
         raise HTTPException(404)
 
     def file(request: Request) -> Response:
@@ -109,11 +106,7 @@ def routes(site: Site) -> list[BaseRoute]:
         person(request)
         name, key = request.path_params["name"], request.path_params["key"]
         shown = preview_of(name, action_of(name, key))
-        return Response(
-            shown.message.html,
-            media_type="text/html; charset=utf-8",
-            headers={"Content-Security-Policy": SANDBOXED, "Cache-Control": "no-store"},
-        )
+        return Response(shown.message.html, media_type="text/html; charset=utf-8", headers=FRAMED)
 
     def preview_letter(request: Request) -> Response:
         person(request)
@@ -127,6 +120,7 @@ def routes(site: Site) -> list[BaseRoute]:
             media_type="application/pdf",
             headers={
                 "Content-Disposition": f"inline; filename=voorbeeld-{action.stage}-{action.key[:12]}.pdf",
+                "Content-Security-Policy": SANDBOXED,
                 "Cache-Control": "no-store",
             },
         )
@@ -144,8 +138,10 @@ def routes(site: Site) -> list[BaseRoute]:
         if action.status != "pending" or day <= today:
             raise HTTPException(400, "only an action ready to go can be postponed, to a later day")
         until = datetime.combine(day, time(0), site.zone)
-        decisions.postpone(site.store, action, until, by=who.signature, note=first(fields, "note") or None)
-        return RedirectResponse(f"/a/{quote(name)}/m/{key}?done=postponed", status_code=303)
+        moved = decisions.postpone(site.store, action, until, by=who.signature, note=first(fields, "note") or None)
+        return RedirectResponse(
+            f"/a/{quote(name)}/m/{key}?done={'postponed' if moved else 'unchanged'}", status_code=303
+        )
 
     def invoice(request: Request) -> Response:
         person(request)

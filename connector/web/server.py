@@ -18,7 +18,7 @@ log = get_logger("web")
 class WebServer:
     """Serves an ASGI application on host:port (0: a free port) until `stop`."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, trusted_proxies: list[str] | None = None) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -28,8 +28,7 @@ class WebServer:
                 app,
                 log_config=None,  # our own logging; uvicorn's access log stays off
                 access_log=False,
-                proxy_headers=bool(trusted_proxies),
-                forwarded_allow_ips=trusted_proxies or [],
+                proxy_headers=False,  # the gate reads X-Forwarded-For, and only from a trusted proxy
                 server_header=False,
                 timeout_graceful_shutdown=2,
             )

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from connector.log import get_logger
 from connector.web import i18n
 from connector.web.app import Site
-from connector.web.gate import SESSION_COOKIE, first, form, lifetime, person, session_cookie, session_of
+from connector.web.gate import SESSION_COOKIE, address, first, form, lifetime, person, session_cookie, session_of
 
 log = get_logger("web")
 ADDRESS_FACTOR = 4  # one office's address may hold several people mistyping
@@ -37,25 +37,27 @@ def routes(site: Site) -> list[BaseRoute]:
         username = (first(fields, "username") or "").strip()
         password = first(fields, "password") or ""
         target = _next(first(fields, "next"))
-        address = request.client.host if request.client else ""
+        where = address(request, section)
         since = site.clock.now() - window
-        by_name, by_address, latest = site.users.failures(username, address, since)
+        by_name, by_address, latest = site.users.failures(username, where, since)
         if by_name >= section.login_attempts or by_address >= section.login_attempts * ADDRESS_FACTOR:
             language = site.language(request)
             until = (latest or site.clock.now()) + window
             message = i18n.translator(language)(
                 "Too many failed attempts. Try again after {time}.", time=i18n.moment(until, site.zone, language)
             )
-            log.warning("web.sign_in_locked", username=username, address=address)
+            log.warning("web.sign_in_locked", username=username, address=where)
             return site.page(request, "login.html", status_code=429, next=target, error=message, username=username)
+        # Counted as failed before the password is checked, so parallel guesses cannot outrun the limit.
+        attempt = site.users.failed(username, where)
         found = site.users.verify(username, password)
         if found is None:
-            site.users.failed(username, address)
-            log.info("web.sign_in_failed", username=username, address=address)
+            log.info("web.sign_in_failed", username=username, address=where)
             error = i18n.translator(site.language(request))("The name or the password is not right.")
             return site.page(request, "login.html", status_code=401, next=target, error=error, username=username)
-        token, _ = site.users.start_session(found, lifetime(section), address)
-        log.info("web.signed_in", username=found.username, address=address)
+        site.users.forget_failure(attempt)
+        token, _ = site.users.start_session(found, lifetime(section), where)
+        log.info("web.signed_in", username=found.username, address=where)
         response = RedirectResponse(target, status_code=303)
         response.headers.append("set-cookie", session_cookie(section, token))
         return response

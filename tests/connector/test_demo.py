@@ -64,6 +64,7 @@ def test_demo_plays_45_days_and_its_summary_matches_the_sink_and_the_ledger(tmp_
 
     out = result.stdout
     assert "Summary after 45 days" in out and "Status page:" in out and ".eml" in out
+    assert re.search(r"Cockpit: +http://127\.0\.0\.1:\d+/  \(sign in as demo, password \S+\)", out)
     # It approves its own administrations, says so, and names the step a real ledger needs.
     assert "Approved:          bakkerij, installatie under policy 'default', by the demo on your behalf." in out
     assert "`connector approve --admin NAME`" in out

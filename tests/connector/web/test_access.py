@@ -40,7 +40,7 @@ def test_no_page_without_a_session(client: TestClient) -> None:
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/login?next="), path
-    assert client.get("/status.json").status_code == 200  # no status_token configured: the tools' JSON as before
+    assert client.get("/status.json").status_code == 401  # customer data: a session, or the token when there is one
 
 
 def test_a_post_without_the_pages_csrf_token_is_refused(client: TestClient, daemon: Daemon) -> None:
@@ -145,3 +145,26 @@ def test_the_reverse_proxys_header_signs_in_only_when_it_comes_from_the_proxy(
                 assert client.get("/", headers={"X-Remote-User": "mallory"}).status_code == 403  # no such account
     finally:
         daemon.close()
+
+
+def test_the_proxy_header_wants_its_proxies_named() -> None:
+    from connector.config import ConfigError, settings_from_dict
+
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({"cockpit": {"proxy_user_header": "X-Remote-User"}}, environ={})
+    assert any(problem.startswith("cockpit:") and "trusted_proxies" in problem for problem in caught.value.problems)
+
+
+def test_a_form_larger_than_any_of_ours_is_refused_not_cut_short(client: TestClient, daemon: Daemon) -> None:
+    sign_in(client, daemon, "anna", "admin")
+    token = csrf_of(client.get("/").text)
+    answer = client.post("/language", data={"csrf": token, "language": "en", "pad": "x" * (1024 * 1024 + 1)})
+    assert answer.status_code == 413
+
+
+def test_query_values_are_never_formatted_or_shown_unless_the_page_knows_them(
+    client: TestClient, daemon: Daemon
+) -> None:
+    sign_in(client, daemon, "vera", "viewer")
+    page = client.get("/a/shop/attention", params={"done": "{count:>99999999}", "count": "x", "refused": "<b>hi</b>"})
+    assert page.status_code == 200 and len(page.text) < 100_000 and "<b>hi</b>" not in page.text

@@ -55,11 +55,11 @@ def test_actions_awaiting_approval_are_approved_and_rejected_in_bulk(waiting: Da
         answer = client.post(
             "/a/shop/attention", data={"csrf": csrf_of(page), "do": "reject", "key": [first], "note": "klant belt zelf"}
         )
-        assert "1 afgewezen" in answer.text
+        assert "Afgewezen: 1." in answer.text
         answer = client.post("/a/shop/attention", data={"csrf": csrf_of(answer.text), "do": "approve", "key": rest})
-        assert f"{len(rest)} goedgekeurd" in answer.text
+        assert f"Goedgekeurd: {len(rest)}." in answer.text
         again = client.post("/a/shop/attention", data={"csrf": csrf_of(answer.text), "do": "approve", "key": rest})
-        assert "0 goedgekeurd" in again.text  # a second click changes nothing
+        assert "Goedgekeurd: 0." in again.text  # a second click changes nothing
     statuses = {action.key: action.status for action in box.actions(administration_id)}
     assert statuses[first] == "rejected" and all(statuses[key] == "pending" for key in rest)
     with waiting.store.session() as session:

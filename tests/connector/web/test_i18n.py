@@ -13,8 +13,10 @@ TEMPLATES = Path(i18n.__file__).parent / "templates"
 STATES = ("ready", "not ready", "parked", "awaiting approval")  # a row's state, shown through _()
 # Texts the pages name by joining words: a timeline entry's kind, what was just done on a customer's page.
 JOINED = [f"kind_{kind}" for kind in ("sent", "planned", "person", "ledger", "problem")] + [
-    f"done_{done}" for done in ("paused", "resumed", "excluded", "included", "kind", "postponed")
+    f"done_{done}"
+    for done in ("paused", "already_paused", "resumed", "excluded", "included", "kind", "postponed", "unchanged")
 ]
+JOINED += ["refused_address_unchanged", "refused_nothing_undelivered"]
 JOINED += [f"verb_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent")]
 JOINED += [
     f"attention_done_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent", "undelivered", "unparked")
