@@ -23,6 +23,7 @@ from babel.lists import format_list
 from babel.numbers import format_currency
 from jinja2 import (
     ChoiceLoader,
+    DictLoader,
     FileSystemLoader,
     PackageLoader,
     StrictUndefined,
@@ -172,15 +173,36 @@ def _environment(override_dir: str | None) -> SandboxedEnvironment:
     return env
 
 
+PARTS = ("subject.txt", "txt", "html", "note.txt")  # a stage's template set, per language
+
+
 class MessageRenderer:
-    def __init__(self, override_dir: Path | None = None) -> None:
-        self.env = _environment(str(override_dir.resolve()) if override_dir is not None else None)
+    def __init__(self, override_dir: Path | None = None, drafts: Mapping[str, str] | None = None) -> None:
+        """`drafts`: template texts by name (`nl/reminder.html`) used instead of the files, for a person trying
+        out a change before saving it (compiled afresh, never cached)."""
+        self.override_dir = str(override_dir.resolve()) if override_dir is not None else None
+        base = _environment(self.override_dir)
+        self.env = base
+        if drafts:
+            assert base.loader is not None
+            self.env = base.overlay(loader=ChoiceLoader([DictLoader(dict(drafts)), base.loader]), cache_size=0)
+
+    def source(self, name: str) -> tuple[str, bool]:
+        """A template's text, and whether it comes from the override folder rather than the built-in set."""
+        assert self.env.loader is not None
+        text, filename, _ = self.env.loader.get_source(self.env, name)
+        overridden = self.override_dir is not None and filename is not None and filename.startswith(self.override_dir)
+        return text, overridden
+
+    def check(self, name: str) -> None:
+        """Compile a template (raises TemplateSyntaxError with the line)."""
+        self.env.get_template(name)
 
     def missing(self, template: str) -> list[str]:
         """The files a stage's template set lacks, in any language (checked by `connector check-config`)."""
         absent = []
         for language in LANGUAGES:
-            for part in ("subject.txt", "txt", "html", "note.txt"):
+            for part in PARTS:
                 try:
                     self.env.get_template(f"{language}/{template}.{part}")
                 except TemplateNotFound:
@@ -193,7 +215,7 @@ class MessageRenderer:
         language = context.language if context.language in LANGUAGES else "nl"
         variables = self._variables(context, language)
         parts = {}
-        for part in ("subject.txt", "txt", "html", "note.txt"):
+        for part in PARTS:
             parts[part] = self._template(language, template, part).render(variables)
         letter_html = None
         if letter:

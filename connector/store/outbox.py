@@ -250,6 +250,19 @@ class OutboxStore:
         with self.store.session() as session:
             return list(session.exec(query))
 
+    def latest_with_template(self, template: str, administration_id: int) -> Action | None:
+        """The administration's most recent action whose message is made from `template`."""
+        query = (
+            select(Action)
+            .where(Action.administration_id == administration_id, col(Action.action).in_(["email", "post"]))
+            .order_by(col(Action.id).desc())
+        )
+        with self.store.session() as session:
+            for action in session.exec(query.limit(500)):
+                if str(action.planned.get("template") or action.stage) == template:
+                    return action
+        return None
+
     def by_keys(self, administration_id: int, keys: Sequence[str]) -> list[Action]:
         """An administration's actions with exactly these keys."""
         query = select(Action).where(Action.administration_id == administration_id, col(Action.key).in_(list(keys)))

@@ -508,13 +508,14 @@ class WorkflowStore:
 
     # --- audit log ------------------------------------------------------------------------------------
 
-    def audit(self, administration_id: int, event: str, **kwargs: Any) -> None:
+    def audit(self, administration_id: int | None, event: str, **kwargs: Any) -> None:
+        """An entry in the audit log (`administration_id` None: one that concerns no one administration)."""
         with self.store.session() as session, session.begin():
             session.add(self._entry(administration_id, event, **kwargs))
 
     def _entry(
         self,
-        administration_id: int,
+        administration_id: int | None,
         event: str,
         *,
         invoice: str | None = None,

@@ -119,10 +119,10 @@ def create_app(site: Site, health: HealthEndpoints) -> Starlette:
         cockpit=cockpit,
     )
     if cockpit:
-        from connector.web import attention, customers, messages, pages, signin
+        from connector.web import attention, customers, editor, messages, pages, signin
 
         routes += signin.routes(site) + pages.routes(site) + customers.routes(site) + attention.routes(site)
-        routes += messages.routes(site)
+        routes += messages.routes(site) + editor.routes(site)
         routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     else:
         from starlette.routing import Route

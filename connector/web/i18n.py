@@ -247,6 +247,33 @@ TEXTS: dict[str, str] = {
     ),
     "The letter as PDF": "De brief als PDF",
     "The e-mail as it would go out": "De e-mail zoals hij zou uitgaan",
+    # templates
+    "Templates": "Sjablonen",
+    "Your own templates are saved in {folder} and override the built-in ones file by file.": (
+        "Uw eigen sjablonen worden bewaard in {folder} en vervangen de ingebouwde bestand voor bestand."
+    ),
+    "The built-in templates are in use. To change them here, set templates_dir in [connector].": (
+        "De ingebouwde sjablonen zijn in gebruik. Zet templates_dir in [connector] om ze hier te wijzigen."
+    ),
+    "Saved. The next message of this step uses it.": "Opgeslagen. Het volgende bericht van deze stap gebruikt het.",
+    "Not saved:": "Niet opgeslagen:",
+    "Text": "Tekst",
+    "part_subject.txt": "Onderwerp",
+    "part_txt": "Tekst (platte e-mail)",
+    "part_html": "HTML (e-mail en brief)",
+    "part_note.txt": "Notitie in het pakket",
+    "your own": "eigen",
+    "In the text: c (the message: c.contact_name, c.company_name, c.principal, c.deadline and the rest), invoices "
+    "(each with number, due_date, open_amount), consumer (true for a consumer), paper (true in the printed letter). "
+    "Amounts with |money, dates with |day.": (
+        "In de tekst: c (het bericht: c.contact_name, c.company_name, c.principal, c.deadline en de rest), invoices "
+        "(elk met number, due_date, open_amount), consumer (waar voor een consument), paper (waar in de gedrukte "
+        "brief). Bedragen met |money, datums met |day."
+    ),
+    "Show the preview": "Voorbeeld tonen",
+    "Check and save": "Controleren en opslaan",
+    "Preview on a real message": "Voorbeeld op een echt bericht",
+    "No message of this step yet to show it on.": "Er is nog geen bericht van deze stap om het op te tonen.",
     # attention
     "Select": "Selecteren",
     "Step": "Stap",
@@ -309,6 +336,10 @@ ENGLISH: dict[str, str] = {
     ),
     "refused_nothing_undelivered": "Nothing undelivered is open for this customer any more.",
     "done_postponed": "Postponed: it goes out no earlier than the day chosen, if it is still due then.",
+    "part_subject.txt": "Subject",
+    "part_txt": "Text (plain e-mail)",
+    "part_html": "HTML (e-mail and letter)",
+    "part_note.txt": "Note in the ledger",
     "verb_approve": "Approve",
     "verb_reject": "Reject",
     "verb_retry": "Try again",

@@ -16,11 +16,13 @@ from adapters.moneybird.simulator import MoneybirdSimulator
 from connector.clock import ManualClock
 from connector.daemon import Daemon
 from connector.store.approvals import ApprovalStore
+from connector.store.outbox import OutboxStore
 from connector.store.overview import OverviewStore
 from connector.store.users import UserStore
 from connector.web.app import Site, create_app
 from connector.web.server import WebServer
 from tests.connector.web.conftest import synced_daemon
+from tests.support.approvals import approve
 from tests.support.browser import accessibility_problems, chromium, screenshot
 from tests.support.web import PASSWORD
 
@@ -119,3 +121,34 @@ def test_pause_an_invoice_for_a_dispute_and_see_the_timeline_change(page: Page) 
     expect(page.get_by_role("row").nth(1)).to_contain_text("gepauzeerd: geschil")
     assert accessibility_problems(page) == []
     screenshot(page, "cockpit-customer-timeline.png")
+
+
+def test_a_message_waiting_to_go_is_shown_in_its_frame_as_it_would_go_out(
+    page: Page, served: tuple[str, Daemon]
+) -> None:
+    _, daemon = served
+    approve(daemon.store, daemon.settings.enabled_administrations, daemon.settings.policies)
+    daemon.cycle("shop")  # planned; without an SMTP server configured, the e-mails wait
+    administration_id = daemon.store.administration_id("shop") or 0
+    box = OutboxStore(daemon.store)
+    waiting = [a for a in box.actions(administration_id, ["pending"]) if a.action == "email"]
+    assert waiting, "no e-mail waiting: the test would prove nothing"
+    action = waiting[0]
+    numbers = [v.number for v in daemon.store.invoices("shop") if v.ledger_id in box.invoice_ids(action)]
+    page.goto(f"/login?next=/a/shop/m/{action.key}")
+    page.get_by_label("Gebruikersnaam").fill("anna")
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Inloggen").click()
+    expect(page.get_by_role("heading", name="Zoals het vandaag zou uitgaan")).to_be_visible()
+    frame = page.frame_locator("iframe.mail")
+    for number in numbers:
+        expect(frame.get_by_text(number).first).to_be_visible()  # the frame is allowed, and shows the e-mail
+    assert accessibility_problems(page) == []
+    screenshot(page, "cockpit-message-preview.png")
+
+    page.get_by_role("link", name="Sjablonen").click()
+    page.get_by_role("link", name="reminder (nl)").click()
+    expect(page.get_by_label("Onderwerp")).to_have_value(re.compile("^Herinnering"))
+    expect(page.get_by_role("region", name="Voorbeeld op een echt bericht")).to_contain_text("Herinnering")
+    assert accessibility_problems(page) == []
+    screenshot(page, "cockpit-template.png")

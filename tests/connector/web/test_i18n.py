@@ -17,6 +17,7 @@ JOINED = [f"kind_{kind}" for kind in ("sent", "planned", "person", "ledger", "pr
     for done in ("paused", "already_paused", "resumed", "excluded", "included", "kind", "postponed", "unchanged")
 ]
 JOINED += ["refused_address_unchanged", "refused_nothing_undelivered"]
+JOINED += [f"part_{part}" for part in ("subject.txt", "txt", "html", "note.txt")]
 JOINED += [f"verb_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent")]
 JOINED += [
     f"attention_done_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent", "undelivered", "unparked")
