@@ -19,6 +19,7 @@ from connector.web.gate import first, form, known, person
 from connector.web.timeline import timeline
 
 KINDS = ("consumer", "business")
+INVOICES_SHOWN = 500  # the list shows this many of what matches, oldest due first; the count says how many
 DONE = ("paused", "already_paused", "resumed", "excluded", "included", "kind")
 
 
@@ -29,6 +30,38 @@ def routes(site: Site) -> list[BaseRoute]:
         query = request.query_params.get("q", "").strip()
         rows = CustomerStore(site.store).customers(site.administration_id(name), site.today(), query)
         return site.page(request, "customers.html", name=name, rows=rows, query=query)
+
+    def invoices(request: Request) -> Response:
+        person(request)
+        name = request.path_params["name"]
+        admin_id = site.administration_id(name)
+        params = request.query_params
+        state = known(params.get("state"), ("open", "closed", "all")) or "open"
+        query = params.get("q", "").strip().lower()
+        overdue_only = params.get("overdue") == "1"
+        today = site.today()
+        held = WorkflowStore(site.store).active_holds(
+            admin_id, [view.ledger_id for view in site.store.invoices(name, "open")], today
+        )
+        paused_only = params.get("paused") == "1"
+        rows = [
+            view
+            for view in site.store.invoices(name, state)  # type: ignore[arg-type]
+            if (not query or query in (view.number or "").lower() or query in (view.contact_name or "").lower())
+            and (not overdue_only or (view.state == "open" and view.due_date < today))
+            and (not paused_only or view.ledger_id in held)
+        ]
+        return site.page(
+            request,
+            "invoices.html",
+            name=name,
+            rows=rows[:INVOICES_SHOWN],
+            matching=len(rows),
+            held=held,
+            params=params,
+            state=state,
+            today=today,
+        )
 
     def customer(request: Request) -> Response:
         person(request)
@@ -127,6 +160,7 @@ def routes(site: Site) -> list[BaseRoute]:
 
     return [
         Route("/a/{name}/customers", customers, methods=["GET", "HEAD"]),
+        Route("/a/{name}/invoices", invoices, methods=["GET", "HEAD"]),
         Route("/a/{name}/c/{contact}", customer, methods=["GET", "HEAD"]),
         Route("/a/{name}/c/{contact}/exclude", exclude, methods=["POST"]),
         Route("/a/{name}/c/{contact}/kind", kind, methods=["POST"]),

@@ -247,6 +247,16 @@ TEXTS: dict[str, str] = {
     ),
     "The letter as PDF": "De brief als PDF",
     "The e-mail as it would go out": "De e-mail zoals hij zou uitgaan",
+    # invoices
+    "Number or customer": "Nummer of klant",
+    "state_open": "openstaand",
+    "state_closed": "afgesloten",
+    "state_all": "alle",
+    "Only overdue": "Alleen vervallen",
+    "Only paused": "Alleen gepauzeerd",
+    "Invoices found: {count}": "Gevonden facturen: {count}",
+    "(the first {shown}, oldest due first)": "(de eerste {shown}, oudste vervaldatum eerst)",
+    "{days} days late": "{days} dagen te laat",
     # templates
     "Templates": "Sjablonen",
     "Your own templates are saved in {folder} and override the built-in ones file by file.": (
@@ -336,6 +346,9 @@ ENGLISH: dict[str, str] = {
     ),
     "refused_nothing_undelivered": "Nothing undelivered is open for this customer any more.",
     "done_postponed": "Postponed: it goes out no earlier than the day chosen, if it is still due then.",
+    "state_open": "open",
+    "state_closed": "closed",
+    "state_all": "all",
     "part_subject.txt": "Subject",
     "part_txt": "Text (plain e-mail)",
     "part_html": "HTML (e-mail and letter)",

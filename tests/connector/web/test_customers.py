@@ -68,3 +68,18 @@ def test_a_customer_excluded_and_treated_as_a_business(client: TestClient, daemo
     assert workflow.is_excluded(administration_id, contact_id)
     assert workflow.debtor(administration_id, contact_id)[0].value == "business"
     assert client.get("/a/shop/c/nobody").status_code == 404
+
+
+def test_invoices_are_listed_searched_and_filtered(client: TestClient, daemon: Daemon) -> None:
+    sign_in(client, daemon, "vera", "viewer")
+    views = daemon.store.invoices("shop")
+    page = client.get("/a/shop/invoices").text
+    assert f"Gevonden facturen: {len(views)}" in page
+    today = daemon.clock.now().date()
+    late = [v for v in views if v.due_date < today]
+    assert f"Gevonden facturen: {len(late)}" in client.get("/a/shop/invoices", params={"overdue": "1"}).text
+    one = views[0]
+    found = client.get("/a/shop/invoices", params={"q": one.number}).text
+    assert f'/a/shop/i/{one.ledger_id}"' in found and "Gevonden facturen: 1" in found
+    assert "Gevonden facturen: 0" in client.get("/a/shop/invoices", params={"paused": "1"}).text
+    assert client.get("/a/shop/invoices", params={"state": "bogus"}).status_code == 200  # taken as open

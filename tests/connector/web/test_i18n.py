@@ -18,6 +18,7 @@ JOINED = [f"kind_{kind}" for kind in ("sent", "planned", "person", "ledger", "pr
 ]
 JOINED += ["refused_address_unchanged", "refused_nothing_undelivered"]
 JOINED += [f"part_{part}" for part in ("subject.txt", "txt", "html", "note.txt")]
+JOINED += [f"state_{state}" for state in ("open", "closed", "all")]
 JOINED += [f"verb_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent")]
 JOINED += [
     f"attention_done_{verb}" for verb in ("approve", "reject", "retry", "sent", "not_sent", "undelivered", "unparked")
