@@ -1,10 +1,9 @@
 """The health endpoints: /healthz and /readyz for probes, /metrics for Prometheus, /status for tools and people.
 
 The probes and /metrics carry no customer data and answer anyone. /status does carry it. As JSON (`/status.json`,
-`?format=json` or `Accept: application/json`) it wants the bearer token (`status_token`) or a signed-in person,
-whenever either can be had (without the cockpit and without a token it stays open, as before). As a page it wants
-the token or a signed-in person whenever the cockpit is on (a browser is sent to sign in).
-"""
+`?format=json` or `Accept: application/json`) it is what tools read: open until `status_token` is set, then for the
+token's holder or a signed-in person. As a page it wants the token or a signed-in person whenever the cockpit is on
+(a browser is sent to sign in)."""
 
 from __future__ import annotations
 
@@ -85,8 +84,9 @@ def health_routes(
     async def status(request: Request) -> Response:
         signed_in = session_of(request) is not None
         if wants_json(request):
-            # With the cockpit on, customer data goes to a signed-in person or the token's holder only.
-            if (endpoints.status_token or cockpit) and not (signed_in or endpoints.bearer_ok(request)):
+            # The tools' contract: open until a status_token is set, then the token's holder (or a signed-in
+            # person) only.
+            if endpoints.status_token and not (signed_in or endpoints.bearer_ok(request)):
                 return JSONDocument(
                     {"error": "bearer token required, or sign in to the cockpit"},
                     status_code=401,
