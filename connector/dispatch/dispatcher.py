@@ -102,6 +102,10 @@ class Preview:
     message: RenderedMessage
     recipient: str | None
 
+    def letter(self) -> bytes | None:
+        """The printed letter as PDF, for a stage that is one."""
+        return letter_pdf(self.message.letter_html) if self.message.letter_html is not None else None
+
 
 class _RenderOnly:
     """The ledger of a dispatcher made only to render: any use of it is a defect, and says so."""
@@ -546,11 +550,6 @@ class Dispatcher:
         as_letter = action.action == "post" or (stage is not None and stage.is_letter)
         message = self._render(action, invoices, contact, today, self._deadline(action, today), letter=as_letter)
         return Preview(message, contact.email if contact else None)
-
-    @staticmethod
-    def letter_of(preview: Preview) -> bytes | None:
-        """The printed letter of a preview, for a stage that is one."""
-        return letter_pdf(preview.message.letter_html) if preview.message.letter_html is not None else None
 
     def _render(
         self,

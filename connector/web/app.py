@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.clock import Clock, business_date
-from connector.config import Settings
+from connector.config import AdministrationConfig, Settings
 from connector.health.status import money as plain_money
 from connector.log import get_logger
 from connector.store import Store
@@ -73,12 +73,16 @@ class Site:
         """The business date, in the administration's time zone."""
         return business_date(self.clock, self.settings.connector.zone)
 
-    def administration_id(self, name: str) -> int:
-        """The store's id of a configured administration; 404 for one not configured or never synced."""
+    def administration(self, name: str) -> AdministrationConfig:
+        """A configured administration; 404 for a name not configured."""
         try:
-            self.settings.administration(name)
+            return self.settings.administration(name)
         except KeyError:
             raise HTTPException(404) from None
+
+    def administration_id(self, name: str) -> int:
+        """The store's id of a configured administration; 404 for one not configured or never synced."""
+        self.administration(name)
         found = self.store.administration_id(name)
         if found is None:
             raise HTTPException(404)
@@ -88,7 +92,7 @@ class Site:
         session = session_of(request)
         if session is not None:
             return session.person.language
-        asked = request.query_params.get("lang") or request.cookies.get("connector_lang")
+        asked = request.query_params.get("lang")
         return asked if asked in i18n.LANGUAGES else self.settings.cockpit.language
 
     def page(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

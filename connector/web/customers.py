@@ -40,13 +40,14 @@ def routes(site: Site) -> list[BaseRoute]:
         query = params.get("q", "").strip().lower()
         overdue_only = params.get("overdue") == "1"
         today = site.today()
+        views = site.store.invoices(name, state)  # type: ignore[arg-type]
         held = WorkflowStore(site.store).active_holds(
-            admin_id, [view.ledger_id for view in site.store.invoices(name, "open")], today
+            admin_id, [view.ledger_id for view in views if view.state == "open"], today
         )
         paused_only = params.get("paused") == "1"
         rows = [
             view
-            for view in site.store.invoices(name, state)  # type: ignore[arg-type]
+            for view in views
             if (not query or query in (view.number or "").lower() or query in (view.contact_name or "").lower())
             and (not overdue_only or (view.state == "open" and view.due_date < today))
             and (not paused_only or view.ledger_id in held)

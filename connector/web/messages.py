@@ -112,7 +112,7 @@ def routes(site: Site) -> list[BaseRoute]:
         person(request)
         name, key = request.path_params["name"], request.path_params["key"]
         action = action_of(name, key)
-        pdf = Dispatcher.letter_of(preview_of(name, action))
+        pdf = preview_of(name, action).letter()
         if pdf is None:
             raise HTTPException(404)
         return Response(

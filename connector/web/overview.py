@@ -62,8 +62,7 @@ def rows(
         currency = max(kept, key=lambda c: kept[c].open_amount) if kept else "EUR"
         day = kept.get(currency)
         open_amount = day.open_amount if day else Decimal(0)
-        sold = day.invoiced_90_days if day else Decimal(0)
-        dso = (open_amount / sold * DSO_DAYS).quantize(Decimal(1)) if sold > 0 else None
+        dso = days_sales_outstanding(open_amount, day.invoiced_90_days) if day else None
         attention = sum(count for (_, status), count in item.actions.items() if status in ATTENTION_STATES)
         attention += item.quarantined + len(item.failing_channels)
         attention += (item.parked_at is not None) + (not item.approved) + (item.config.sender_missing() is not None)
@@ -148,6 +147,12 @@ def view(
         sort=sort,
         descending=descending,
     )
+
+
+def days_sales_outstanding(open_amount: Decimal, invoiced: Decimal) -> Decimal | None:
+    """Open receivables over what was invoiced in the last DSO_DAYS, times DSO_DAYS, in whole days; None when
+    nothing was invoiced in that window."""
+    return (open_amount / invoiced * DSO_DAYS).quantize(Decimal(1)) if invoiced > 0 else None
 
 
 def dso_window(today: date) -> date:

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
-from decimal import Decimal
 from urllib.parse import quote, urlencode
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from connector import decisions
-from connector.config import AdministrationConfig
 from connector.health.status import AdministrationFigures, gather
 from connector.store.models import DailyFigure
 from connector.store.overview import OverviewStore
@@ -59,7 +56,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def dashboard(request: Request) -> Response:
         person(request)
         name = request.path_params["name"]
-        config = _administration(site, name)
+        config = site.administration(name)
         today = site.today()
         store = OverviewStore(site.store)
         (figures,) = gather(store, site.settings, today=today, only=name)
@@ -69,9 +66,11 @@ def routes(site: Site) -> list[BaseRoute]:
         ageing = charts.bars([(bucket.label, bucket.amount) for bucket in figures.ageing])
         days = store.days(administration_id, today - timedelta(days=HISTORY_DAYS)) if administration_id else []
         dso = [
-            (day.day.isoformat(), (day.open_amount / day.invoiced_90_days * overview.DSO_DAYS).quantize(Decimal(1)))
+            (day.day.isoformat(), value)
             for day in days
-            if day.currency == row.currency and day.invoiced_90_days > 0 and day.day < today
+            if day.currency == row.currency
+            and day.day < today
+            and (value := overview.days_sales_outstanding(day.open_amount, day.invoiced_90_days)) is not None
         ]
         if row.dso is not None:
             dso.append((today.isoformat(), row.dso))
@@ -100,7 +99,7 @@ def routes(site: Site) -> list[BaseRoute]:
     def approve(request: Request) -> Response:
         who = person(request, "admin")
         name = request.path_params["name"]
-        _administration(site, name)
+        site.administration(name)
         today = site.today()
         note = first(form(request), "note") or None
         went = decisions.approve_administration(site.store, site.settings, name, today, by=who.signature, note=note)
@@ -113,13 +112,6 @@ def routes(site: Site) -> list[BaseRoute]:
         Route("/a/{name}", dashboard, methods=["GET", "HEAD"]),
         Route("/a/{name}/approve", approve, methods=["POST"]),
     ]
-
-
-def _administration(site: Site, name: str) -> AdministrationConfig:
-    try:
-        return site.settings.administration(name)
-    except KeyError:
-        raise HTTPException(404) from None
 
 
 def _days(store: OverviewStore, figures: list[AdministrationFigures], today: date) -> dict[int, list[DailyFigure]]:

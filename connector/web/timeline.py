@@ -5,7 +5,7 @@ approvals, overrides), the invoices arriving and being paid, and what is planned
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from connector.store.customers import CustomerFile
@@ -105,7 +105,3 @@ def timeline(file: CustomerFile, next_steps: list[PlannedAction], zone: ZoneInfo
             Entry(planned, "planned", step.stage, named(step.invoices), step.reason, "forecast", key=step.key)
         )
     return sorted(entries, key=lambda entry: entry.at)
-
-
-def first_day(entries: list[Entry]) -> date | None:
-    return min((entry.at.date() for entry in entries), default=None)
